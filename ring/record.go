@@ -1,0 +1,150 @@
+package ring
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"sync/atomic"
+)
+
+// MaxRegionSize is the largest region (segment) the format allows, 1 GiB: a
+// padding record covering the rest of any region must fit one length word.
+const MaxRegionSize = 1 << 30
+
+// Record is one decoded record. Payload aliases the region it was decoded
+// from: copy it if it must outlive the region's mapping.
+type Record struct {
+	Offset  int64  // offset of the record in its region
+	Size    int    // bytes the record takes, padding to alignment included
+	Seq     uint64 // sequence number
+	Time    int64  // Unix nanoseconds, when the writer appended it
+	Type    uint8  // record type: the log level for log records
+	Padding bool   // a padding record: skip it
+	Payload []byte // the payload (nil for padding)
+}
+
+// Kind tells what Decode found at an offset.
+type Kind int
+
+const (
+	// KindRecord is a valid data record.
+	KindRecord Kind = iota
+	// KindPadding is a valid padding record; skip Size bytes.
+	KindPadding
+	// KindEmpty is a zero length word: nothing written here (yet).
+	KindEmpty
+	// KindEnd means that no record fits between the offset and the end of
+	// the region: the region is finished.
+	KindEnd
+	// KindCorrupt is a non-zero length word that does not make a valid
+	// record; the error says why.
+	KindCorrupt
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindRecord:
+		return "record"
+	case KindPadding:
+		return "padding"
+	case KindEmpty:
+		return "empty"
+	case KindEnd:
+		return "end"
+	case KindCorrupt:
+		return "corrupt"
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// Decode examines the record at off in b. It validates the offset and every
+// length against len(b) before touching anything, so it is safe on arbitrary
+// bytes. The length word is read with an atomic load, so b may be a mapping
+// that a writer appends to concurrently: a record that Decode returns as
+// KindRecord was completely written.
+//
+// For KindCorrupt the error is a *CorruptionError (without Path).
+func Decode(b []byte, off int) (Record, Kind, error) {
+	var r Record
+	r.Offset = int64(off)
+	if off < 0 || off%Align != 0 {
+		return r, KindCorrupt, &CorruptionError{Offset: int64(off), Err: fmt.Errorf("%w: offset %d is not %d-byte aligned", ErrBadLength, off, Align)}
+	}
+	if off > len(b)-RecordHeaderSize {
+		return r, KindEnd, nil
+	}
+	lw := atomic.LoadUint32(word32(b, off))
+	if lw == 0 {
+		return r, KindEmpty, nil
+	}
+	if lw&Committed == 0 {
+		return r, KindCorrupt, &CorruptionError{Offset: int64(off), Err: fmt.Errorf("%w: length word %#08x lacks the committed bit", ErrBadFlags, lw)}
+	}
+	n := int(lw & lengthMask)
+	size := RecordSize(n)
+	if size > len(b)-off {
+		return r, KindCorrupt, &CorruptionError{Offset: int64(off), Err: fmt.Errorf("%w: %d-byte record at %d runs past the region end %d", ErrBadLength, size, off, len(b))}
+	}
+	h := b[off : off+size]
+	stored := binary.LittleEndian.Uint32(h[4:])
+	r.Size = size
+	r.Seq = binary.LittleEndian.Uint64(h[8:])
+	r.Time = int64(binary.LittleEndian.Uint64(h[16:]))
+	r.Type = h[24]
+	if lw&Padding != 0 {
+		r.Padding = true
+		if c := recordCRC(lw, h[8:RecordHeaderSize]); c != stored {
+			return r, KindCorrupt, &CorruptionError{Offset: int64(off), Err: fmt.Errorf("padding header %w (stored %#08x, computed %#08x)", ErrChecksum, stored, c)}
+		}
+		return r, KindPadding, nil
+	}
+	if c := recordCRC(lw, h[8:RecordHeaderSize+n]); c != stored {
+		return r, KindCorrupt, &CorruptionError{Offset: int64(off), Err: fmt.Errorf("record %w (stored %#08x, computed %#08x)", ErrChecksum, stored, c)}
+	}
+	r.Payload = h[RecordHeaderSize : RecordHeaderSize+n : RecordHeaderSize+n]
+	return r, KindRecord, nil
+}
+
+// recordCRC is the CRC-32C of body followed by the little-endian length word.
+func recordCRC(lw uint32, body []byte) uint32 {
+	var l [4]byte
+	binary.LittleEndian.PutUint32(l[:], lw)
+	c := crc32.Update(0, castagnoli, body)
+	return crc32.Update(c, castagnoli, l[:])
+}
+
+// PutRecord writes a complete data record at the start of dst, which must be
+// exactly RecordSize(len(p)) bytes, and publishes it by storing its length
+// word last, atomically.
+func PutRecord(dst []byte, seq uint64, ts int64, typ uint8, p []byte) {
+	n := len(p)
+	_ = dst[RecordSize(n)-1]
+	binary.LittleEndian.PutUint64(dst[8:], seq)
+	binary.LittleEndian.PutUint64(dst[16:], uint64(ts))
+	binary.LittleEndian.PutUint64(dst[24:], uint64(typ)) // type byte, then 7 reserved zero bytes
+	copy(dst[RecordHeaderSize:], p)
+	for i := RecordHeaderSize + n; i < len(dst); i++ {
+		dst[i] = 0
+	}
+	lw := uint32(Committed | n)
+	binary.LittleEndian.PutUint32(dst[4:], recordCRC(lw, dst[8:RecordHeaderSize+n]))
+	atomic.StoreUint32(word32(dst, 0), lw)
+}
+
+// PutPadding writes a padding record covering the whole of dst (at least
+// RecordHeaderSize bytes, a multiple of Align) and publishes it. seq is the
+// sequence number of the next data record expected after the padding; ts is
+// the time it was written. Bytes after the padding header are left as they
+// are: readers skip them.
+func PutPadding(dst []byte, seq uint64, ts int64) {
+	n := len(dst) - RecordHeaderSize
+	if n < 0 || len(dst)%Align != 0 {
+		panic(fmt.Sprintf("ring: padding of %d bytes", len(dst)))
+	}
+	binary.LittleEndian.PutUint64(dst[8:], seq)
+	binary.LittleEndian.PutUint64(dst[16:], uint64(ts))
+	binary.LittleEndian.PutUint64(dst[24:], 0)
+	lw := uint32(Committed | Padding | n)
+	binary.LittleEndian.PutUint32(dst[4:], recordCRC(lw, dst[8:RecordHeaderSize]))
+	atomic.StoreUint32(word32(dst, 0), lw)
+}
