@@ -1,0 +1,66 @@
+package flush
+
+import (
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/mmaplog/mmaplog/internal/fileutil"
+)
+
+// Region tracks how much of one mapped segment has been flushed, so that a
+// flush covers only the dirty range: the bytes written since the last flush.
+type Region struct {
+	data    []byte
+	file    *os.File
+	mu      sync.Mutex   // one flush at a time
+	flushed atomic.Int64 // [0, flushed) is on stable storage
+}
+
+// NewRegion tracks data, a mapping of file, whose first clean bytes are
+// already on stable storage (or need not be flushed).
+func NewRegion(data []byte, file *os.File, clean int) *Region {
+	r := &Region{data: data, file: file}
+	r.flushed.Store(int64(clean))
+	return r
+}
+
+// Flushed returns the offset below which everything is flushed.
+func (r *Region) Flushed() int64 { return r.flushed.Load() }
+
+// Flush flushes [Flushed(), to). With wait set it uses msync(MS_SYNC) and
+// returns once the range is on stable storage; otherwise it only starts the
+// writeback (msync MS_ASYNC plus sync_file_range) and does not advance
+// Flushed.
+func (r *Region) Flush(to int, wait bool) error {
+	if to > len(r.data) {
+		to = len(r.data)
+	}
+	from := r.flushed.Load()
+	if int64(to) <= from {
+		return nil
+	}
+	if !wait {
+		if err := fileutil.Msync(r.data, int(from), to-int(from), false); err != nil {
+			return err
+		}
+		return fileutil.StartWriteback(r.file, from, int64(to)-from)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	from = r.flushed.Load()
+	if int64(to) <= from {
+		return nil
+	}
+	if err := fileutil.Msync(r.data, int(from), to-int(from), true); err != nil {
+		return err
+	}
+	r.flushed.Store(int64(to))
+	return nil
+}
+
+// FlushRange msyncs (MS_SYNC) exactly the pages holding [from, to), without
+// touching the tracked range: what EveryWrite does for each record.
+func (r *Region) FlushRange(from, to int) error {
+	return fileutil.Msync(r.data, from, to-from, true)
+}

@@ -1,0 +1,30 @@
+// Package rotate manages the files of a log: preallocated segment files, the
+// background pipeline that has the next segment created, fallocated, mapped
+// and pre-faulted before the writer needs it, retention by count, total size
+// and age, and zstd compression of rolled segments.
+//
+// # Files
+//
+// A log is a directory. Segment n lives in a file named by its number,
+// zero-padded to 16 digits ("0000000000000007.mlog"); once rolled it may be
+// compressed to "0000000000000007.mlog.zst", holding the segment's bytes up to
+// the padding record that closed it. The directory also holds the writer's
+// lock file ("LOCK"). Other names are foreign: they are left alone and
+// reported by List.
+//
+// # Rotation as a pipeline
+//
+// A Preparer goroutine creates segment n+1 while the writer fills segment n:
+// the file is created with O_EXCL|O_NOFOLLOW (0600 by default), preallocated
+// with fallocate so that a full disk is an error here and never a SIGBUS
+// later, mapped MAP_SHARED and pre-faulted with MADV_POPULATE_WRITE, and the
+// directory is fsynced. Rolling over is then a pointer swap in the writer.
+//
+// # Retention
+//
+// Retention mirrors lumberjack's options: MaxBackups rolled segments are
+// kept, rolled segments older than MaxAge are removed, Compress compresses
+// rolled segments, and MaxTotalSize bounds the whole directory. The oldest
+// rolled segments go first; the active and the prepared segment are never
+// removed.
+package rotate

@@ -1,0 +1,139 @@
+package rotate
+
+import (
+	"os"
+	"sync"
+	"time"
+
+	"github.com/mmaplog/mmaplog/internal/fileutil"
+)
+
+// Preparer keeps the next segment ready in the background: created,
+// preallocated, mapped and pre-faulted, so that rolling over costs the
+// writer no system call.
+type Preparer struct {
+	dir      string
+	size     int64
+	perm     os.FileMode
+	prefault bool
+
+	ready chan prepared
+	stop  chan struct{}
+	done  chan struct{}
+
+	mu      sync.Mutex
+	lastErr error // the last preparation error, while the goroutine backs off
+}
+
+type prepared struct {
+	seg *Segment
+	err error
+}
+
+// PreparerOptions configure a Preparer.
+type PreparerOptions struct {
+	Size     int64       // segment size in bytes
+	Perm     os.FileMode // file permissions
+	Prefault bool        // pre-fault the mapping for writing
+	// BeforeCreate, if set, is called in the preparing goroutine before
+	// each segment is created, with its number: the place to make room
+	// (retention) so that the new file stays within the disk bounds.
+	BeforeCreate func(num uint64)
+	// OnCreate, if set, is called in the preparing goroutine with how long
+	// each successful preparation took (for statistics).
+	OnCreate func(time.Duration)
+}
+
+// StartPreparer starts preparing segments in dir, numbered from first. Call
+// Take to get each, and Close when done.
+func StartPreparer(dir string, first uint64, o PreparerOptions) *Preparer {
+	p := &Preparer{
+		dir: dir, size: o.Size, perm: o.Perm, prefault: o.Prefault,
+		ready: make(chan prepared),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	go p.run(first, o.BeforeCreate, o.OnCreate)
+	return p
+}
+
+func (p *Preparer) run(num uint64, beforeCreate func(uint64), onCreate func(time.Duration)) {
+	defer close(p.done)
+	wait := 10 * time.Millisecond
+	for {
+		start := time.Now()
+		if beforeCreate != nil {
+			beforeCreate(num)
+		}
+		seg, err := Create(p.dir, num, p.size, p.perm, p.prefault)
+		if err == nil {
+			err = fileutil.SyncDir(p.dir)
+			if err != nil {
+				seg.Remove()
+				seg = nil
+			}
+		}
+		if err != nil {
+			p.mu.Lock()
+			p.lastErr = err
+			p.mu.Unlock()
+			select {
+			case p.ready <- prepared{err: err}:
+			case <-p.stop:
+				return
+			}
+			// Back off before trying again (a full disk stays full for a
+			// while); Take meanwhile returns the last error at once.
+			select {
+			case <-time.After(wait):
+			case <-p.stop:
+				return
+			}
+			if wait < time.Second {
+				wait *= 2
+			}
+			continue
+		}
+		wait = 10 * time.Millisecond
+		p.mu.Lock()
+		p.lastErr = nil
+		p.mu.Unlock()
+		if onCreate != nil {
+			onCreate(time.Since(start))
+		}
+		select {
+		case p.ready <- prepared{seg: seg}:
+			num++
+		case <-p.stop:
+			// Nobody took it: it was never activated, remove it.
+			seg.Remove()
+			fileutil.SyncDir(p.dir)
+			return
+		}
+	}
+}
+
+// Take returns the prepared segment, waiting for it if it is not ready yet.
+// If the last preparation failed and the next attempt is not ready, it
+// returns that error at once instead of waiting.
+func (p *Preparer) Take() (*Segment, error) {
+	select {
+	case r := <-p.ready:
+		return r.seg, r.err
+	default:
+	}
+	p.mu.Lock()
+	err := p.lastErr
+	p.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	r := <-p.ready
+	return r.seg, r.err
+}
+
+// Close stops the goroutine and removes a prepared segment nobody took.
+func (p *Preparer) Close() {
+	close(p.stop)
+	<-p.done
+}

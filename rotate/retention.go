@@ -1,0 +1,235 @@
+package rotate
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/mmaplog/mmaplog/internal/fault"
+	"github.com/mmaplog/mmaplog/internal/fileutil"
+	"github.com/mmaplog/mmaplog/ring"
+)
+
+// Retention bounds the rolled segments of a log. Its fields mean what
+// lumberjack's fields of the same names mean; a zero or negative field sets
+// no bound of that kind.
+type Retention struct {
+	// MaxBackups is the number of rolled segments to keep.
+	MaxBackups int
+	// MaxAge removes rolled segments rolled longer ago than this.
+	MaxAge time.Duration
+	// MaxTotalSize bounds the bytes of all segment files of the log,
+	// active and prepared segments included.
+	MaxTotalSize int64
+	// Compress compresses rolled segments with zstd.
+	Compress bool
+}
+
+// Action is one thing Apply did.
+type Action struct {
+	Path   string
+	Op     string // "removed" or "compressed"
+	Reason string
+}
+
+// State tells Apply where the writer is.
+type State struct {
+	// Active is the number of the segment being written; segments with
+	// lower numbers are rolled and count towards MaxBackups.
+	Active uint64
+	// Finished: segments numbered below it are rolled and finished (every
+	// record published and flushed as the policy asks), so they may be
+	// removed or compressed. Rolled segments not yet finished are counted
+	// but never touched.
+	Finished uint64
+	// Reserve is bytes about to be added to the directory (a segment being
+	// prepared); MaxTotalSize counts them.
+	Reserve int64
+}
+
+// Apply enforces the retention on dir: it removes the oldest finished rolled
+// segments while there are more than MaxBackups rolled segments, while the
+// directory (plus Reserve) is over MaxTotalSize, and while they are older
+// than MaxAge; with compress set it then compresses the finished rolled
+// segments that remain, if Compress asks for it. It also cleans up leftovers
+// of interrupted compressions, and fsyncs the directory after any change.
+func (r Retention) Apply(dir string, st State, now time.Time, compress bool) ([]Action, error) {
+	l, err := List(dir)
+	if err != nil {
+		return nil, err
+	}
+	var acts []Action
+	var errs []error
+	changed := false
+	remove := func(path, reason string) bool {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+			return false
+		}
+		changed = true
+		acts = append(acts, Action{Path: path, Op: "removed", Reason: reason})
+		return true
+	}
+	for _, t := range l.Temp {
+		if compress {
+			remove(t, "leftover temporary file")
+		}
+	}
+	for _, d := range l.Duplicates {
+		if d.Compressed && d.Num < st.Finished {
+			// A compression finished but the original was not removed yet.
+			for _, s := range l.Segments {
+				if s.Num == d.Num && !s.Compressed {
+					remove(s.Path, "compressed copy exists")
+				}
+			}
+		}
+	}
+	if changed {
+		if l, err = List(dir); err != nil {
+			return acts, err
+		}
+	}
+
+	var rolled []FileInfo
+	nrolled := 0
+	total := l.DiskUsage() + st.Reserve
+	for _, s := range l.Segments {
+		if s.Num < st.Active {
+			nrolled++
+		}
+		if s.Num < st.Finished && s.Num < st.Active {
+			rolled = append(rolled, s)
+		}
+	}
+	for i, s := range rolled {
+		left := nrolled - i
+		var reason string
+		switch {
+		case r.MaxBackups > 0 && left > r.MaxBackups:
+			reason = fmt.Sprintf("more than MaxBackups=%d rolled segments", r.MaxBackups)
+		case r.MaxTotalSize > 0 && total > r.MaxTotalSize:
+			reason = fmt.Sprintf("log takes %d bytes, over MaxTotalSize=%d", total, r.MaxTotalSize)
+		case r.MaxAge > 0 && now.Sub(time.Unix(0, s.ModTime)) > r.MaxAge:
+			reason = fmt.Sprintf("rolled more than MaxAge=%v ago", r.MaxAge)
+		default:
+			continue
+		}
+		if remove(s.Path, reason) {
+			total -= s.Size
+			rolled[i].Path = ""
+		}
+	}
+	if changed {
+		if err := fileutil.SyncDir(dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if compress && r.Compress {
+		for _, s := range rolled {
+			if s.Path == "" || s.Compressed {
+				continue
+			}
+			out, err := CompressSegment(s)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			acts = append(acts, Action{Path: out, Op: "compressed", Reason: "Compress"})
+		}
+	}
+	return acts, errors.Join(errs...)
+}
+
+// CompressSegment compresses a rolled plain segment to a .zst file holding its
+// bytes up to the padding record that closed it, then removes the original.
+// The result is written to a temporary file, fsynced, renamed into place and
+// the directory fsynced before the original goes, so a crash at any point
+// leaves one complete copy. The compressed file keeps the original's
+// modification time (the roll time, which MaxAge counts from).
+func CompressSegment(fi FileInfo) (string, error) {
+	v, err := OpenView(fi)
+	if err != nil {
+		return "", err
+	}
+	defer v.Close()
+	end, err := dataEnd(v)
+	if err != nil {
+		return "", err
+	}
+	out := fi.Path + CompressedExt
+	tmp := out + tmpExt
+	f, err := fileutil.CreateExclusive(tmp, 0o600)
+	if err != nil {
+		return "", err
+	}
+	fail := func(err error) (string, error) {
+		f.Close()
+		os.Remove(tmp)
+		return "", fmt.Errorf("compress %s: %w", fi.Path, err)
+	}
+	if st, err := os.Stat(fi.Path); err == nil {
+		f.Chmod(st.Mode().Perm())
+	}
+	enc, err := zstd.NewWriter(f, zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(true))
+	if err != nil {
+		return fail(err)
+	}
+	if err := copyGuarded(enc, v.Data[:end], fi.Path); err != nil {
+		enc.Close()
+		return fail(err)
+	}
+	if err := enc.Close(); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	mt := time.Unix(0, fi.ModTime)
+	os.Chtimes(tmp, mt, mt)
+	if err := os.Rename(tmp, out); err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	if err := fileutil.SyncDir(filepath.Dir(fi.Path)); err != nil {
+		return "", err
+	}
+	if err := os.Remove(fi.Path); err != nil {
+		return "", err
+	}
+	return out, fileutil.SyncDir(filepath.Dir(fi.Path))
+}
+
+// dataEnd finds where a rolled segment's data ends: before the padding record
+// that closed it, or after its last valid record.
+func dataEnd(v *View) (end int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fault.Error(r, v.Path)
+		}
+	}()
+	defer fault.Catch()()
+	res := ring.Scan(v.Data, v.Header.FirstSeq, nil)
+	return res.DataEnd, nil
+}
+
+func copyGuarded(w io.Writer, b []byte, path string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fault.Error(r, path)
+		}
+	}()
+	defer fault.Catch()()
+	_, err = w.Write(b)
+	return err
+}
