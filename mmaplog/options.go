@@ -1,0 +1,151 @@
+package mmaplog
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/mmaplog/mmaplog/flush"
+	"github.com/mmaplog/mmaplog/internal/fileutil"
+	"github.com/mmaplog/mmaplog/ring"
+)
+
+// Defaults used for zero fields of Options (and for a nil *Options).
+const (
+	// DefaultSegmentSize is the size of each preallocated segment file.
+	DefaultSegmentSize = 64 << 20
+	// DefaultMaxBackups is the number of rolled segments kept.
+	DefaultMaxBackups = 8
+	// DefaultMaxRecordSize is the largest payload Write accepts.
+	DefaultMaxRecordSize = 1 << 20
+	// DefaultFileMode is the permission of segment files.
+	DefaultFileMode os.FileMode = 0o600
+	// DefaultDirMode is the permission of a log directory that Open creates.
+	DefaultDirMode os.FileMode = 0o700
+)
+
+// Options configure a Writer. A nil *Options means all defaults; a zero field
+// means that field's default. Open never modifies the caller's struct.
+//
+// With the defaults a log directory never holds more than
+// (DefaultMaxBackups+2) * DefaultSegmentSize = 640 MiB: eight rolled
+// segments, the active one and the prepared next one. It is a ring: the
+// oldest rolled segment is deleted when a ninth is rolled.
+type Options struct {
+	// SegmentSize is the size of each segment file in bytes, a multiple of
+	// the page size of at most 1 GiB (lumberjack's MaxSize, in bytes).
+	// Default 64 MiB.
+	SegmentSize int64
+	// MaxBackups is how many rolled segments are kept (lumberjack's
+	// MaxBackups). Default 8; -1 keeps every segment (then disk use is
+	// bounded only by MaxTotalSize and MaxAge, if set).
+	MaxBackups int
+	// MaxAge removes rolled segments rolled longer ago than this
+	// (lumberjack's MaxAge, as a duration). Default 0: no age limit.
+	MaxAge time.Duration
+	// MaxTotalSize bounds the bytes of all segment files of the log,
+	// active and prepared segment included; the oldest rolled segments are
+	// removed to stay below it. Default 0: bounded by MaxBackups alone.
+	MaxTotalSize int64
+	// Compress compresses rolled segments with zstd (lumberjack's
+	// Compress). Readers read them transparently. Default false.
+	Compress bool
+
+	// MaxRecordSize is the largest payload Write accepts; larger ones get
+	// ErrTooLarge. Default 1 MiB, capped by what one segment can hold.
+	MaxRecordSize int
+	// Flush is the flush policy; see package flush for what survives which
+	// failure under each. Default flush.None: kernel writeback.
+	Flush flush.Policy
+
+	// FileMode is the permission of new segment files. Default 0600.
+	FileMode os.FileMode
+	// DirMode is the permission of the log directory if Open creates it.
+	// Default 0700.
+	DirMode os.FileMode
+	// NoPrefault turns off pre-faulting segments when they are prepared.
+	// Pre-faulting keeps page faults off the Write path at the cost of
+	// touching a whole segment in the background. Default false.
+	NoPrefault bool
+	// KeepNewline keeps a trailing newline in what Write is given. By
+	// default one trailing '\n' (which zerolog, slog and zap end every
+	// line with) is dropped: the record framing already delimits records.
+	KeepNewline bool
+
+	// OnError receives errors of background work (retention, compression,
+	// flushes, finishing rolled segments). They are also returned by the
+	// next Sync or Close. Default: nil.
+	OnError func(error)
+	// Clock returns the time stamped on records. Default time.Now. For tests.
+	Clock func() time.Time
+}
+
+// options is Options with every default filled in.
+type options struct {
+	Options
+	now func() time.Time
+}
+
+func (o *Options) resolve() (options, error) {
+	var r options
+	if o != nil {
+		r.Options = *o
+	}
+	if r.SegmentSize == 0 {
+		r.SegmentSize = DefaultSegmentSize
+	}
+	page := int64(fileutil.PageSize())
+	if r.SegmentSize < 4*page || r.SegmentSize > ring.MaxRegionSize || r.SegmentSize%page != 0 {
+		return r, fmt.Errorf("mmaplog: SegmentSize %d: want a multiple of the page size (%d) from %d bytes to 1 GiB", r.SegmentSize, page, 4*page)
+	}
+	switch {
+	case r.MaxBackups == 0:
+		r.MaxBackups = DefaultMaxBackups
+	case r.MaxBackups < -1:
+		return r, fmt.Errorf("mmaplog: MaxBackups %d: want a count, or -1 for unlimited", r.MaxBackups)
+	}
+	if r.MaxAge < 0 || r.MaxTotalSize < 0 {
+		return r, fmt.Errorf("mmaplog: MaxAge and MaxTotalSize must not be negative")
+	}
+	if r.MaxTotalSize > 0 && r.MaxTotalSize < 3*r.SegmentSize {
+		return r, fmt.Errorf("mmaplog: MaxTotalSize %d is less than three segments (%d): the active, the prepared and one rolled segment must fit", r.MaxTotalSize, 3*r.SegmentSize)
+	}
+	maxFit := ring.MaxPayloadFor(int(r.SegmentSize))
+	switch {
+	case r.MaxRecordSize == 0:
+		r.MaxRecordSize = min(DefaultMaxRecordSize, maxFit)
+	case r.MaxRecordSize < 0 || r.MaxRecordSize > maxFit:
+		return r, fmt.Errorf("mmaplog: MaxRecordSize %d: want 1 to %d (what a %d-byte segment holds)", r.MaxRecordSize, maxFit, r.SegmentSize)
+	}
+	if err := r.Flush.Validate(); err != nil {
+		return r, fmt.Errorf("mmaplog: %w", err)
+	}
+	if r.FileMode == 0 {
+		r.FileMode = DefaultFileMode
+	}
+	if r.DirMode == 0 {
+		r.DirMode = DefaultDirMode
+	}
+	r.now = time.Now
+	if r.Clock != nil {
+		r.now = r.Clock
+	}
+	return r, nil
+}
+
+// DiskBound returns the most bytes the log directory can hold under these
+// options, or -1 if it is unbounded.
+func (o *Options) DiskBound() int64 {
+	r, err := o.resolve()
+	if err != nil {
+		return -1
+	}
+	bound := int64(-1)
+	if r.MaxBackups >= 0 {
+		bound = int64(r.MaxBackups+2) * r.SegmentSize
+	}
+	if r.MaxTotalSize > 0 && (bound < 0 || r.MaxTotalSize < bound) {
+		bound = r.MaxTotalSize
+	}
+	return bound
+}

@@ -1,0 +1,507 @@
+package mmaplog
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mmaplog/mmaplog/flush"
+	"github.com/mmaplog/mmaplog/internal/fileutil"
+	"github.com/mmaplog/mmaplog/ring"
+	"github.com/mmaplog/mmaplog/rotate"
+)
+
+// Writer appends records to a log directory. It is safe for any number of
+// goroutines at once: Write reserves space with one atomic add and copies the
+// record into a shared mapping, with no lock and no system call.
+type Writer struct {
+	closing atomic.Bool
+	active  atomic.Pointer[segment]
+
+	opts    options
+	dir     string
+	lock    *fileutil.Lock
+	logID   [16]byte
+	prep    *rotate.Preparer
+	loop    *flush.Loop
+	bytesTh int // flush.Bytes threshold, 0 if not that policy
+
+	rotMu       sync.Mutex // serialises rolling over to the next segment
+	finishCh    chan *segment
+	finishedNum atomic.Uint64 // rolled segments numbered below this are finished
+	finished    chan struct{}
+	retMu       sync.Mutex // one retention pass at a time
+
+	mu          sync.Mutex // guards the fields below
+	syncedBelow uint64     // rolled segments numbered below this were synced by Sync
+	bgErr       error      // first background error not yet reported
+	stats       Stats
+	recovery    []Repair
+}
+
+// segment is a mapped segment file and its appender.
+type segment struct {
+	*rotate.Segment
+	ring   *ring.Ring
+	region *flush.Region
+	end    int // where its data ended when it was rolled or sealed
+
+	// mapMu keeps the mapping alive for flushes made outside the append
+	// path (Sync, the flush loop, EveryWrite): they hold it shared, and
+	// the finisher takes it exclusively to unmap.
+	mapMu    sync.RWMutex
+	unmapped bool
+}
+
+func (w *Writer) newSegmentState(s *rotate.Segment, r *ring.Ring, clean int) *segment {
+	seg := &segment{Segment: s, ring: r, region: flush.NewRegion(s.Data, s.File, clean)}
+	var sync func(off, end int) error
+	if w.opts.Flush.Mode == flush.EveryWrite {
+		sync = seg.region.FlushRange
+	}
+	r.SetHooks(wakeReaders, sync)
+	return seg
+}
+
+// wakeReaders wakes the readers sleeping on a segment's wake word. A reader
+// announces itself in the sleepers word, re-checks for a record, and only
+// then sleeps, so the writer pays for a wake-up (one system call) only when
+// a reader actually sleeps.
+func wakeReaders(word *uint32) { fileutil.FutexWake(word, math.MaxInt32) }
+
+// flushMapped runs fn on seg's region unless seg was unmapped meanwhile
+// (then the finisher has flushed it as the policy asks).
+func (seg *segment) flushMapped(fn func(*flush.Region) error) error {
+	seg.mapMu.RLock()
+	defer seg.mapMu.RUnlock()
+	if seg.unmapped {
+		return nil
+	}
+	return fn(seg.region)
+}
+
+// unmap closes seg once no flush is using its mapping.
+func (seg *segment) unmap() error {
+	seg.mapMu.Lock()
+	defer seg.mapMu.Unlock()
+	if seg.unmapped {
+		return nil
+	}
+	seg.unmapped = true
+	return seg.Close()
+}
+
+// Stats are counters of a Writer's activity.
+type Stats struct {
+	Segment         uint64        // number of the active segment
+	NextSeq         uint64        // sequence number the next record gets
+	Rotations       uint64        // segments rolled since Open
+	RotationWaits   uint64        // rotations that had to wait for the next segment to be prepared
+	MaxRotationWait time.Duration // longest time a rotation waited for it
+	MaxPrepareTime  time.Duration // longest time preparing a segment took
+	Removed         uint64        // rolled segments removed by retention
+	Compressed      uint64        // rolled segments compressed
+	BackgroundErrs  uint64        // errors of background work
+}
+
+// Open opens the log in dir for writing, creating the directory if needed
+// (with Options.DirMode), and returns a Writer appending after the last
+// record. Only one Writer may have a log open: a second, in this process or
+// another, gets an error wrapping ErrLocked that names the holder's pid.
+//
+// If the previous writer crashed, Open finds the true end of the data,
+// verifies every record after the last point known to be clean, and turns
+// torn records and reserved-but-never-written holes into padding so that the
+// records after them stay readable; Recovery reports what it repaired.
+func Open(dir string, o *Options) (*Writer, error) {
+	opts, err := o.resolve()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, opts.DirMode); err != nil {
+		return nil, fmt.Errorf("mmaplog: create log directory: %w", err)
+	}
+	if st, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("mmaplog: %w", err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("mmaplog: %s is not a directory", dir)
+	}
+	lockPath := filepath.Join(dir, rotate.LockName)
+	lock, err := fileutil.TryLock(lockPath)
+	if err != nil {
+		var le *fileutil.LockedError
+		if errors.As(err, &le) {
+			return nil, &LockedError{Path: le.Path, PID: le.PID}
+		}
+		return nil, fmt.Errorf("mmaplog: lock %s: %w", dir, err)
+	}
+	w := &Writer{opts: opts, dir: dir, lock: lock}
+	if opts.Flush.Mode == flush.Bytes {
+		w.bytesTh = int(opts.Flush.Bytes)
+	}
+	seg, err := w.recover()
+	if err != nil {
+		lock.Release()
+		return nil, err
+	}
+	w.active.Store(seg)
+	w.finishCh = make(chan *segment, 64)
+	w.finished = make(chan struct{})
+	go w.finisher()
+	w.prep = rotate.StartPreparer(dir, seg.Num+1, rotate.PreparerOptions{
+		Size:     opts.SegmentSize,
+		Perm:     opts.FileMode,
+		Prefault: !opts.NoPrefault,
+		BeforeCreate: func(num uint64) {
+			// Make room for the segment about to be created.
+			w.applyRetention(num-1, w.oldestUnfinished(), opts.SegmentSize, false)
+		},
+		OnCreate: func(d time.Duration) {
+			w.mu.Lock()
+			w.stats.MaxPrepareTime = max(w.stats.MaxPrepareTime, d)
+			w.mu.Unlock()
+		},
+	})
+	w.loop = flush.StartLoop(opts.Flush, w.flushActive, w.backgroundError)
+	return w, nil
+}
+
+// Write appends p as one record (without one trailing newline, unless
+// Options.KeepNewline) and returns len(p). p is copied, never retained. It
+// never allocates. A p larger than Options.MaxRecordSize gets ErrTooLarge.
+func (w *Writer) Write(p []byte) (int, error) {
+	n := len(p)
+	if !w.opts.KeepNewline && n > 0 && p[n-1] == '\n' {
+		p = p[:n-1]
+	}
+	if _, err := w.Append(LevelNone, p); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// WriteLevel is Write with the record's level set to l: zerolog calls it
+// (mmaplog's Writer is a zerolog.LevelWriter), so a reader can filter by
+// level without parsing the JSON.
+func (w *Writer) WriteLevel(l zerolog.Level, p []byte) (int, error) {
+	n := len(p)
+	if !w.opts.KeepNewline && n > 0 && p[n-1] == '\n' {
+		p = p[:n-1]
+	}
+	if _, err := w.Append(LevelFromZerolog(l), p); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// Append appends p, exactly as given, as one record with level l and returns
+// its sequence number. Once it returns, the record is in the page cache:
+// readers in other processes see it, and it survives this process being
+// killed. p is copied, never retained.
+func (w *Writer) Append(l Level, p []byte) (uint64, error) {
+	if len(p) > w.opts.MaxRecordSize {
+		return 0, w.tooLarge(len(p))
+	}
+	if w.closing.Load() {
+		return 0, ErrClosed
+	}
+	ts := w.opts.now().UnixNano()
+	for {
+		seg := w.active.Load()
+		pos, err := seg.ring.Append(uint8(l), ts, p)
+		if err == nil {
+			if w.bytesTh > 0 && pos.Off/w.bytesTh != pos.End/w.bytesTh {
+				w.loop.Notify()
+			}
+			return pos.Seq, nil
+		}
+		if err == ring.ErrTooLarge {
+			// It fits a new segment (MaxRecordSize says so), but not this
+			// one, which an earlier run made smaller: close it and move on.
+			seg.ring.Seal(true, ts)
+		} else if err != ring.ErrFull {
+			return pos.Seq, w.appendError(seg, pos, err)
+		}
+		if err := w.advance(seg); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// appendError says where an Append failed.
+func (w *Writer) appendError(seg *segment, pos ring.Pos, err error) error {
+	if pos.End > 0 {
+		return fmt.Errorf("mmaplog: record %d written to %s at offset %d but not flushed: %w", pos.Seq, seg.Path, pos.Off, err)
+	}
+	return fmt.Errorf("mmaplog: write to %s: %w", seg.Path, err)
+}
+
+func (w *Writer) tooLarge(n int) error {
+	return fmt.Errorf("mmaplog: %w: %d-byte record, the limit is %d (Options.MaxRecordSize; a segment of %d bytes holds at most %d)",
+		ErrTooLarge, n, w.opts.MaxRecordSize, w.opts.SegmentSize, ring.MaxPayloadFor(int(w.opts.SegmentSize)))
+}
+
+// advance rolls over from the full segment seg to the prepared next one. The
+// goroutine whose record crossed the end of seg has already closed it with a
+// padding record; any goroutine that found seg full may do the rest.
+func (w *Writer) advance(seg *segment) error {
+	w.rotMu.Lock()
+	defer w.rotMu.Unlock()
+	if w.active.Load() != seg {
+		return nil // someone else rolled over already
+	}
+	end, count, _ := seg.ring.WaitSealed()
+	if w.closing.Load() {
+		return ErrClosed
+	}
+	start := time.Now()
+	next, err := w.prep.Take()
+	if err != nil {
+		w.backgroundError(err)
+		return fmt.Errorf("mmaplog: rolling over from %s: %w", seg.Path, err)
+	}
+	waited := time.Since(start)
+	h := ring.Header{
+		Segment:  next.Num,
+		FirstSeq: seg.ring.FirstSeq() + count,
+		Created:  w.opts.now().UnixNano(),
+		Size:     uint64(len(next.Data)),
+		LogID:    w.logID,
+	}
+	ring.PutHeader(next.Data, h)
+	r, err := ring.New(next.Data, ring.HeaderSize, h.FirstSeq, 0)
+	if err != nil {
+		return err // cannot happen: the preparer made the segment this size
+	}
+	ns := w.newSegmentState(next, r, 0)
+	w.active.Store(ns)
+	seg.end = end
+	// Readers sleeping at the end of seg must now move on to the next one.
+	seg.ring.WakeReaders()
+	w.mu.Lock()
+	w.stats.Rotations++
+	if waited > 50*time.Microsecond {
+		w.stats.RotationWaits++
+	}
+	w.stats.MaxRotationWait = max(w.stats.MaxRotationWait, waited)
+	w.mu.Unlock()
+	w.finishCh <- seg
+	return nil
+}
+
+// finisher finishes rolled segments in order: it waits until every record
+// reserved in one is published, marks it sealed, flushes it as the policy
+// asks, unmaps it, and applies retention (and compression).
+func (w *Writer) finisher() {
+	defer close(w.finished)
+	var tick <-chan time.Time
+	if w.opts.MaxAge > 0 {
+		t := time.NewTicker(min(max(w.opts.MaxAge/10, time.Second), time.Minute))
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case seg, ok := <-w.finishCh:
+			if !ok {
+				return
+			}
+			w.finish(seg)
+		case <-tick:
+			a := w.active.Load()
+			w.applyRetention(a.Num, w.oldestUnfinished(), 0, true)
+		}
+	}
+}
+
+func (w *Writer) finish(seg *segment) {
+	if err := seg.ring.WaitReleased(10 * time.Second); err != nil {
+		// A goroutine reserved space and never wrote it: leave the mapping
+		// in place (it may still write) and let recovery repair the hole.
+		w.backgroundError(fmt.Errorf("mmaplog: finishing %s: %w", seg.Path, err))
+		return
+	}
+	atomic.StoreUint32(ring.Control(seg.Data, ring.OffSealed), 1)
+	if w.opts.Flush.SyncsRolled() {
+		if err := seg.region.Flush(len(seg.Data), true); err != nil {
+			w.backgroundError(fmt.Errorf("mmaplog: msync %s: %w", seg.Path, err))
+		}
+	}
+	now := w.opts.now()
+	os.Chtimes(seg.Path, now, now) // MaxAge counts from the roll
+	if err := seg.unmap(); err != nil {
+		w.backgroundError(fmt.Errorf("mmaplog: unmap %s: %w", seg.Path, err))
+	}
+	w.finishedNum.Store(seg.Num + 1)
+	w.applyRetention(w.active.Load().Num, seg.Num+1, 0, true)
+}
+
+// oldestUnfinished returns the number below which rolled segments are
+// finished.
+func (w *Writer) oldestUnfinished() uint64 { return w.finishedNum.Load() }
+
+func (w *Writer) applyRetention(active, finished uint64, reserve int64, compress bool) {
+	w.retMu.Lock()
+	defer w.retMu.Unlock()
+	ret := rotate.Retention{MaxBackups: w.opts.MaxBackups, MaxAge: w.opts.MaxAge, MaxTotalSize: w.opts.MaxTotalSize, Compress: w.opts.Compress}
+	acts, err := ret.Apply(w.dir, rotate.State{Active: active, Finished: finished, Reserve: reserve}, w.opts.now(), compress)
+	w.mu.Lock()
+	for _, a := range acts {
+		switch a.Op {
+		case "removed":
+			w.stats.Removed++
+		case "compressed":
+			w.stats.Compressed++
+		}
+	}
+	w.mu.Unlock()
+	if err != nil {
+		w.backgroundError(fmt.Errorf("mmaplog: retention in %s: %w", w.dir, err))
+	}
+}
+
+func (w *Writer) backgroundError(err error) {
+	w.mu.Lock()
+	w.stats.BackgroundErrs++
+	if w.bgErr == nil {
+		w.bgErr = err
+	}
+	w.mu.Unlock()
+	if w.opts.OnError != nil {
+		w.opts.OnError(err)
+	}
+}
+
+func (w *Writer) takeBackgroundError() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	err := w.bgErr
+	w.bgErr = nil
+	return err
+}
+
+// flushActive is the flush loop's callback.
+func (w *Writer) flushActive(wait bool) error {
+	seg := w.active.Load()
+	err := seg.flushMapped(func(r *flush.Region) error { return r.Flush(seg.ring.Reserved(), wait) })
+	if err != nil {
+		return fmt.Errorf("mmaplog: flush %s: %w", seg.Path, err)
+	}
+	return nil
+}
+
+// Sync flushes everything written so far to stable storage: the dirty range
+// of the active segment with msync(MS_SYNC), the rolled segments not flushed
+// yet, and the directory. It also returns the first error of background work
+// since the last Sync, if any. It satisfies zap's WriteSyncer.
+func (w *Writer) Sync() error {
+	if w.closing.Load() {
+		return ErrClosed
+	}
+	if err := w.flushActive(true); err != nil {
+		return err
+	}
+	// Segments rolled since the last Sync may still be mapped by the
+	// finisher or already closed: fdatasync them by name.
+	active := w.active.Load().Num
+	w.mu.Lock()
+	from := w.syncedBelow
+	w.syncedBelow = max(w.syncedBelow, active)
+	w.mu.Unlock()
+	var errs []error
+	for n := from; n < active; n++ {
+		p := filepath.Join(w.dir, rotate.SegmentName(n))
+		f, err := fileutil.OpenNoFollow(p, false)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed by retention, or compressed (synced then)
+		}
+		if err == nil {
+			err = fileutil.Fdatasync(f)
+			f.Close()
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("mmaplog: sync %s: %w", p, err))
+		}
+	}
+	if err := fileutil.SyncDir(w.dir); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, w.takeBackgroundError())
+	return errors.Join(errs...)
+}
+
+// Close waits for every Write in flight, flushes the active segment unless
+// the policy is None, stops the background goroutines (removing the prepared
+// segment nobody used), finishes the rolled segments and releases the lock.
+// Writes after Close return ErrClosed. Closing twice returns ErrClosed.
+func (w *Writer) Close() error {
+	if !w.closing.CompareAndSwap(false, true) {
+		return ErrClosed
+	}
+	var errs []error
+	w.rotMu.Lock()
+	seg := w.active.Load()
+	end, _ := seg.ring.Seal(false, 0)
+	werr := seg.ring.WaitReleased(10 * time.Second)
+	if werr != nil {
+		errs = append(errs, fmt.Errorf("mmaplog: close: %w", werr))
+	} else if w.opts.Flush.Mode != flush.None {
+		if err := seg.region.Flush(end, true); err != nil {
+			errs = append(errs, fmt.Errorf("mmaplog: close: msync %s: %w", seg.Path, err))
+		}
+	}
+	w.rotMu.Unlock()
+	w.loop.Stop()
+	w.prep.Close()
+	close(w.finishCh)
+	<-w.finished
+	if werr == nil {
+		// A Write that never published would still write into the
+		// mapping: only unmap when every reservation is published.
+		if err := seg.unmap(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if w.opts.Flush.SyncsRolled() {
+		if err := fileutil.SyncDir(w.dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, w.takeBackgroundError())
+	if err := w.lock.Release(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Stats returns the Writer's counters.
+func (w *Writer) Stats() Stats {
+	w.mu.Lock()
+	s := w.stats
+	w.mu.Unlock()
+	seg := w.active.Load()
+	s.Segment = seg.Num
+	s.NextSeq = seg.ring.NextSeq()
+	return s
+}
+
+// Dir returns the log directory.
+func (w *Writer) Dir() string { return w.dir }
+
+// LogID returns the identity of the log, the same in every segment header.
+func (w *Writer) LogID() [16]byte { return w.logID }
+
+func newLogID() ([16]byte, error) {
+	var id [16]byte
+	_, err := rand.Read(id[:])
+	return id, err
+}
