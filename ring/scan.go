@@ -82,6 +82,10 @@ type ScanResult struct {
 // was scanned).
 func Scan(b []byte, firstSeq uint64, fn func(Record) bool) ScanResult {
 	res := ScanResult{NextSeq: firstSeq}
+	if len(b) < HeaderSize {
+		res.End, res.DataEnd, res.Full = len(b), len(b), true
+		return res
+	}
 	pos := HeaderSize
 	for {
 		rec, kind, err := Decode(b, pos)
