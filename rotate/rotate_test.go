@@ -1,0 +1,332 @@
+package rotate
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mmaplog/mmaplog/internal/testutil"
+	"github.com/mmaplog/mmaplog/ring"
+)
+
+const segSize = 64 << 10
+
+func TestNames(t *testing.T) {
+	if SegmentName(7) != "0000000000000007.mlog" {
+		t.Fatal(SegmentName(7))
+	}
+	for name, want := range map[string]struct {
+		n          uint64
+		compressed bool
+		ok         bool
+	}{
+		"0000000000000007.mlog":     {7, false, true},
+		"0000000000000123.mlog.zst": {123, true, true},
+		"7.mlog":                    {0, false, false},
+		"0000000000000007.log":      {0, false, false},
+		"000000000000000x.mlog":     {0, false, false},
+		"LOCK":                      {0, false, false},
+	} {
+		n, c, ok := ParseName(name)
+		if n != want.n || c != want.compressed || ok != want.ok {
+			t.Errorf("%s: %d %v %v", name, n, c, ok)
+		}
+	}
+}
+
+// activate writes a header and n records into a segment, as the writer does,
+// and seals it with padding if full is set.
+func activate(t *testing.T, s *Segment, firstSeq uint64, n int, full bool) {
+	t.Helper()
+	ring.PutHeader(s.Data, ring.Header{Segment: s.Num, FirstSeq: firstSeq, Created: time.Now().UnixNano(), Size: uint64(len(s.Data))})
+	r, err := ring.New(s.Data, ring.HeaderSize, firstSeq, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		if _, err := r.Append(0, 0, []byte("record payload of some length")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if full {
+		r.Seal(true, 0)
+	}
+}
+
+func TestCreateIsPrivateExclusiveAndNoFollow(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Create(dir, 1, segSize, 0o600, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st, _ := os.Stat(s.Path)
+	if st.Mode().Perm() != 0o600 || st.Size() != segSize {
+		t.Fatalf("mode %v size %d", st.Mode(), st.Size())
+	}
+	var sys unix.Stat_t
+	unix.Stat(s.Path, &sys)
+	if sys.Blocks*512 < segSize {
+		t.Fatalf("file is sparse: %d blocks of 512 for %d bytes", sys.Blocks, segSize)
+	}
+	if _, err := Create(dir, 1, segSize, 0o600, false); !errors.Is(err, os.ErrExist) {
+		t.Fatalf("second create of the same segment: %v", err)
+	}
+	// A symbolic link planted where the next segment goes is not followed.
+	target := filepath.Join(t.TempDir(), "victim")
+	os.WriteFile(target, []byte("keep me"), 0o644)
+	os.Symlink(target, filepath.Join(dir, SegmentName(2)))
+	if _, err := Create(dir, 2, segSize, 0o600, false); err == nil {
+		t.Fatal("created a segment through a symbolic link")
+	}
+	if b, _ := os.ReadFile(target); string(b) != "keep me" {
+		t.Fatal("the link's target was modified")
+	}
+}
+
+func TestCreateRejectsBadSizes(t *testing.T) {
+	for _, size := range []int64{100, segSize + 1, ring.MaxRegionSize + 4096} {
+		if _, err := Create(t.TempDir(), 1, size, 0o600, false); err == nil {
+			t.Errorf("size %d accepted", size)
+		}
+	}
+}
+
+// TestCreateOnFullDisk: on a full filesystem the segment fails to be created
+// with an error naming the file; no half-made file stays behind.
+func TestCreateOnFullDisk(t *testing.T) {
+	dir := testutil.Tmpfs(t, "1m")
+	_, err := Create(dir, 1, 4<<20, 0o600, true)
+	if !errors.Is(err, unix.ENOSPC) || !strings.Contains(err.Error(), SegmentName(1)) {
+		t.Fatalf("got %v, want ENOSPC naming the file", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("left %v behind", ents)
+	}
+}
+
+func TestPreparer(t *testing.T) {
+	dir := t.TempDir()
+	var before []uint64
+	p := StartPreparer(dir, 5, PreparerOptions{Size: segSize, Perm: 0o600, Prefault: true,
+		BeforeCreate: func(n uint64) { before = append(before, n) }})
+	for want := uint64(5); want < 8; want++ {
+		s, err := p.Take()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Num != want {
+			t.Fatalf("took %d, want %d", s.Num, want)
+		}
+		s.Close()
+	}
+	time.Sleep(20 * time.Millisecond) // let it prepare segment 8
+	p.Close()
+	if _, err := os.Stat(filepath.Join(dir, SegmentName(8))); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the untaken segment 8 was not removed: %v", err)
+	}
+	if len(before) < 3 || before[0] != 5 {
+		t.Fatalf("BeforeCreate calls %v", before)
+	}
+}
+
+func TestPreparerReportsFullDisk(t *testing.T) {
+	dir := testutil.Tmpfs(t, "1m")
+	p := StartPreparer(dir, 1, PreparerOptions{Size: 4 << 20, Perm: 0o600})
+	defer p.Close()
+	if _, err := p.Take(); !errors.Is(err, unix.ENOSPC) {
+		t.Fatalf("got %v", err)
+	}
+	// While it backs off, Take answers at once with the last error.
+	start := time.Now()
+	if _, err := p.Take(); !errors.Is(err, unix.ENOSPC) || time.Since(start) > 50*time.Millisecond {
+		t.Fatalf("got %v after %v", err, time.Since(start))
+	}
+}
+
+func makeRolled(t *testing.T, dir string, nums ...uint64) {
+	t.Helper()
+	seq := uint64(1)
+	for _, n := range nums {
+		s, err := Create(dir, n, segSize, 0o600, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		activate(t, s, seq, 10, true)
+		seq += 10
+		s.Close()
+	}
+}
+
+func listNums(t *testing.T, dir string) (nums []uint64, compressed []bool) {
+	l, err := List(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range l.Segments {
+		nums = append(nums, s.Num)
+		compressed = append(compressed, s.Compressed)
+	}
+	return
+}
+
+func TestRetentionByCount(t *testing.T) {
+	dir := t.TempDir()
+	makeRolled(t, dir, 1, 2, 3, 4, 5, 6)
+	acts, err := Retention{MaxBackups: 3}.Apply(dir, State{Active: 6, Finished: 6}, time.Now(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nums, _ := listNums(t, dir)
+	if len(nums) != 4 || nums[0] != 3 || len(acts) != 2 {
+		t.Fatalf("kept %v, actions %v", nums, acts)
+	}
+	// Unfinished rolled segments are counted but never removed.
+	dir2 := t.TempDir()
+	makeRolled(t, dir2, 1, 2, 3)
+	Retention{MaxBackups: 1}.Apply(dir2, State{Active: 3, Finished: 1}, time.Now(), true)
+	if nums, _ := listNums(t, dir2); len(nums) != 3 {
+		t.Fatalf("removed an unfinished segment: %v", nums)
+	}
+}
+
+func TestRetentionByTotalSizeCountsReserve(t *testing.T) {
+	dir := t.TempDir()
+	makeRolled(t, dir, 1, 2, 3, 4)
+	// 4 segments + 1 about to be created must fit in 3 segments' worth.
+	Retention{MaxTotalSize: 3 * segSize}.Apply(dir, State{Active: 4, Finished: 4, Reserve: segSize}, time.Now(), true)
+	nums, _ := listNums(t, dir)
+	if len(nums) != 2 || nums[0] != 3 {
+		t.Fatalf("kept %v", nums)
+	}
+}
+
+func TestRetentionByAge(t *testing.T) {
+	dir := t.TempDir()
+	makeRolled(t, dir, 1, 2, 3)
+	old := time.Now().Add(-2 * time.Hour)
+	os.Chtimes(filepath.Join(dir, SegmentName(1)), old, old)
+	Retention{MaxAge: time.Hour}.Apply(dir, State{Active: 3, Finished: 3}, time.Now(), true)
+	if nums, _ := listNums(t, dir); len(nums) != 2 || nums[0] != 2 {
+		t.Fatalf("kept %v", nums)
+	}
+}
+
+func TestCompressionRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	makeRolled(t, dir, 1, 2)
+	l, _ := List(dir)
+	orig, err := OpenView(l.Segments[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ring.Scan(orig.Data, orig.Header.FirstSeq, nil)
+	orig.Close()
+	if _, err := (Retention{Compress: true}).Apply(dir, State{Active: 2, Finished: 2}, time.Now(), true); err != nil {
+		t.Fatal(err)
+	}
+	nums, comp := listNums(t, dir)
+	if len(nums) != 2 || !comp[0] || comp[1] {
+		t.Fatalf("after compression %v %v", nums, comp)
+	}
+	l, _ = List(dir)
+	if l.Segments[0].Size >= segSize/4 {
+		t.Fatalf("compressed file is %d bytes", l.Segments[0].Size)
+	}
+	v, err := OpenView(l.Segments[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	got := ring.Scan(v.Data, v.Header.FirstSeq, nil)
+	if got.Records != want.Records || got.NextSeq != want.NextSeq || !got.Full || len(got.Damage) != 0 {
+		t.Fatalf("compressed reads %+v, plain read %+v", got, want)
+	}
+	st, _ := os.Stat(l.Segments[0].Path)
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("compressed file mode %v", st.Mode())
+	}
+}
+
+func TestCompressionLeftoversAreCleanedUp(t *testing.T) {
+	dir := t.TempDir()
+	makeRolled(t, dir, 1, 2)
+	l, _ := List(dir)
+	// An interrupted compression: a temp file, and a finished .zst beside
+	// its original.
+	os.WriteFile(filepath.Join(dir, SegmentName(2)+CompressedExt+tmpExt), []byte("partial"), 0o600)
+	if _, err := CompressSegment(l.Segments[0]); err != nil {
+		t.Fatal(err)
+	}
+	// Recreate the original of segment 1 as if the removal never happened.
+	s, _ := Create(dir, 1, segSize, 0o600, false)
+	activate(t, s, 1, 10, true)
+	s.Close()
+	l, _ = List(dir)
+	if len(l.Duplicates) != 1 || len(l.Temp) != 1 {
+		t.Fatalf("listing %+v", l)
+	}
+	if _, err := (Retention{}).Apply(dir, State{Active: 3, Finished: 3}, time.Now(), true); err != nil {
+		t.Fatal(err)
+	}
+	l, _ = List(dir)
+	if len(l.Duplicates) != 0 || len(l.Temp) != 0 || !l.Segments[0].Compressed {
+		t.Fatalf("after cleanup %+v", l)
+	}
+}
+
+func TestListReportsForeignFiles(t *testing.T) {
+	dir := t.TempDir()
+	makeRolled(t, dir, 1)
+	os.WriteFile(filepath.Join(dir, "notes.txt"), nil, 0o600)
+	os.Mkdir(filepath.Join(dir, "cursors"), 0o700)
+	l, err := List(dir)
+	if err != nil || len(l.Foreign) != 1 || !strings.HasSuffix(l.Foreign[0], "notes.txt") || len(l.Segments) != 1 {
+		t.Fatalf("%+v %v", l, err)
+	}
+}
+
+func TestOpenViewErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, b []byte) FileInfo {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, b, 0o600)
+		n, c, _ := ParseName(name)
+		return FileInfo{Num: n, Path: p, Compressed: c}
+	}
+	cases := map[string]struct {
+		fi    FileInfo
+		cause error
+	}{
+		"empty":       {write(SegmentName(1), nil), ring.ErrShort},
+		"foreign":     {write(SegmentName(2), []byte(strings.Repeat("not a segment at all! ", 20))), ring.ErrBadMagic},
+		"not zstd":    {write(SegmentName(3)+CompressedExt, []byte("garbage")), nil},
+		"not started": {write(SegmentName(4), make([]byte, 4096)), ring.ErrNotStarted},
+	}
+	for name, tc := range cases {
+		v, err := OpenView(tc.fi)
+		if err == nil {
+			v.Close()
+			t.Errorf("%s: opened", name)
+			continue
+		}
+		if tc.cause != nil && !errors.Is(err, tc.cause) {
+			t.Errorf("%s: %v, want %v", name, err, tc.cause)
+		}
+		if !strings.Contains(err.Error(), tc.fi.Path) && !errors.Is(err, ring.ErrNotStarted) {
+			t.Errorf("%s: error does not name the file: %v", name, err)
+		}
+	}
+	// A segment whose file was truncated after it was written.
+	makeRolled(t, dir, 10)
+	p := filepath.Join(dir, SegmentName(10))
+	os.Truncate(p, 8192)
+	if _, err := OpenView(FileInfo{Num: 10, Path: p}); !errors.Is(err, ring.ErrShort) || !strings.Contains(err.Error(), "truncated") {
+		t.Fatalf("truncated: %v", err)
+	}
+}
