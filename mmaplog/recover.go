@@ -3,6 +3,7 @@ package mmaplog
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sync/atomic"
 
@@ -17,7 +18,7 @@ type Repair struct {
 	Path   string // segment file
 	Offset int64  // where the repaired range starts
 	Length int64  // its length in bytes
-	What   string // "hole" (reserved, never written), "corrupt record", "torn tail", "unclosed segment", "unused segment"
+	What   string // "hole" (reserved, never written), "corrupt record", "torn tail", "unclosed segment", "unused segment", "truncated segment", ...
 	Lost   uint64 // sequence numbers lost with it (records that were never complete)
 	Err    error  // what was found there
 }
@@ -47,6 +48,14 @@ func (w *Writer) recover() (*segment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mmaplog: %w", err)
 	}
+	// Temporary files are segments whose preparation or compression a
+	// crash interrupted: they never held records.
+	for _, t := range l.Temp {
+		if err := os.Remove(t); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("mmaplog: remove leftover temporary file: %w", err)
+		}
+		w.recovery = append(w.recovery, Repair{Path: t, What: "leftover temporary file"})
+	}
 	segs := l.Segments
 	// Segments prepared but never activated hold nothing: remove them.
 	for len(segs) > 0 {
@@ -74,9 +83,14 @@ func (w *Writer) recover() (*segment, error) {
 		}
 		seg, h, err := openSegment(fi)
 		if err != nil {
-			return nil, err
+			// A damaged rolled segment does not stop the log: readers
+			// report it; the writer leaves it as it is.
+			w.recovery = append(w.recovery, Repair{Path: fi.Path, What: "damaged rolled segment left as it is", Err: err})
+			continue
 		}
-		_, err = w.repair(seg, h, false)
+		if h.Size == uint64(len(seg.Data)) {
+			_, err = w.repair(seg, h, false)
+		}
 		seg.Close()
 		if err != nil {
 			return nil, err
@@ -98,9 +112,25 @@ func (w *Writer) recover() (*segment, error) {
 	}
 	seg, h, err := openSegment(last)
 	if err != nil {
-		return nil, err
+		advice := "move the file out of the log directory to go on (its records are then lost)"
+		if errors.Is(err, ring.ErrVersion) {
+			advice = "it was written by another version of mmaplog: use that version, or move the directory away"
+		}
+		return nil, fmt.Errorf("mmaplog: cannot continue the log: %w; %s", err, advice)
 	}
 	w.logID = h.LogID
+	if h.Size > uint64(len(seg.Data)) {
+		// Someone truncated the file: keep what is left for readers and
+		// go on in a new segment.
+		res, err := scanGuarded(seg.Data, h.FirstSeq, seg.Path)
+		seg.Close()
+		if err != nil {
+			return nil, fmt.Errorf("mmaplog: %w", err)
+		}
+		w.recovery = append(w.recovery, Repair{Path: last.Path, Offset: int64(len(seg.Data)), Length: int64(h.Size) - int64(len(seg.Data)), What: "truncated segment",
+			Err: &ring.CorruptionError{Path: last.Path, Offset: int64(len(seg.Data)), Err: fmt.Errorf("%w: file is %d bytes, its header says %d; continuing in a new segment", ring.ErrShort, len(seg.Data), h.Size)}})
+		return w.newSegment(last.Num+1, res.NextSeq)
+	}
 	res, err := w.repair(seg, h, true)
 	if err != nil {
 		seg.Close()
@@ -152,9 +182,12 @@ func (w *Writer) newSegment(num, firstSeq uint64) (*segment, error) {
 func openSegment(fi rotate.FileInfo) (*rotate.Segment, ring.Header, error) {
 	seg, err := rotate.OpenWritable(fi.Path, fi.Num)
 	if err != nil {
-		return nil, ring.Header{}, fmt.Errorf("mmaplog: %w", err)
+		return nil, ring.Header{}, err
 	}
-	h, err := ring.ParseHeader(seg.Data, true)
+	h, err := ring.ParseHeader(seg.Data, false)
+	if err == nil && h.Size < uint64(len(seg.Data)) {
+		err = &ring.CorruptionError{Offset: 40, Err: fmt.Errorf("%w: header says %d bytes, the file has %d", ring.ErrBadLength, h.Size, len(seg.Data))}
+	}
 	if err == nil && h.Segment != fi.Num {
 		err = &ring.CorruptionError{Offset: 16, Err: fmt.Errorf("header names segment %d, the file name %d", h.Segment, fi.Num)}
 	}
@@ -164,11 +197,7 @@ func openSegment(fi rotate.FileInfo) (*rotate.Segment, ring.Header, error) {
 		if errors.As(err, &ce) {
 			ce.Path = fi.Path
 		}
-		advice := "move the file out of the log directory to go on (its records are then lost)"
-		if errors.Is(err, ring.ErrVersion) {
-			advice = "it was written by another version of mmaplog: use that version, or move the directory away"
-		}
-		return nil, ring.Header{}, fmt.Errorf("mmaplog: cannot continue the log: %w; %s", err, advice)
+		return nil, ring.Header{}, err
 	}
 	return seg, h, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -77,7 +78,9 @@ func (r Retention) Apply(dir string, st State, now time.Time, compress bool) ([]
 		return true
 	}
 	for _, t := range l.Temp {
-		if compress {
+		// Only leftovers of compressions: a segment being prepared is a
+		// temporary file too, and removing it would break the preparer.
+		if compress && strings.HasSuffix(t, CompressedExt+tmpExt) {
 			remove(t, "leftover temporary file")
 		}
 	}

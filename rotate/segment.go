@@ -23,36 +23,51 @@ type Segment struct {
 	Data []byte // the mapping of the whole file
 }
 
-// Create creates segment num in dir: a new file (never through a symbolic
-// link, failing if the name exists) of exactly size bytes, preallocated on
-// disk, mapped and, if prefault is set, pre-faulted for writing. Its header
-// is left zero: the writer activates it with ring.PutHeader. A full disk is
-// reported here, naming the file.
+// Create creates segment num in dir: a file of exactly size bytes,
+// preallocated on disk, mapped and, if prefault is set, pre-faulted for
+// writing. Its header is left zero: the writer activates it with
+// ring.PutHeader. The file is made under a temporary name (never through a
+// symbolic link) and renamed into place only once fully allocated, without
+// replacing anything, so a crash never leaves a half-made segment under a
+// segment's name. A full disk is reported here, naming the file.
 func Create(dir string, num uint64, size int64, perm os.FileMode, prefault bool) (*Segment, error) {
 	if size < ring.HeaderSize+ring.RecordHeaderSize || size > ring.MaxRegionSize || size%int64(fileutil.PageSize()) != 0 {
 		return nil, fmt.Errorf("segment size %d: must be a multiple of the page size (%d) between %d and %d bytes", size, fileutil.PageSize(), fileutil.PageSize(), ring.MaxRegionSize)
 	}
 	path := filepath.Join(dir, SegmentName(num))
-	f, err := fileutil.CreateExclusive(path, perm)
+	tmp := path + tmpExt
+	f, err := fileutil.CreateExclusive(tmp, perm)
+	if errors.Is(err, os.ErrExist) {
+		// A leftover of a crash during an earlier preparation.
+		os.Remove(tmp)
+		f, err = fileutil.CreateExclusive(tmp, perm)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create segment: %w", err)
 	}
 	fail := func(err error) (*Segment, error) {
 		f.Close()
-		os.Remove(path)
+		os.Remove(tmp)
 		return nil, err
 	}
 	if err := fileutil.Preallocate(f, size); err != nil {
 		return fail(fmt.Errorf("preallocate segment %s (%d bytes): %w (free disk space, or lower SegmentSize or the retention bounds)", path, size, err))
 	}
+	if err := fileutil.RenameNoReplace(tmp, path); err != nil {
+		return fail(fmt.Errorf("create segment: %w", err))
+	}
 	data, err := fileutil.Map(f, int(size), true)
 	if err != nil {
-		return fail(err)
+		f.Close()
+		os.Remove(path)
+		return nil, err
 	}
 	if prefault {
 		if err := fileutil.PrefaultWrite(data); err != nil {
 			fileutil.Unmap(data)
-			return fail(fmt.Errorf("pre-fault segment %s: %w", path, err))
+			f.Close()
+			os.Remove(path)
+			return nil, fmt.Errorf("pre-fault segment %s: %w", path, err)
 		}
 	}
 	return &Segment{Num: num, Path: path, File: f, Data: data}, nil
@@ -109,7 +124,10 @@ type View struct {
 	FileInfo
 	Header ring.Header
 	Data   []byte
-	mapped bool
+	// Truncated is set for a plain segment whose file is shorter than its
+	// header says (someone truncated it): Data holds what is left.
+	Truncated bool
+	mapped    bool
 }
 
 // maxDecompressed bounds what decompressing one segment may allocate.
@@ -173,7 +191,14 @@ func (v *View) parseHeader() (h ring.Header, err error) {
 		}
 	}()
 	defer fault.Catch()()
-	h, err = ring.ParseHeader(v.Data, !v.Compressed)
+	h, err = ring.ParseHeader(v.Data, false)
+	if err == nil && !v.Compressed && h.Size != uint64(len(v.Data)) {
+		if h.Size < uint64(len(v.Data)) {
+			err = &ring.CorruptionError{Offset: 40, Err: fmt.Errorf("%w: header says %d bytes, the file has %d (extended by someone else?)", ring.ErrBadLength, h.Size, len(v.Data))}
+		} else {
+			v.Truncated = true
+		}
+	}
 	var ce *ring.CorruptionError
 	if errors.As(err, &ce) {
 		ce.Path = v.Path

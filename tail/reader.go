@@ -143,11 +143,19 @@ func (r *Reader) step() (ok, more bool) {
 		r.rec = Record{Seq: rec.Seq, Time: rec.Time, Type: rec.Type, Payload: rec.Payload, Segment: v.Num, Offset: rec.Offset}
 		return true, true
 	case ring.KindEnd:
+		if v.Truncated {
+			r.report(Damage{Path: v.Path, From: int64(len(v.Data)), To: -1,
+				Err: &ring.CorruptionError{Path: v.Path, Offset: int64(len(v.Data)), Err: fmt.Errorf("%w: file truncated to %d bytes, its header says %d", ring.ErrShort, len(v.Data), v.Header.Size)}})
+		}
 		r.closeView()
 		return false, true
 	case ring.KindEmpty:
 		if r.idx == len(r.segs)-1 && !v.Compressed {
 			// The end of the data written so far.
+			if v.Truncated {
+				r.report(Damage{Path: v.Path, From: int64(len(v.Data)), To: -1,
+					Err: &ring.CorruptionError{Path: v.Path, Offset: int64(len(v.Data)), Err: fmt.Errorf("%w: file truncated to %d bytes, its header says %d", ring.ErrShort, len(v.Data), v.Header.Size)}})
+			}
 			r.closeView()
 			r.idx = len(r.segs)
 			return false, false
@@ -171,6 +179,9 @@ func (r *Reader) step() (ok, more bool) {
 	}
 	// Nothing valid follows in this segment: the next segment's header
 	// says where the log goes on.
+	if v.Truncated && kind != ring.KindCorrupt {
+		err = &ring.CorruptionError{Path: v.Path, Offset: int64(len(v.Data)), Err: fmt.Errorf("%w: file truncated to %d bytes, its header says %d", ring.ErrShort, len(v.Data), v.Header.Size)}
+	}
 	r.report(Damage{Path: v.Path, From: int64(r.pos), To: -1, Err: err})
 	r.closeView()
 	return false, true

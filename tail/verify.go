@@ -138,7 +138,12 @@ func Verify(dir string) (*Report, error) {
 			rep.Findings = append(rep.Findings, f)
 		}
 		res, err := scan(v)
+		truncated, size := v.Truncated, v.Header.Size
 		v.Close()
+		if truncated {
+			rep.Findings = append(rep.Findings, Finding{Path: fi.Path, Offset: fi.Size,
+				Err: fmt.Errorf("%w: file truncated to %d bytes, its header says %d (records after the cut are lost)", ring.ErrShort, fi.Size, size)})
+		}
 		if err != nil {
 			rep.Findings = append(rep.Findings, Finding{Path: fi.Path, Offset: -1, Err: err})
 		}

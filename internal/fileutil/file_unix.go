@@ -47,3 +47,13 @@ func SyncDir(dir string) error {
 func Fdatasync(f *os.File) error {
 	return unix.Fdatasync(int(f.Fd()))
 }
+
+// RenameNoReplace renames oldpath to newpath, failing with an error wrapping
+// os.ErrExist if newpath exists (where the platform allows checking that
+// atomically; elsewhere it checks first).
+func RenameNoReplace(oldpath, newpath string) error {
+	if err := renameNoReplace(oldpath, newpath); err != nil {
+		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: err}
+	}
+	return nil
+}
