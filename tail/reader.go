@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 
 	"github.com/mmaplog/mmaplog/internal/fault"
+	"github.com/mmaplog/mmaplog/internal/fileutil"
 	"github.com/mmaplog/mmaplog/ring"
 	"github.com/mmaplog/mmaplog/rotate"
 )
@@ -150,7 +151,7 @@ func (r *Reader) step() (ok, more bool) {
 		r.closeView()
 		return false, true
 	case ring.KindEmpty:
-		if r.idx == len(r.segs)-1 && !v.Compressed {
+		if !v.Compressed && !r.laterSegmentStarted() {
 			// The end of the data written so far.
 			if v.Truncated {
 				r.report(Damage{Path: v.Path, From: int64(len(v.Data)), To: -1,
@@ -185,6 +186,34 @@ func (r *Reader) step() (ok, more bool) {
 	r.report(Damage{Path: v.Path, From: int64(r.pos), To: -1, Err: err})
 	r.closeView()
 	return false, true
+}
+
+// laterSegmentStarted reports whether a segment after the current one has
+// been activated by the writer. If none has, a zero length word in the
+// current segment is the end of the data written so far (the writer keeps
+// the next segment prepared, with a zero header, before it needs it).
+func (r *Reader) laterSegmentStarted() bool {
+	for _, fi := range r.segs[r.idx+1:] {
+		if fi.Compressed || started(fi.Path) {
+			return true
+		}
+	}
+	return false
+}
+
+// started reads the magic of a plain segment file: zero means prepared but
+// not activated.
+func started(path string) bool {
+	f, err := fileutil.OpenNoFollow(path, false)
+	if err != nil {
+		return true // let OpenView report what is wrong with it
+	}
+	defer f.Close()
+	var m [8]byte
+	if n, _ := f.ReadAt(m[:], 0); n < len(m) {
+		return true
+	}
+	return m != [8]byte{}
 }
 
 // openNext opens the next segment; false at the end of the log or on error.

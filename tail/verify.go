@@ -88,6 +88,12 @@ func Verify(dir string) (*Report, error) {
 	for _, d := range l.Duplicates {
 		rep.Notes = append(rep.Notes, Finding{Path: d.Path, Offset: -1, Err: errors.New("second copy of a segment (compression interrupted before the original was removed)")})
 	}
+	// The last segment with data: the writer keeps the next one prepared,
+	// header still zero, ahead of time.
+	lastIdx := len(l.Segments) - 1
+	for lastIdx > 0 && !l.Segments[lastIdx].Compressed && !started(l.Segments[lastIdx].Path) {
+		lastIdx--
+	}
 	var (
 		logID    [16]byte
 		haveID   bool
@@ -104,7 +110,7 @@ func Verify(dir string) (*Report, error) {
 		prevNum = fi.Num
 		v, err := rotate.OpenView(fi)
 		if errors.Is(err, ring.ErrNotStarted) {
-			if i == len(l.Segments)-1 {
+			if i > lastIdx {
 				rep.Notes = append(rep.Notes, Finding{Path: fi.Path, Offset: -1, Err: errors.New("prepared segment, not written yet")})
 			} else {
 				rep.Findings = append(rep.Findings, Finding{Path: fi.Path, Offset: 0, Err: errors.New("segment header is zero but later segments exist (zeroed or never activated)")})
@@ -147,7 +153,7 @@ func Verify(dir string) (*Report, error) {
 		if err != nil {
 			rep.Findings = append(rep.Findings, Finding{Path: fi.Path, Offset: -1, Err: err})
 		}
-		last := i == len(l.Segments)-1
+		last := i == lastIdx
 		for _, d := range res.Damage {
 			if live && last && errors.Is(d.Err, ring.ErrHole) {
 				rep.Notes = append(rep.Notes, Finding{Path: fi.Path, Offset: d.From, Err: errors.New("record being written by the live writer")})
