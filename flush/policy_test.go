@@ -1,0 +1,104 @@
+package flush
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/mmaplog/mmaplog/internal/fileutil"
+)
+
+func TestParse(t *testing.T) {
+	for in, want := range map[string]Policy{
+		"none":           NoFlush(),
+		"rotate":         AtRotation(),
+		"write":          EachWrite(),
+		"interval=100ms": EveryInterval(100 * time.Millisecond),
+		"bytes=4MiB":     EveryBytes(4 << 20),
+		"bytes=4096":     EveryBytes(4096),
+		" BYTES=1k ":     EveryBytes(1024),
+	} {
+		got, err := Parse(in)
+		if err != nil || got != want {
+			t.Errorf("Parse(%q) = %v, %v; want %v", in, got, err, want)
+		}
+		if again, err := Parse(got.String()); err != nil || again != got {
+			t.Errorf("%v does not survive String/Parse: %v %v", got, again, err)
+		}
+	}
+	for _, bad := range []string{"", "sometimes", "interval", "interval=soon", "interval=-1s", "bytes=0", "bytes=12XB", "none=1", "write=3"} {
+		if p, err := Parse(bad); err == nil {
+			t.Errorf("Parse(%q) accepted as %v", bad, p)
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "10": 10, "1KiB": 1024, "64MiB": 64 << 20, "2GiB": 2 << 30, "3 M": 3 << 20, "5b": 5} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"", "MiB", "-1", "1TiB", "99999999999999999999"} {
+		if _, err := ParseSize(bad); err == nil {
+			t.Errorf("ParseSize(%q) accepted", bad)
+		}
+	}
+}
+
+// TestRegionFlushesOnlyTheDirtyRange: Flush with wait advances the clean
+// mark; flushing again below it is a no-op; an asynchronous flush does not
+// claim durability.
+func TestRegionFlushesOnlyTheDirtyRange(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "region")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := fileutil.Preallocate(f, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	b, err := fileutil.Map(f, 1<<20, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fileutil.Unmap(b)
+	r := NewRegion(b, f, 4096)
+	copy(b[5000:], "dirty")
+	if err := r.Flush(6000, false); err != nil || r.Flushed() != 4096 {
+		t.Fatalf("async flush: %v, flushed %d", err, r.Flushed())
+	}
+	if err := r.Flush(6000, true); err != nil || r.Flushed() != 6000 {
+		t.Fatalf("sync flush: %v, flushed %d", err, r.Flushed())
+	}
+	if err := r.Flush(5000, true); err != nil || r.Flushed() != 6000 {
+		t.Fatalf("flush below the mark: %v, flushed %d", err, r.Flushed())
+	}
+	if err := r.Flush(2<<20, true); err != nil || r.Flushed() != 1<<20 {
+		t.Fatalf("flush past the end is clamped: %v, flushed %d", err, r.Flushed())
+	}
+	if err := r.FlushRange(100, 200); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoop(t *testing.T) {
+	calls := make(chan bool, 100)
+	l := StartLoop(EveryInterval(time.Millisecond), func(wait bool) error { calls <- wait; return nil }, nil)
+	if wait := <-calls; wait {
+		t.Fatal("interval flushes do not wait")
+	}
+	l.Stop()
+	l = StartLoop(EveryBytes(10), func(wait bool) error { calls <- wait; return nil }, nil)
+	l.Notify()
+	if wait := <-calls; !wait {
+		t.Fatal("byte-threshold flushes wait")
+	}
+	l.Stop()
+	if StartLoop(NoFlush(), nil, nil) != nil {
+		t.Fatal("a loop for a policy without one")
+	}
+	var nilLoop *Loop
+	nilLoop.Notify()
+	nilLoop.Stop()
+}
