@@ -270,24 +270,20 @@ func scanGuarded(b []byte, firstSeq uint64, path string) (res ring.ScanResult, e
 	return ring.Scan(b, firstSeq, nil), nil
 }
 
-// notStarted reports whether a segment file's header is all zero: a segment
-// prepared by a writer that never activated it.
+// notStarted reports whether a segment file's magic is zero: a segment
+// prepared by a writer that never activated it (activation stores the magic
+// last, and no record is appended before it), so it holds nothing.
 func notStarted(path string) bool {
 	f, err := fileutil.OpenNoFollow(path, false)
 	if err != nil {
 		return false
 	}
 	defer f.Close()
-	var h [ring.HeaderSize]byte
-	if n, _ := f.ReadAt(h[:], 0); n != len(h) {
+	var m [8]byte
+	if n, _ := f.ReadAt(m[:], 0); n != len(m) {
 		return false
 	}
-	for _, b := range h {
-		if b != 0 {
-			return false
-		}
-	}
-	return true
+	return m == [8]byte{}
 }
 
 // sealedFlag reads the sealed flag of a plain segment's control area.

@@ -26,6 +26,7 @@ import (
 type Writer struct {
 	closing atomic.Bool
 	active  atomic.Pointer[segment]
+	clock   atomic.Pointer[clockBase] // for record time stamps, see now
 
 	opts    options
 	dir     string
@@ -38,6 +39,7 @@ type Writer struct {
 	rotMu       sync.Mutex // serialises rolling over to the next segment
 	finishCh    chan *segment
 	finishedNum atomic.Uint64 // rolled segments numbered below this are finished
+	finishedSig chan struct{} // signalled when a rolled segment is finished
 	finished    chan struct{}
 	retMu       sync.Mutex // one retention pass at a time
 
@@ -145,6 +147,7 @@ func Open(dir string, o *Options) (*Writer, error) {
 		return nil, fmt.Errorf("mmaplog: lock %s: %w", dir, err)
 	}
 	w := &Writer{opts: opts, dir: dir, lock: lock}
+	w.rebaseClock()
 	if opts.Flush.Mode == flush.Bytes {
 		w.bytesTh = int(opts.Flush.Bytes)
 	}
@@ -155,16 +158,15 @@ func Open(dir string, o *Options) (*Writer, error) {
 	}
 	w.active.Store(seg)
 	w.finishCh = make(chan *segment, 64)
+	w.finishedSig = make(chan struct{}, 1)
 	w.finished = make(chan struct{})
 	go w.finisher()
 	w.prep = rotate.StartPreparer(dir, seg.Num+1, rotate.PreparerOptions{
 		Size:     opts.SegmentSize,
 		Perm:     opts.FileMode,
 		Prefault: !opts.NoPrefault,
-		BeforeCreate: func(num uint64) {
-			// Make room for the segment about to be created.
-			w.applyRetention(num-1, w.oldestUnfinished(), opts.SegmentSize, false)
-		},
+		SyncDir:  opts.Flush.SyncsRolled(),
+		BeforeCreate: func(num uint64) { w.makeRoom(num - 1) },
 		OnCreate: func(d time.Duration) {
 			w.mu.Lock()
 			w.stats.MaxPrepareTime = max(w.stats.MaxPrepareTime, d)
@@ -214,7 +216,7 @@ func (w *Writer) Append(l Level, p []byte) (uint64, error) {
 	if w.closing.Load() {
 		return 0, ErrClosed
 	}
-	ts := w.opts.now().UnixNano()
+	ts := w.now()
 	for {
 		seg := w.active.Load()
 		pos, err := seg.ring.Append(uint8(l), ts, p)
@@ -235,6 +237,30 @@ func (w *Writer) Append(l Level, p []byte) (uint64, error) {
 			return 0, err
 		}
 	}
+}
+
+// clockBase pairs a wall-clock time with its monotonic reading.
+type clockBase struct {
+	wall int64     // Unix nanoseconds
+	mono time.Time // the same instant, with its monotonic clock reading
+}
+
+// now returns the time stamped on a record: the wall clock, computed from a
+// base taken at most a second ago plus the monotonic time elapsed since.
+// That reads one clock (CLOCK_MONOTONIC) instead of the two time.Now reads,
+// half the cost on the append path; the finisher re-bases every second, so
+// steps of the wall clock are followed within a second.
+func (w *Writer) now() int64 {
+	if w.opts.Clock != nil {
+		return w.opts.Clock().UnixNano()
+	}
+	c := w.clock.Load()
+	return c.wall + int64(time.Since(c.mono))
+}
+
+func (w *Writer) rebaseClock() {
+	t := time.Now()
+	w.clock.Store(&clockBase{wall: t.UnixNano(), mono: t})
 }
 
 // appendError says where an Append failed.
@@ -303,12 +329,14 @@ func (w *Writer) advance(seg *segment) error {
 // asks, unmaps it, and applies retention (and compression).
 func (w *Writer) finisher() {
 	defer close(w.finished)
-	var tick <-chan time.Time
+	var ageTick <-chan time.Time
 	if w.opts.MaxAge > 0 {
 		t := time.NewTicker(min(max(w.opts.MaxAge/10, time.Second), time.Minute))
 		defer t.Stop()
-		tick = t.C
+		ageTick = t.C
 	}
+	clockTick := time.NewTicker(time.Second)
+	defer clockTick.Stop()
 	for {
 		select {
 		case seg, ok := <-w.finishCh:
@@ -316,9 +344,10 @@ func (w *Writer) finisher() {
 				return
 			}
 			w.finish(seg)
-		case <-tick:
-			a := w.active.Load()
-			w.applyRetention(a.Num, w.oldestUnfinished(), 0, true)
+		case <-clockTick.C:
+			w.rebaseClock()
+		case <-ageTick:
+			w.applyRetention(w.active.Load().Num, w.oldestUnfinished(), 0, true)
 		}
 	}
 }
@@ -326,8 +355,10 @@ func (w *Writer) finisher() {
 func (w *Writer) finish(seg *segment) {
 	if err := seg.ring.WaitReleased(10 * time.Second); err != nil {
 		// A goroutine reserved space and never wrote it: leave the mapping
-		// in place (it may still write) and let recovery repair the hole.
+		// in place (it may still write) and let recovery repair the hole,
+		// but let retention go on (removing a mapped file is safe).
 		w.backgroundError(fmt.Errorf("mmaplog: finishing %s: %w", seg.Path, err))
+		w.finishedNum.Store(seg.Num + 1)
 		return
 	}
 	atomic.StoreUint32(ring.Control(seg.Data, ring.OffSealed), 1)
@@ -342,18 +373,58 @@ func (w *Writer) finish(seg *segment) {
 		w.backgroundError(fmt.Errorf("mmaplog: unmap %s: %w", seg.Path, err))
 	}
 	w.finishedNum.Store(seg.Num + 1)
-	w.applyRetention(w.active.Load().Num, seg.Num+1, 0, true)
+	select {
+	case w.finishedSig <- struct{}{}:
+	default:
+	}
+	active := w.active.Load().Num
+	w.applyRetention(active, seg.Num+1, 0, true)
+	w.compressRolled(active, seg.Num+1)
 }
 
 // oldestUnfinished returns the number below which rolled segments are
 // finished.
 func (w *Writer) oldestUnfinished() uint64 { return w.finishedNum.Load() }
 
-func (w *Writer) applyRetention(active, finished uint64, reserve int64, compress bool) {
+func (w *Writer) retention() rotate.Retention {
+	return rotate.Retention{MaxBackups: w.opts.MaxBackups, MaxAge: w.opts.MaxAge, MaxTotalSize: w.opts.MaxTotalSize,
+		Compress: w.opts.Compress, SyncDir: w.opts.Flush.SyncsRolled()}
+}
+
+// applyRetention removes what the retention rules say must go. reserve is a
+// segment about to be created; cleanup removes leftovers of compressions
+// (only the finisher, which compresses, may ask for it). It reports whether
+// the directory is still over its bound (rolled segments not finished yet).
+func (w *Writer) applyRetention(active, finished uint64, reserve int64, cleanup bool) bool {
 	w.retMu.Lock()
-	defer w.retMu.Unlock()
-	ret := rotate.Retention{MaxBackups: w.opts.MaxBackups, MaxAge: w.opts.MaxAge, MaxTotalSize: w.opts.MaxTotalSize, Compress: w.opts.Compress}
-	acts, err := ret.Apply(w.dir, rotate.State{Active: active, Finished: finished, Reserve: reserve}, w.opts.now(), compress)
+	res, err := w.retention().Apply(w.dir, rotate.State{Active: active, Finished: finished, Reserve: reserve}, w.opts.now(), cleanup)
+	w.retMu.Unlock()
+	w.countActions(res.Actions, err)
+	return res.Over && err == nil
+}
+
+// makeRoom runs in the preparer before it creates a segment: it removes what
+// retention says must go to fit the new segment within the bounds and, if
+// the segments that must go are not finished yet (the finisher lags behind
+// a fast writer), waits for them, so that the directory never exceeds its
+// bound. Rolling over then waits too: that is the bound's price.
+func (w *Writer) makeRoom(active uint64) {
+	for w.applyRetention(active, w.oldestUnfinished(), w.opts.SegmentSize, false) && !w.closing.Load() {
+		select {
+		case <-w.finishedSig:
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// compressRolled compresses finished rolled segments, outside retMu so that
+// the preparer never waits for a compression.
+func (w *Writer) compressRolled(active, finished uint64) {
+	acts, err := w.retention().CompressRolled(w.dir, rotate.State{Active: active, Finished: finished})
+	w.countActions(acts, err)
+}
+
+func (w *Writer) countActions(acts []rotate.Action, err error) {
 	w.mu.Lock()
 	for _, a := range acts {
 		switch a.Op {

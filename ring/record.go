@@ -106,11 +106,15 @@ func Decode(b []byte, off int) (Record, Kind, error) {
 }
 
 // recordCRC is the CRC-32C of body followed by the little-endian length word.
+// The four length bytes are folded in with the table directly: handing
+// crc32.Update a local array would make it escape (one allocation per
+// record).
 func recordCRC(lw uint32, body []byte) uint32 {
-	var l [4]byte
-	binary.LittleEndian.PutUint32(l[:], lw)
-	c := crc32.Update(0, castagnoli, body)
-	return crc32.Update(c, castagnoli, l[:])
+	c := ^crc32.Update(0, castagnoli, body)
+	for i := 0; i < 4; i++ {
+		c = castagnoli[byte(c)^byte(lw>>(8*i))] ^ c>>8
+	}
+	return ^c
 }
 
 // PutRecord writes a complete data record at the start of dst, which must be

@@ -16,6 +16,7 @@ type Preparer struct {
 	size     int64
 	perm     os.FileMode
 	prefault bool
+	syncDir  bool
 
 	ready chan prepared
 	stop  chan struct{}
@@ -35,6 +36,10 @@ type PreparerOptions struct {
 	Size     int64       // segment size in bytes
 	Perm     os.FileMode // file permissions
 	Prefault bool        // pre-fault the mapping for writing
+	// SyncDir fsyncs the directory after each segment is created, so that
+	// the new file's name survives a power loss. Flush policies that promise
+	// durability need it; without them it only costs time.
+	SyncDir bool
 	// BeforeCreate, if set, is called in the preparing goroutine before
 	// each segment is created, with its number: the place to make room
 	// (retention) so that the new file stays within the disk bounds.
@@ -48,7 +53,7 @@ type PreparerOptions struct {
 // Take to get each, and Close when done.
 func StartPreparer(dir string, first uint64, o PreparerOptions) *Preparer {
 	p := &Preparer{
-		dir: dir, size: o.Size, perm: o.Perm, prefault: o.Prefault,
+		dir: dir, size: o.Size, perm: o.Perm, prefault: o.Prefault, syncDir: o.SyncDir,
 		ready: make(chan prepared),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
@@ -66,7 +71,7 @@ func (p *Preparer) run(num uint64, beforeCreate func(uint64), onCreate func(time
 			beforeCreate(num)
 		}
 		seg, err := Create(p.dir, num, p.size, p.perm, p.prefault)
-		if err == nil {
+		if err == nil && p.syncDir {
 			err = fileutil.SyncDir(p.dir)
 			if err != nil {
 				seg.Remove()

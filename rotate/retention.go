@@ -28,8 +28,11 @@ type Retention struct {
 	// MaxTotalSize bounds the bytes of all segment files of the log,
 	// active and prepared segments included.
 	MaxTotalSize int64
-	// Compress compresses rolled segments with zstd.
+	// Compress compresses rolled segments with zstd (see CompressRolled).
 	Compress bool
+	// SyncDir fsyncs the directory after removals, so that they survive a
+	// power loss (a removal that does not is simply done again).
+	SyncDir bool
 }
 
 // Action is one thing Apply did.
@@ -37,6 +40,16 @@ type Action struct {
 	Path   string
 	Op     string // "removed" or "compressed"
 	Reason string
+}
+
+// Result is what Apply did, and whether the bounds still do not hold.
+type Result struct {
+	Actions []Action
+	// Over is set when the directory is still over MaxBackups or
+	// MaxTotalSize because the segments that would have to go are not
+	// finished yet: the caller should wait for them before adding a
+	// segment.
+	Over bool
 }
 
 // State tells Apply where the writer is.
@@ -57,13 +70,13 @@ type State struct {
 // Apply enforces the retention on dir: it removes the oldest finished rolled
 // segments while there are more than MaxBackups rolled segments, while the
 // directory (plus Reserve) is over MaxTotalSize, and while they are older
-// than MaxAge; with compress set it then compresses the finished rolled
-// segments that remain, if Compress asks for it. It also cleans up leftovers
-// of interrupted compressions, and fsyncs the directory after any change.
-func (r Retention) Apply(dir string, st State, now time.Time, compress bool) ([]Action, error) {
+// than MaxAge. It also cleans up what interrupted compressions left (with
+// cleanup set: only where no compression can be running). It is quick: it
+// only lists and removes files.
+func (r Retention) Apply(dir string, st State, now time.Time, cleanup bool) (Result, error) {
 	l, err := List(dir)
 	if err != nil {
-		return nil, err
+		return Result{}, err
 	}
 	var acts []Action
 	var errs []error
@@ -80,7 +93,7 @@ func (r Retention) Apply(dir string, st State, now time.Time, compress bool) ([]
 	for _, t := range l.Temp {
 		// Only leftovers of compressions: a segment being prepared is a
 		// temporary file too, and removing it would break the preparer.
-		if compress && strings.HasSuffix(t, CompressedExt+tmpExt) {
+		if cleanup && strings.HasSuffix(t, CompressedExt+tmpExt) {
 			remove(t, "leftover temporary file")
 		}
 	}
@@ -96,7 +109,7 @@ func (r Retention) Apply(dir string, st State, now time.Time, compress bool) ([]
 	}
 	if changed {
 		if l, err = List(dir); err != nil {
-			return acts, err
+			return Result{Actions: acts}, err
 		}
 	}
 
@@ -111,8 +124,8 @@ func (r Retention) Apply(dir string, st State, now time.Time, compress bool) ([]
 			rolled = append(rolled, s)
 		}
 	}
+	left := nrolled
 	for i, s := range rolled {
-		left := nrolled - i
 		var reason string
 		switch {
 		case r.MaxBackups > 0 && left > r.MaxBackups:
@@ -126,26 +139,47 @@ func (r Retention) Apply(dir string, st State, now time.Time, compress bool) ([]
 		}
 		if remove(s.Path, reason) {
 			total -= s.Size
+			left--
 			rolled[i].Path = ""
 		}
 	}
-	if changed {
+	if changed && r.SyncDir {
 		if err := fileutil.SyncDir(dir); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if compress && r.Compress {
-		for _, s := range rolled {
-			if s.Path == "" || s.Compressed {
-				continue
-			}
-			out, err := CompressSegment(s)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			acts = append(acts, Action{Path: out, Op: "compressed", Reason: "Compress"})
+	over := r.MaxBackups > 0 && left > r.MaxBackups || r.MaxTotalSize > 0 && total > r.MaxTotalSize
+	return Result{Actions: acts, Over: over}, errors.Join(errs...)
+}
+
+// CompressRolled compresses the finished rolled segments of dir that are not
+// compressed yet (if Compress is set), oldest first. It is slow (it reads
+// and compresses whole segments): call it from a background goroutine, not
+// under a lock that Apply needs. A segment that Apply removes meanwhile is
+// skipped.
+func (r Retention) CompressRolled(dir string, st State) ([]Action, error) {
+	if !r.Compress {
+		return nil, nil
+	}
+	l, err := List(dir)
+	if err != nil {
+		return nil, err
+	}
+	var acts []Action
+	var errs []error
+	for _, s := range l.Segments {
+		if s.Compressed || s.Num >= st.Finished || s.Num >= st.Active {
+			continue
 		}
+		out, err := CompressSegment(s)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		acts = append(acts, Action{Path: out, Op: "compressed", Reason: "Compress"})
 	}
 	return acts, errors.Join(errs...)
 }

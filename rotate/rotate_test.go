@@ -178,20 +178,20 @@ func listNums(t *testing.T, dir string) (nums []uint64, compressed []bool) {
 func TestRetentionByCount(t *testing.T) {
 	dir := t.TempDir()
 	makeRolled(t, dir, 1, 2, 3, 4, 5, 6)
-	acts, err := Retention{MaxBackups: 3}.Apply(dir, State{Active: 6, Finished: 6}, time.Now(), true)
+	res, err := Retention{MaxBackups: 3}.Apply(dir, State{Active: 6, Finished: 6}, time.Now(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	nums, _ := listNums(t, dir)
-	if len(nums) != 4 || nums[0] != 3 || len(acts) != 2 {
-		t.Fatalf("kept %v, actions %v", nums, acts)
+	if len(nums) != 4 || nums[0] != 3 || len(res.Actions) != 2 || res.Over {
+		t.Fatalf("kept %v, result %+v", nums, res)
 	}
 	// Unfinished rolled segments are counted but never removed.
 	dir2 := t.TempDir()
 	makeRolled(t, dir2, 1, 2, 3)
-	Retention{MaxBackups: 1}.Apply(dir2, State{Active: 3, Finished: 1}, time.Now(), true)
-	if nums, _ := listNums(t, dir2); len(nums) != 3 {
-		t.Fatalf("removed an unfinished segment: %v", nums)
+	res, _ = Retention{MaxBackups: 1}.Apply(dir2, State{Active: 3, Finished: 1}, time.Now(), true)
+	if nums, _ := listNums(t, dir2); len(nums) != 3 || !res.Over {
+		t.Fatalf("removed an unfinished segment, or did not say it is over the bound: %v %+v", nums, res)
 	}
 }
 
@@ -227,7 +227,7 @@ func TestCompressionRoundTrip(t *testing.T) {
 	}
 	want := ring.Scan(orig.Data, orig.Header.FirstSeq, nil)
 	orig.Close()
-	if _, err := (Retention{Compress: true}).Apply(dir, State{Active: 2, Finished: 2}, time.Now(), true); err != nil {
+	if _, err := (Retention{Compress: true}).CompressRolled(dir, State{Active: 2, Finished: 2}); err != nil {
 		t.Fatal(err)
 	}
 	nums, comp := listNums(t, dir)
@@ -270,6 +270,13 @@ func TestCompressionLeftoversAreCleanedUp(t *testing.T) {
 	l, _ = List(dir)
 	if len(l.Duplicates) != 1 || len(l.Temp) != 1 {
 		t.Fatalf("listing %+v", l)
+	}
+	// Without cleanup (a compression may be running) the temp file stays.
+	if _, err := (Retention{}).Apply(dir, State{Active: 3, Finished: 3}, time.Now(), false); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ = List(dir); len(l.Temp) != 1 {
+		t.Fatalf("removed a temp file without cleanup: %+v", l)
 	}
 	if _, err := (Retention{}).Apply(dir, State{Active: 3, Finished: 3}, time.Now(), true); err != nil {
 		t.Fatal(err)

@@ -53,6 +53,15 @@ func Create(dir string, num uint64, size int64, perm os.FileMode, prefault bool)
 	if err := fileutil.Preallocate(f, size); err != nil {
 		return fail(fmt.Errorf("preallocate segment %s (%d bytes): %w (free disk space, or lower SegmentSize or the retention bounds)", path, size, err))
 	}
+	if prefault {
+		// Pages of fallocated (unwritten) extents are slow to fault in
+		// through a mapping (ext4 converts each one); zeros written
+		// with pwrite put them in the page cache far faster, so the
+		// mapping below can be populated cheaply.
+		if err := fileutil.FillZeros(f, size); err != nil {
+			return fail(fmt.Errorf("zero segment %s: %w", path, err))
+		}
+	}
 	if err := fileutil.RenameNoReplace(tmp, path); err != nil {
 		return fail(fmt.Errorf("create segment: %w", err))
 	}

@@ -17,8 +17,20 @@ func writeZeros(f *os.File, size int64) error {
 	if err != nil {
 		return err
 	}
-	zero := make([]byte, 1<<20)
-	for off := st.Size(); off < size; {
+	return fillZeros(f, st.Size(), size)
+}
+
+// FillZeros writes zeros over [0, size) of a new file: it puts every page of
+// the file in the page cache, dirty and with its disk blocks reserved, which
+// makes pre-faulting a shared mapping of it several times cheaper on ext4
+// than faulting in pages of fallocated (unwritten) extents.
+func FillZeros(f *os.File, size int64) error { return fillZeros(f, 0, size) }
+
+var zeroBlock = make([]byte, 1<<20)
+
+func fillZeros(f *os.File, from, size int64) error {
+	zero := zeroBlock
+	for off := from; off < size; {
 		n := int64(len(zero))
 		if size-off < n {
 			n = size - off
