@@ -43,11 +43,6 @@ func SyncDir(dir string) error {
 	return nil
 }
 
-// Fdatasync flushes the data of f (not every metadata change) to disk.
-func Fdatasync(f *os.File) error {
-	return unix.Fdatasync(int(f.Fd()))
-}
-
 // RenameNoReplace renames oldpath to newpath, failing with an error wrapping
 // os.ErrExist if newpath exists (where the platform allows checking that
 // atomically; elsewhere it checks first).
