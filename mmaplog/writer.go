@@ -162,10 +162,10 @@ func Open(dir string, o *Options) (*Writer, error) {
 	w.finished = make(chan struct{})
 	go w.finisher()
 	w.prep = rotate.StartPreparer(dir, seg.Num+1, rotate.PreparerOptions{
-		Size:     opts.SegmentSize,
-		Perm:     opts.FileMode,
-		Prefault: !opts.NoPrefault,
-		SyncDir:  opts.Flush.SyncsRolled(),
+		Size:         opts.SegmentSize,
+		Perm:         opts.FileMode,
+		Prefault:     !opts.NoPrefault,
+		SyncDir:      opts.Flush.SyncsRolled(),
 		BeforeCreate: func(num uint64) { w.makeRoom(num - 1) },
 		OnCreate: func(d time.Duration) {
 			w.mu.Lock()
