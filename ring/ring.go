@@ -172,7 +172,7 @@ func (r *Ring) pad(off int, seq uint64, ts int64) (err error) {
 // rolls over to the next region, so that readers waiting at the end of this
 // one move on.
 func (r *Ring) WakeReaders() {
-	if r.wake == nil {
+	if r.wake == nil || atomic.LoadUint32(word32(r.buf, OffSleepers)) == 0 {
 		return
 	}
 	w := word32(r.buf, OffWake)
