@@ -45,7 +45,7 @@ type Layout struct {
 // Errors describing a region that cannot be attached. They come wrapped in
 // an *Error that says which region and what to do; test with errors.Is.
 var (
-	ErrBadMagic = errors.New("bad magic: not an mmaplog region, or its header was overwritten")
+	ErrBadMagic = errors.New("bad magic number")
 	ErrVersion  = errors.New("unsupported version")
 	ErrLayout   = errors.New("the region holds another layout")
 	ErrSize     = errors.New("size mismatch")
