@@ -400,7 +400,7 @@ func TestFaultIsAnError(t *testing.T) {
 }
 
 func TestAppendEvent(t *testing.T) {
-	d := counter.Delta{Rule: 12, Metric: 3, Value: 5, Total: 9, RuleName: "we\"ird\n", Labels: []counter.Label{{"k", "v\x01"}}, MetricName: "m\xff"}
+	d := counter.Delta{Rule: 12, Metric: 3, Value: 5, Total: 9, RuleName: "we\"ird\n", Labels: []counter.Label{{Name: "k", Value: "v\x01"}}, MetricName: "m\xff"}
 	b := counter.AppendEvent(nil, d, counter.EventMeta{Time: time.Unix(1714564800, 123e6), Host: "h", Region: "shm:x"})
 	var ev map[string]any
 	if err := json.Unmarshal(b, &ev); err != nil {

@@ -40,7 +40,19 @@ func Create(url string, l Layout, dataSize int, opts *Options) (*Region, error) 
 // ErrNotReady, or os.ErrNotExist for a missing region). A region whose
 // creator has not published it yet is waited for (Options.Wait).
 func Open(url string, l Layout, opts *Options) (r *Region, err error) {
-	r, err = OpenRaw(url, opts)
+	deadline := time.Now().Add(opts.wait())
+	for {
+		r, err = OpenRaw(url, opts)
+		if !errors.Is(err, errEmpty) {
+			break
+		}
+		// An empty file: its creator has not allocated it yet.
+		if !time.Now().Before(deadline) {
+			return nil, &Error{Addr: url, Offset: 0, Err: fmt.Errorf("%w (the object is empty)", ErrNotReady),
+				Hint: "if no producer is starting right now, remove the region and start the producer again"}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +72,6 @@ func Open(url string, l Layout, opts *Options) (r *Region, err error) {
 		return nil, &Error{Addr: r.url, Offset: 0, Err: fmt.Errorf("%w: %d bytes, less than the %d-byte header", ErrTooSmall, len(r.mem), HeaderSize),
 			Hint: "this is not a region made by mmaplog (or it was truncated): check the address"}
 	}
-	deadline := time.Now().Add(opts.wait())
 	for {
 		ok, bad := published(r.mem)
 		if bad {
@@ -84,8 +95,13 @@ func Open(url string, l Layout, opts *Options) (r *Region, err error) {
 	return r, nil
 }
 
-// maxSize bounds the objects this package makes or maps (1 TiB).
-const maxSize = 1 << 40
+// errEmpty: a file or POSIX object of zero bytes, which is what a region
+// looks like between its creation and its allocation.
+var errEmpty = fmt.Errorf("%w: the object is empty", ErrTooSmall)
+
+// maxSize bounds the objects this package makes or maps: 1 TiB (1 GiB on
+// 32-bit platforms).
+const maxSize = 1 << (30 + 10*(^uint(0)>>63))
 
 // CreateRaw makes a new shared-memory object of size bytes at url, zeroed
 // and without a region header (for layouts defined elsewhere, such as the
@@ -186,7 +202,10 @@ func OpenRaw(url string, opts *Options) (*Region, error) {
 			return nil, &Error{Addr: r.url, Offset: -1, Err: fmt.Errorf("%s is a %v, not a regular file", path, st.Mode().Type()), Hint: "check the address"}
 		}
 		size := st.Size()
-		if size == 0 || size > maxSize {
+		if size == 0 {
+			return nil, &Error{Addr: r.url, Offset: 0, Err: errEmpty, Hint: "it is being created, or it is not a region: check the address"}
+		}
+		if size > maxSize {
 			return nil, &Error{Addr: r.url, Offset: 0, Err: fmt.Errorf("%w: the object has %d bytes", ErrTooSmall, size),
 				Hint: "it is empty (being created, or not a region): check the address"}
 		}

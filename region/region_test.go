@@ -261,7 +261,7 @@ func TestBadHeaders(t *testing.T) {
 		{"grown", func(_ string, b []byte) []byte { return append(b, make([]byte, 4096)...) }, region.ErrSize, testLayout},
 		{"truncated", func(_ string, b []byte) []byte { return b[:1000] }, region.ErrTooSmall, testLayout},
 		{"shorter than a header", func(_ string, b []byte) []byte { return b[:10] }, region.ErrTooSmall, testLayout},
-		{"empty", func(_ string, b []byte) []byte { return nil }, region.ErrTooSmall, testLayout},
+		{"empty", func(_ string, b []byte) []byte { return nil }, region.ErrNotReady, testLayout},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
