@@ -204,7 +204,7 @@ func printCounterTable(w io.Writer, src counter.Source) error {
 		return err
 	}
 	_, isVCS := src.(*vcs.Source)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	if isVCS {
 		fmt.Fprintln(tw, "RULE\tMETRIC\tPENDING\t")
 	} else {
