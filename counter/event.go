@@ -1,0 +1,115 @@
+package counter
+
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// EventMeta is what every event of one collection shares.
+type EventMeta struct {
+	Time   time.Time // when the collection was made
+	Host   string    // the collecting machine
+	Region string    // the source's address, e.g. "vcs:0x3eeff00"
+}
+
+// AppendEvent appends the JSON event for d, one line without a newline,
+// and returns the extended buffer:
+//
+//	{"@timestamp":"2024-05-01T12:00:00.000Z","timestamp":1714564800000,
+//	 "type":"counter","host":"web-1","region":"shm:app","rule":12,"metric":3,
+//	 "value":5,"total":1234,"rule_name":"http","labels":{"route":"/"},
+//	 "metric_name":"status_5xx"}
+//
+// "total", "rule_name", "labels" and "metric_name" are left out when
+// unknown. The pseudo-counter of Adds outside the shape has type
+// "counter_overflow" and no rule or metric. "timestamp" (Unix milliseconds)
+// and "host" are the fields the VCS design's records carry.
+func AppendEvent(dst []byte, d Delta, meta EventMeta) []byte {
+	ts := meta.Time.UTC()
+	dst = append(dst, `{"@timestamp":"`...)
+	dst = ts.AppendFormat(dst, "2006-01-02T15:04:05.000Z07:00")
+	dst = append(dst, `","timestamp":`...)
+	dst = strconv.AppendInt(dst, ts.UnixMilli(), 10)
+	if d.Overflow {
+		dst = append(dst, `,"type":"counter_overflow"`...)
+	} else {
+		dst = append(dst, `,"type":"counter"`...)
+	}
+	dst = append(dst, `,"host":`...)
+	dst = appendString(dst, meta.Host)
+	dst = append(dst, `,"region":`...)
+	dst = appendString(dst, meta.Region)
+	if !d.Overflow {
+		dst = append(dst, `,"rule":`...)
+		dst = strconv.AppendInt(dst, int64(d.Rule), 10)
+		dst = append(dst, `,"metric":`...)
+		dst = strconv.AppendInt(dst, int64(d.Metric), 10)
+	}
+	dst = append(dst, `,"value":`...)
+	dst = strconv.AppendUint(dst, d.Value, 10)
+	if d.Total != 0 {
+		dst = append(dst, `,"total":`...)
+		dst = strconv.AppendUint(dst, d.Total, 10)
+	}
+	if d.RuleName != "" {
+		dst = append(dst, `,"rule_name":`...)
+		dst = appendString(dst, d.RuleName)
+	}
+	if len(d.Labels) > 0 {
+		dst = append(dst, `,"labels":{`...)
+		for i, l := range d.Labels {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, l.Name)
+			dst = append(dst, ':')
+			dst = appendString(dst, l.Value)
+		}
+		dst = append(dst, '}')
+	}
+	if d.MetricName != "" {
+		dst = append(dst, `,"metric_name":`...)
+		dst = appendString(dst, d.MetricName)
+	}
+	return append(dst, '}')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c < 0x20:
+				switch c {
+				case '\n':
+					dst = append(dst, '\\', 'n')
+				case '\t':
+					dst = append(dst, '\\', 't')
+				case '\r':
+					dst = append(dst, '\\', 'r')
+				default:
+					dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&15])
+				}
+			default:
+				dst = append(dst, c)
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			dst = append(dst, `\ufffd`...)
+		} else {
+			dst = append(dst, s[i:i+n]...)
+		}
+		i += n
+	}
+	return append(dst, '"')
+}
