@@ -130,7 +130,7 @@ func PutRecord(dst []byte, seq uint64, ts int64, typ uint8, p []byte) {
 	for i := RecordHeaderSize + n; i < len(dst); i++ {
 		dst[i] = 0
 	}
-	lw := uint32(Committed | n)
+	lw := uint32(Committed) | uint32(n)
 	binary.LittleEndian.PutUint32(dst[4:], recordCRC(lw, dst[8:RecordHeaderSize+n]))
 	atomic.StoreUint32(word32(dst, 0), lw)
 }
@@ -148,7 +148,7 @@ func PutPadding(dst []byte, seq uint64, ts int64) {
 	binary.LittleEndian.PutUint64(dst[8:], seq)
 	binary.LittleEndian.PutUint64(dst[16:], uint64(ts))
 	binary.LittleEndian.PutUint64(dst[24:], 0)
-	lw := uint32(Committed | Padding | n)
+	lw := uint32(Committed|Padding) | uint32(n)
 	binary.LittleEndian.PutUint32(dst[4:], recordCRC(lw, dst[8:RecordHeaderSize]))
 	atomic.StoreUint32(word32(dst, 0), lw)
 }
