@@ -107,10 +107,16 @@ func Decode(b []byte, off int) (Record, Kind, error) {
 
 // recordCRC is the CRC-32C of body followed by the little-endian length word.
 func recordCRC(lw uint32, body []byte) uint32 {
-	var l [4]byte
-	binary.LittleEndian.PutUint32(l[:], lw)
 	c := crc32.Update(0, castagnoli, body)
-	return crc32.Update(c, castagnoli, l[:])
+	// The four little-endian bytes of the length word, folded in with the
+	// table: passing a local array to crc32.Update would move it to the
+	// heap (the hardware path is called through a function value), one
+	// allocation per record.
+	c = ^c
+	for i := 0; i < 32; i += 8 {
+		c = castagnoli[byte(c)^byte(lw>>i)] ^ (c >> 8)
+	}
+	return ^c
 }
 
 // PutRecord writes a complete data record at the start of dst, which must be
