@@ -50,6 +50,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	sinks := fs.String("sinks", "", "comma-separated sink IDs or prefixes to run (default all; see -list)")
 	scenarios := fs.String("scenarios", "", "comma-separated scenarios to run (default all; see -list)")
 	list := fs.Bool("list", false, "list the sinks and scenarios and exit")
+	from := fs.String("from", "", "run nothing: print the tables (and -plot the charts) of a report saved with -json to `FILE`")
 	quiet := fs.Bool("q", false, "no progress line")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -83,7 +84,13 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	rep, err := Run(ctx, cfg)
+	var rep *Report
+	var err error
+	if *from != "" {
+		rep, err = LoadReport(*from)
+	} else {
+		rep, err = Run(ctx, cfg)
+	}
 	if rep == nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return 1

@@ -65,13 +65,14 @@ func (rep *Report) WritePlots(dir string) ([]string, error) {
 		s := barSeries{name: fmt.Sprintf("%d goroutine%s", g, plural(g))}
 		for _, c := range cats {
 			r := byName(rows, c)
-			s.values = append(s.values, r.RecordsPerS/1e6)
+			s.values = append(s.values, r.RecordsPerS)
 			s.labels = append(s.labels, countHuman(r.RecordsPerS))
 		}
 		series = append(series, s)
 	}
 	if len(series) > 0 {
-		p, err := barChart(fmt.Sprintf("Records per second, %s records (more is better)", sizeName(SizeJSON)), "million records/s", cats, series, nil)
+		p, err := barChart(fmt.Sprintf("Records per second, %s records (more is better)", sizeName(SizeJSON)), "records/s (log scale)", cats, series,
+			&logAxis{floor: 1e3, label: countLabel})
 		if err != nil {
 			return written, err
 		}
@@ -99,7 +100,8 @@ func (rep *Report) WritePlots(dir string) ([]string, error) {
 		series = append(series, s)
 	}
 	if len(series) > 0 {
-		p, err := barChart("Throughput by record size, 1 goroutine (more is better)", "MB/s", cats, series, nil)
+		p, err := barChart("Throughput by record size, 1 goroutine (more is better)", "MB/s (log scale)", cats, series,
+			&logAxis{floor: 0.1, label: mbLabel})
 		if err != nil {
 			return written, err
 		}
@@ -133,12 +135,12 @@ func (rep *Report) WritePlots(dir string) ([]string, error) {
 			s := barSeries{name: q.name}
 			for _, c := range cats {
 				v := q.get(byName(rows, c))
-				s.values = append(s.values, math.Log10(math.Max(float64(v), 1)))
+				s.values = append(s.values, float64(v))
 				s.labels = append(s.labels, durHuman(v))
 			}
 			series = append(series, s)
 		}
-		p, err := barChart(l.title, "latency of one Write (log scale)", cats, series, logTicker{durLabel})
+		p, err := barChart(l.title, "latency of one Write (log scale)", cats, series, &logAxis{floor: 1, label: durLabel})
 		if err != nil {
 			return written, err
 		}
@@ -197,23 +199,37 @@ var barColors = []color.Color{
 	color.RGBA{213, 94, 0, 255},
 }
 
+// logAxis is a logarithmic value axis whose bars start at floor.
+type logAxis struct {
+	floor float64
+	label func(float64) string // tick label of a value
+}
+
+// pos maps a value to the axis: decades above the floor.
+func (a *logAxis) pos(v float64) float64 {
+	return max(math.Log10(max(v, a.floor))-math.Log10(a.floor), 0)
+}
+
 // barChart draws horizontal grouped bars: one group per category (the
 // first at the top), one bar per series, each labelled with its value.
-// With ticks, values are log10 of the quantity and ticks labels them.
-func barChart(title, xlabel string, cats []string, series []barSeries, ticks plot.Ticker) (*plot.Plot, error) {
+// With log, the value axis is logarithmic from log.floor (gonum's log
+// scale cannot draw bars, which start at zero: the bars are drawn in
+// decades above the floor and the ticks labelled with values).
+func barChart(title, xlabel string, cats []string, series []barSeries, log *logAxis) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = title
 	p.Title.TextStyle.Font.Size = 13
+	p.Title.Padding = vg.Points(6)
 	p.X.Label.Text = xlabel
-	p.Legend.Top = true
+	p.Legend.Top = false // bottom right: the top rows carry the longest bars
 	p.Legend.Left = false
 	p.Legend.XOffs = -4
+	p.Add(plotter.NewGrid()) // first, so that bars and labels are drawn over it
 	// Categories bottom-up on the Y axis: reverse, so the first is on top.
 	rev := make([]string, len(cats))
 	for i, c := range cats {
 		rev[len(cats)-1-i] = c
 	}
-	p.Add(plotter.NewGrid()) // first, so that bars and labels are drawn over it
 	barW := vg.Points(9)
 	n := len(series)
 	maxV := 0.0
@@ -221,9 +237,13 @@ func barChart(title, xlabel string, cats []string, series []barSeries, ticks plo
 		vals := make(plotter.Values, len(cats))
 		xys := make(plotter.XYs, len(cats))
 		for j := range cats {
-			vals[len(cats)-1-j] = s.values[j]
-			xys[len(cats)-1-j] = plotter.XY{X: s.values[j], Y: float64(len(cats) - 1 - j)}
-			maxV = math.Max(maxV, s.values[j])
+			v := s.values[j]
+			if log != nil {
+				v = log.pos(v)
+			}
+			vals[len(cats)-1-j] = v
+			xys[len(cats)-1-j] = plotter.XY{X: v, Y: float64(len(cats) - 1 - j)}
+			maxV = math.Max(maxV, v)
 		}
 		b, err := plotter.NewBarChart(vals, barW)
 		if err != nil {
@@ -254,22 +274,25 @@ func barChart(title, xlabel string, cats []string, series []barSeries, ticks plo
 	}
 	p.NominalY(rev...)
 	p.X.Min = 0
-	p.X.Max = maxV * 1.22 // room for the labels and the legend
-	if ticks != nil {
-		p.X.Tick.Marker = ticks
-		p.X.Max = math.Ceil(maxV) + 1.3
+	p.X.Max = maxV * 1.3 // room for the labels and the legend
+	if log != nil {
+		p.X.Tick.Marker = logTicker{floor: math.Log10(log.floor), label: log.label}
+		p.X.Max = maxV + 1.4
 	}
 	return p, nil
 }
 
-// logTicker labels an axis whose values are log10 of a quantity.
-type logTicker struct{ label func(float64) string }
+// logTicker labels an axis whose positions are decades above 10^floor.
+type logTicker struct {
+	floor float64
+	label func(float64) string
+}
 
 func (t logTicker) Ticks(min, max float64) []plot.Tick {
 	var ts []plot.Tick
 	for e := math.Floor(min); e <= math.Ceil(max); e++ {
 		if e >= min && e <= max {
-			ts = append(ts, plot.Tick{Value: e, Label: t.label(math.Pow(10, e))})
+			ts = append(ts, plot.Tick{Value: e, Label: t.label(math.Pow(10, e+t.floor))})
 		}
 		for k := 2.0; k < 10; k++ {
 			if v := e + math.Log10(k); v >= min && v <= max {
@@ -278,6 +301,25 @@ func (t logTicker) Ticks(min, max float64) []plot.Tick {
 		}
 	}
 	return ts
+}
+
+func countLabel(v float64) string {
+	switch {
+	case v >= 1e9:
+		return fmt.Sprintf("%.0fG", v/1e9)
+	case v >= 1e6:
+		return fmt.Sprintf("%.0fM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.0fk", v/1e3)
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+func mbLabel(v float64) string {
+	if v < 1 {
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.0f", v)
 }
 
 func durLabel(ns float64) string {

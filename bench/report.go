@@ -15,8 +15,12 @@ import (
 // targets of the issue checked against the figures.
 func (rep *Report) WriteMarkdown(w io.Writer) {
 	m, s := rep.Machine, rep.Settings
-	fmt.Fprintf(w, "Machine: %s, %d cores (GOMAXPROCS %d), %s RAM, %s, %s on %s, %s; load average at start %s.\n\n",
+	fmt.Fprintf(w, "Machine: %s, %d cores (GOMAXPROCS %d), %s RAM, %s, %s on %s, %s; load average at start %s",
 		m.CPU, m.Cores, m.GOMAXPROCS, bytesHuman(m.MemBytes), m.Kernel, m.Filesystem, m.Dir, m.Go, m.LoadAvg)
+	if m.LoadAvgEnd != "" {
+		fmt.Fprintf(w, ", at the end %s", m.LoadAvgEnd)
+	}
+	fmt.Fprint(w, " (1, 5, 15 min).\n\n")
 	mode := "full"
 	if s.Quick {
 		mode = "quick (smoke test: short passes, figures are rough)"
@@ -260,4 +264,30 @@ func bytesHuman(n int64) string {
 		return fmt.Sprintf("%.0f KiB", v/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// LoadReport reads a report written by WriteJSON, so that its tables and
+// charts can be made again (-from) without running the cases again.
+func LoadReport(path string) (*Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	rep := &Report{}
+	if err := json.Unmarshal(b, rep); err != nil {
+		return nil, fmt.Errorf("bench: %s is not a report written by -json: %w", path, err)
+	}
+	if len(rep.Results) == 0 {
+		return nil, fmt.Errorf("bench: %s holds no results", path)
+	}
+	seen := map[[2]string]bool{}
+	for _, r := range rep.Results {
+		k := [2]string{r.Scenario, r.Group}
+		if !seen[k] {
+			seen[k] = true
+			rep.groups = append(rep.groups, &Group{Scenario: r.Scenario, Title: r.Group, Size: r.Size,
+				Goroutines: r.Goroutines, Segment: r.Segment, Encode: r.Encode, Baseline: rep.Settings.Baseline})
+		}
+	}
+	return rep, nil
 }

@@ -185,6 +185,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		computeRatios(rep.Results, g)
 	}
 	rep.Settings.TookSeconds = time.Since(start).Seconds()
+	rep.Machine.LoadAvgEnd = loadAvg()
 	if len(failed) > 0 {
 		return rep, fmt.Errorf("bench: %d case(s) failed; first: %s", len(failed), failed[0])
 	}
