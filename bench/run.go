@@ -116,6 +116,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Reps < 1 || cfg.Duration <= 0 {
 		return nil, fmt.Errorf("bench: want at least one repetition and a positive pass duration")
 	}
+	if st, err := os.Stat(cfg.Dir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("bench: -dir %s: not a directory (%v); give a writable directory for the log files", cfg.Dir, err)
+	}
 	groups, err := selectGroups(cfg)
 	if err != nil {
 		return nil, err
