@@ -1,0 +1,5 @@
+//go:build !linux
+
+package main
+
+func filesystemType(string) string { return "unknown" }
