@@ -173,7 +173,7 @@ func Open(dir string, o *Options) (*Writer, error) {
 			w.mu.Unlock()
 		},
 	})
-	w.loop = flush.StartLoop(opts.Flush, w.flushActive, w.backgroundError)
+	w.loop = flush.StartLoop(opts.Flush, w.flushLoop, w.backgroundError)
 	return w, nil
 }
 
@@ -460,15 +460,27 @@ func (w *Writer) takeBackgroundError() error {
 	return err
 }
 
-// flushActive is the flush loop's callback.
-func (w *Writer) flushActive(wait bool) error {
+// flushActive flushes the written part of the active segment: everything
+// for Sync, whole pages only for the background flush loop. Flushing the
+// page that writers are filling would write-protect it, and the next Write
+// into it would take a page fault (and may wait for the page's I/O).
+func (w *Writer) flushActive(wait, all bool) error {
 	seg := w.active.Load()
-	err := seg.flushMapped(func(r *flush.Region) error { return r.Flush(seg.ring.Reserved(), wait) })
+	err := seg.flushMapped(func(r *flush.Region) error {
+		to := seg.ring.Reserved()
+		if !all {
+			to &^= fileutil.PageSize() - 1
+		}
+		return r.Flush(to, wait)
+	})
 	if err != nil {
 		return fmt.Errorf("mmaplog: flush %s: %w", seg.Path, err)
 	}
 	return nil
 }
+
+// flushLoop is the flush loop's callback.
+func (w *Writer) flushLoop(wait bool) error { return w.flushActive(wait, false) }
 
 // Sync flushes everything written so far to stable storage: the dirty range
 // of the active segment with msync(MS_SYNC), the rolled segments not flushed
@@ -478,7 +490,7 @@ func (w *Writer) Sync() error {
 	if w.closing.Load() {
 		return ErrClosed
 	}
-	if err := w.flushActive(true); err != nil {
+	if err := w.flushActive(true, true); err != nil {
 		return err
 	}
 	// Segments rolled since the last Sync may still be mapped by the
