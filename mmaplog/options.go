@@ -15,7 +15,9 @@ const (
 	// DefaultSegmentSize is the size of each preallocated segment file.
 	DefaultSegmentSize = 64 << 20
 	// DefaultMaxBackups is the number of rolled segments kept.
-	DefaultMaxBackups = 8
+	DefaultMaxBackups = 7
+	// preparedAhead is how many segments the writer keeps prepared.
+	preparedAhead = 2
 	// DefaultMaxRecordSize is the largest payload Write accepts.
 	DefaultMaxRecordSize = 1 << 20
 	// DefaultFileMode is the permission of segment files.
@@ -28,17 +30,19 @@ const (
 // means that field's default. Open never modifies the caller's struct.
 //
 // With the defaults a log directory never holds more than
-// (DefaultMaxBackups+2) * DefaultSegmentSize = 640 MiB: eight rolled
-// segments, the active one and the prepared next one. It is a ring: the
-// oldest rolled segment is deleted when a ninth is rolled.
+// (DefaultMaxBackups+3) * DefaultSegmentSize = 640 MiB: seven rolled
+// segments, the active one and the next two, prepared in advance. It is a
+// ring: the oldest rolled segment is deleted when an eighth is rolled.
 type Options struct {
 	// SegmentSize is the size of each segment file in bytes, a multiple of
 	// the page size of at most 1 GiB (lumberjack's MaxSize, in bytes).
 	// Default 64 MiB.
 	SegmentSize int64
 	// MaxBackups is how many rolled segments are kept (lumberjack's
-	// MaxBackups). Default 8; -1 keeps every segment (then disk use is
-	// bounded only by MaxTotalSize and MaxAge, if set).
+	// MaxBackups). Default 7; -1 keeps every segment (then disk use is
+	// bounded only by MaxTotalSize and MaxAge, if set). The directory
+	// holds at most MaxBackups+3 segments: the rolled ones, the active one
+	// and two prepared ahead.
 	MaxBackups int
 	// MaxAge removes rolled segments rolled longer ago than this
 	// (lumberjack's MaxAge, as a duration). Default 0: no age limit.
@@ -107,8 +111,8 @@ func (o *Options) resolve() (options, error) {
 	if r.MaxAge < 0 || r.MaxTotalSize < 0 {
 		return r, fmt.Errorf("mmaplog: MaxAge and MaxTotalSize must not be negative")
 	}
-	if r.MaxTotalSize > 0 && r.MaxTotalSize < 3*r.SegmentSize {
-		return r, fmt.Errorf("mmaplog: MaxTotalSize %d is less than three segments (%d): the active, the prepared and one rolled segment must fit", r.MaxTotalSize, 3*r.SegmentSize)
+	if min := (preparedAhead + 2) * r.SegmentSize; r.MaxTotalSize > 0 && r.MaxTotalSize < min {
+		return r, fmt.Errorf("mmaplog: MaxTotalSize %d is less than %d segments (%d bytes): the active one, the %d prepared ahead and one rolled segment must fit", r.MaxTotalSize, preparedAhead+2, min, preparedAhead)
 	}
 	maxFit := ring.MaxPayloadFor(int(r.SegmentSize))
 	switch {
@@ -142,7 +146,7 @@ func (o *Options) DiskBound() int64 {
 	}
 	bound := int64(-1)
 	if r.MaxBackups >= 0 {
-		bound = int64(r.MaxBackups+2) * r.SegmentSize
+		bound = int64(r.MaxBackups+1+preparedAhead) * r.SegmentSize
 	}
 	if r.MaxTotalSize > 0 && (bound < 0 || r.MaxTotalSize < bound) {
 		bound = r.MaxTotalSize

@@ -166,7 +166,8 @@ func Open(dir string, o *Options) (*Writer, error) {
 		Perm:         opts.FileMode,
 		Prefault:     !opts.NoPrefault,
 		SyncDir:      opts.Flush.SyncsRolled(),
-		BeforeCreate: func(num uint64) { w.makeRoom(num - 1) },
+		Ahead:        preparedAhead,
+		BeforeCreate: w.makeRoom,
 		OnCreate: func(d time.Duration) {
 			w.mu.Lock()
 			w.stats.MaxPrepareTime = max(w.stats.MaxPrepareTime, d)
@@ -408,7 +409,15 @@ func (w *Writer) applyRetention(active, finished uint64, reserve int64, cleanup 
 // the segments that must go are not finished yet (the finisher lags behind
 // a fast writer), waits for them, so that the directory never exceeds its
 // bound. Rolling over then waits too: that is the bound's price.
-func (w *Writer) makeRoom(active uint64) {
+//
+// Segment num is only prepared once segment num-preparedAhead was taken to
+// become the active one, so everything below num-preparedAhead counts as
+// rolled (even if the writer has not quite swapped its pointer yet).
+func (w *Writer) makeRoom(num uint64) {
+	active := uint64(0)
+	if num > preparedAhead {
+		active = num - preparedAhead
+	}
 	for w.applyRetention(active, w.oldestUnfinished(), w.opts.SegmentSize, false) && !w.closing.Load() {
 		select {
 		case <-w.finishedSig:

@@ -8,7 +8,7 @@ import (
 	"github.com/mmaplog/mmaplog/internal/fileutil"
 )
 
-// Preparer keeps the next segment ready in the background: created,
+// Preparer keeps the next segments ready in the background: created,
 // preallocated, mapped and pre-faulted, so that rolling over costs the
 // writer no system call.
 type Preparer struct {
@@ -33,6 +33,10 @@ type prepared struct {
 
 // PreparerOptions configure a Preparer.
 type PreparerOptions struct {
+	// Ahead is how many segments are kept prepared (default 1). Two
+	// absorb the occasional filesystem stall of tens of milliseconds
+	// that would otherwise make a rotation wait.
+	Ahead int
 	Size     int64       // segment size in bytes
 	Perm     os.FileMode // file permissions
 	Prefault bool        // pre-fault the mapping for writing
@@ -54,7 +58,7 @@ type PreparerOptions struct {
 func StartPreparer(dir string, first uint64, o PreparerOptions) *Preparer {
 	p := &Preparer{
 		dir: dir, size: o.Size, perm: o.Perm, prefault: o.Prefault, syncDir: o.SyncDir,
-		ready: make(chan prepared),
+		ready: make(chan prepared, max(o.Ahead, 1)-1),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
@@ -137,8 +141,24 @@ func (p *Preparer) Take() (*Segment, error) {
 	return r.seg, r.err
 }
 
-// Close stops the goroutine and removes a prepared segment nobody took.
+// Close stops the goroutine and removes the prepared segments nobody took.
 func (p *Preparer) Close() {
 	close(p.stop)
 	<-p.done
+	removed := false
+	for {
+		select {
+		case r := <-p.ready:
+			if r.seg != nil {
+				r.seg.Remove()
+				removed = true
+			}
+			continue
+		default:
+		}
+		break
+	}
+	if removed {
+		fileutil.SyncDir(p.dir)
+	}
 }

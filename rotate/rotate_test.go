@@ -135,6 +135,36 @@ func TestPreparer(t *testing.T) {
 	}
 }
 
+func TestPreparerAheadTwo(t *testing.T) {
+	dir := t.TempDir()
+	p := StartPreparer(dir, 1, PreparerOptions{Size: segSize, Perm: 0o600, Ahead: 2})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l, _ := List(dir)
+		if len(l.Segments) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("two segments not prepared: %+v", l)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if l, _ := List(dir); len(l.Segments) != 2 {
+		t.Fatalf("prepared more than two: %+v", l.Segments)
+	}
+	s, err := p.Take()
+	if err != nil || s.Num != 1 {
+		t.Fatalf("took %v %v", s, err)
+	}
+	s.Close()
+	p.Close()
+	l, _ := List(dir)
+	if len(l.Segments) != 1 || l.Segments[0].Num != 1 || len(l.Temp) != 0 {
+		t.Fatalf("Close left the untaken segments: %+v", l)
+	}
+}
+
 func TestPreparerReportsFullDisk(t *testing.T) {
 	dir := testutil.Tmpfs(t, "1m")
 	p := StartPreparer(dir, 1, PreparerOptions{Size: 4 << 20, Perm: 0o600})
