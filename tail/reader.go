@@ -1,11 +1,18 @@
 package tail
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"path/filepath"
+	"runtime"
 	"runtime/debug"
+	"sync/atomic"
+	"time"
 
 	"github.com/mmaplog/mmaplog/internal/fault"
+	"github.com/mmaplog/mmaplog/internal/fileutil"
 	"github.com/mmaplog/mmaplog/ring"
 	"github.com/mmaplog/mmaplog/rotate"
 )
@@ -19,6 +26,7 @@ type Record struct {
 	Payload []byte
 	Segment uint64 // number of the segment holding it
 	Offset  int64  // its offset in the segment
+	Size    int    // bytes it takes in the segment (header and padding included)
 }
 
 // Damage is a range that a Reader skipped or could not read.
@@ -44,59 +52,139 @@ func (d Damage) String() string {
 	return s
 }
 
-// Options configure a Reader. A nil *Options reads from the first record.
+// ErrOtherLog is wrapped by the error of a Reader that met a segment of
+// another log than the one it was asked for (Options.LogID, such as a
+// cursor's): the directory was replaced by a new log, or the cursor belongs
+// elsewhere.
+var ErrOtherLog = errors.New("segment belongs to another log")
+
+// Defaults of the follow-mode Options.
+const (
+	// DefaultHoleWait is how long a following Reader waits for a record
+	// that was reserved but not yet published while the writer lives.
+	DefaultHoleWait = 10 * time.Second
+	// DefaultWaitTimeout is the longest a caught-up Reader sleeps in Wait
+	// before it looks again without being woken.
+	DefaultWaitTimeout = 5 * time.Millisecond
+)
+
+// Options configure a Reader. A nil *Options reads every record from the
+// oldest one present to the end of what is written, and stops there.
 type Options struct {
-	// FromSeq skips records with lower sequence numbers. 0 reads from the
-	// oldest record present.
+	// FromSeq starts at the record with this sequence number: records with
+	// lower numbers are skipped. 0 reads from the oldest record present. If
+	// retention removed the record already, the Reader starts at the oldest
+	// one and reports the records lost (Damage).
 	FromSeq uint64
+	// FromEnd starts after the newest record present at Open: only
+	// records written later are read (with Follow). It overrides FromSeq.
+	FromEnd bool
+	// LogID, if not zero, is the identity of the log to read (a cursor's):
+	// a segment of another log stops the Reader with ErrOtherLog.
+	LogID [16]byte
+
+	// Follow makes the Reader follow the writer: at the end of what is
+	// written, Next returns false with a nil Err ("no data yet"), Wait
+	// waits for more, and the Reader goes on across rotations into new
+	// segments.
+	Follow bool
+	// HoleWait bounds how long a following Reader waits at a record that
+	// the live writer reserved but has not published while later records
+	// are there (a writer goroutine stopped between the two). After that
+	// the range is skipped and reported as Damage. When the writer is dead
+	// (it holds no lock on DIR/LOCK) the range is skipped as soon as a
+	// provably valid record follows it. Default DefaultHoleWait.
+	HoleWait time.Duration
+	// WaitTimeout is the longest Wait sleeps before it looks again without
+	// being woken by the writer. Default DefaultWaitTimeout.
+	WaitTimeout time.Duration
+
 	// OnDamage, if set, is called for every damaged range as it is met
 	// (they are also collected; see Reader.Damage).
 	OnDamage func(Damage)
 }
 
-// Reader reads the records of a log in sequence order.
+// Reader reads the records of a log in sequence order. It is not safe for
+// concurrent use.
 type Reader struct {
-	dir     string
-	opts    Options
-	segs    []rotate.FileInfo
-	idx     int
-	view    *rotate.View
-	pos     int
-	nextSeq uint64
-	started bool // nextSeq is known
-	rec     Record
-	err     error
-	damage  []Damage
-	lost    uint64
+	dir      string
+	lockPath string
+	opts     Options
+
+	segs     []rotate.FileInfo // the last listing of the directory
+	passed   uint64            // segments numbered up to this one are done
+	relisted bool              // the directory was listed during this Next
+	view     *rotate.View      // the segment being read
+	ctl      []byte            // writable mapping of its first page (nil: none)
+	pos      int
+	nextSeq  uint64
+	started  bool // nextSeq is known
+	logID    [16]byte
+	haveID   bool
+	atEnd    bool // static reading reached the end
+	rec      Record
+	err      error
+	damage   []Damage
+	lost     uint64
+	released int // the view's pages below this offset were given back
+
+	// Follow state: where the Reader found nothing to read and since when.
+	emptySeg   uint64
+	emptyAt    int
+	emptySince time.Time
+	checkAt    time.Time
+	checkEvery time.Duration
+	scanned    bool // nothing followed emptyAt when the writer was not running
+	idle       int  // Waits in a row that found nothing
 }
+
+// releaseChunk is how far a Reader gets past the pages it read before it
+// gives them back, so that its resident set stays small on large segments.
+const releaseChunk = 4 << 20
 
 // Open opens the log in dir for reading. It does not take the writer's lock:
 // reading while a writer appends is safe.
 func Open(dir string, o *Options) (*Reader, error) {
 	l, err := rotate.List(dir)
 	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("tail: no log directory %s", dir)
+		}
 		return nil, fmt.Errorf("tail: %w", err)
 	}
-	r := &Reader{dir: dir, segs: l.Segments}
+	r := &Reader{dir: dir, lockPath: filepath.Join(dir, rotate.LockName), segs: l.Segments, emptyAt: -1}
 	if o != nil {
 		r.opts = *o
 	}
+	if r.opts.HoleWait <= 0 {
+		r.opts.HoleWait = DefaultHoleWait
+	}
+	if r.opts.WaitTimeout <= 0 {
+		r.opts.WaitTimeout = DefaultWaitTimeout
+	}
+	r.chooseStart()
 	return r, nil
 }
 
-// Next advances to the next record and reports whether there is one. At the
-// end of the log, or on an error that stops reading, it returns false; Err
-// tells which.
+// Next advances to the next record and reports whether there is one. It
+// returns false at the end of what is written (in follow mode: for now; call
+// Wait, then Next again) and on an error that stops reading; Err tells
+// which.
 func (r *Reader) Next() bool {
-	if r.err != nil {
+	if r.err != nil || r.atEnd {
 		return false
 	}
+	r.relisted = false
 	for {
 		if r.view == nil && !r.openNext() {
 			return false
 		}
 		ok, more := r.step()
 		if ok {
+			if r.pos-r.released >= releaseChunk {
+				r.release(r.pos)
+			}
+			r.idle = 0
 			return true
 		}
 		if !more {
@@ -106,7 +194,7 @@ func (r *Reader) Next() bool {
 }
 
 // step decodes at the current position. ok: a record is ready; more: keep
-// going (false at the end of the log or on a fatal error).
+// going (false at the end of what is written or on a fatal error).
 func (r *Reader) step() (ok, more bool) {
 	v := r.view
 	defer func() {
@@ -114,7 +202,7 @@ func (r *Reader) step() (ok, more bool) {
 			err := fault.Error(p, v.Path)
 			r.report(Damage{Path: v.Path, From: int64(r.pos), To: -1, Err: err})
 			r.closeView()
-			more = true
+			ok, more = false, true
 		}
 	}()
 	old := debug.SetPanicOnFault(true)
@@ -140,17 +228,22 @@ func (r *Reader) step() (ok, more bool) {
 		if rec.Seq < r.opts.FromSeq {
 			return false, true
 		}
-		r.rec = Record{Seq: rec.Seq, Time: rec.Time, Type: rec.Type, Payload: rec.Payload, Segment: v.Num, Offset: rec.Offset}
+		r.rec = Record{Seq: rec.Seq, Time: rec.Time, Type: rec.Type, Payload: rec.Payload, Segment: v.Num, Offset: rec.Offset, Size: rec.Size}
 		return true, true
 	case ring.KindEnd:
 		r.closeView()
 		return false, true
 	case ring.KindEmpty:
-		if r.idx == len(r.segs)-1 && !v.Compressed {
-			// The end of the data written so far.
-			r.closeView()
-			r.idx = len(r.segs)
-			return false, false
+		if !v.Compressed {
+			if r.opts.Follow {
+				if r.waitAtEmpty(v) {
+					return false, false
+				}
+			} else if !r.laterStarted(v.Num, false) {
+				// The end of the data written so far.
+				r.atEnd = true
+				return false, false
+			}
 		}
 	}
 	// A hole or a corrupt record: skip to the next provably valid record.
@@ -159,6 +252,9 @@ func (r *Reader) step() (ok, more bool) {
 	}
 	setPath(err, v.Path)
 	next, found, _ := ring.Resync(v.Data, r.pos, r.pos, r.nextSeq)
+	if found && next == r.pos {
+		return false, true // published meanwhile: read it
+	}
 	if found {
 		d := Damage{Path: v.Path, From: int64(r.pos), To: int64(next), Err: err}
 		if nr, _, _ := ring.Decode(v.Data, next); nr.Seq > r.nextSeq {
@@ -176,24 +272,86 @@ func (r *Reader) step() (ok, more bool) {
 	return false, true
 }
 
-// openNext opens the next segment; false at the end of the log or on error.
+// waitAtEmpty decides, in follow mode, what a zero length word at the
+// current position means: the end of what is written so far, a record that a
+// live writer goroutine is still writing (wait: true), or a hole that will
+// never be filled (false: skip it). It looks past the word only now and then:
+// scanning the rest of a segment costs a few milliseconds.
+func (r *Reader) waitAtEmpty(v *rotate.View) (wait bool) {
+	now := time.Now()
+	if r.emptyAt != r.pos || r.emptySeg != v.Num {
+		r.emptyAt, r.emptySeg, r.emptySince = r.pos, v.Num, now
+		r.checkEvery = 100 * time.Millisecond
+		r.checkAt = now.Add(20 * time.Millisecond)
+		r.scanned = false
+		return true
+	}
+	if now.Before(r.checkAt) {
+		return true
+	}
+	r.checkAt = now.Add(r.checkEvery)
+	r.checkEvery = min(2*r.checkEvery, 5*time.Second)
+	sealed := atomic.LoadUint32(ring.Control(v.Data, ring.OffSealed)) == 1
+	alive, _, _ := fileutil.IsLocked(r.lockPath)
+	if alive {
+		r.scanned = false
+		if !sealed && now.Sub(r.emptySince) < r.opts.HoleWait {
+			return true // a writer goroutine may still publish it
+		}
+	}
+	if r.scanned {
+		return true // nothing followed, and no writer ran since
+	}
+	_, found, _ := ring.Resync(v.Data, r.pos, r.pos, r.nextSeq)
+	r.release(r.pos) // the scan touched the rest of the segment
+	if found || r.laterStarted(v.Num, true) {
+		return false
+	}
+	r.scanned = !alive
+	return true
+}
+
+// openNext opens the next segment; false at the end of the log (for now, in
+// follow mode) or on error.
 func (r *Reader) openNext() bool {
-	for r.idx < len(r.segs) {
-		fi := r.segs[r.idx]
+	for tries := 0; ; tries++ {
+		fi, ok := r.nextListed()
+		if !ok {
+			if !r.opts.Follow || r.relisted || !r.relist() {
+				return false
+			}
+			continue
+		}
 		v, err := rotate.OpenView(fi)
+		if errors.Is(err, fs.ErrNotExist) && tries < 8 {
+			// Removed by retention, or compressed, since the listing.
+			r.relist()
+			continue
+		}
+		if errors.Is(err, ring.ErrShort) && !fi.Compressed && !r.laterStarted(fi.Num, false) {
+			// The newest file, still being created and preallocated by
+			// the writer's preparer: as good as not started.
+			err = ring.ErrNotStarted
+		}
 		if errors.Is(err, ring.ErrNotStarted) {
-			// Prepared by the writer but not used yet: the end.
-			r.idx = len(r.segs)
+			// Prepared by the writer but not used yet: the end, for now.
+			if !r.opts.Follow {
+				r.atEnd = true
+			}
 			return false
 		}
 		if err != nil {
 			var ce *ring.CorruptionError
 			if errors.As(err, &ce) {
 				r.report(Damage{Path: fi.Path, From: 0, To: -1, Err: err})
-				r.idx++
+				r.passed = fi.Num
 				continue
 			}
 			r.err = fmt.Errorf("tail: %w", err)
+			return false
+		}
+		if !r.checkLog(v) {
+			v.Close()
 			return false
 		}
 		first := v.Header.FirstSeq
@@ -206,27 +364,140 @@ func (r *Reader) openNext() bool {
 			}
 		case first > r.nextSeq:
 			r.report(Damage{Path: fi.Path, From: 0, To: 0, Lost: first - r.nextSeq,
-				Err: fmt.Errorf("segment starts at sequence %d, %d expected (records missing before it)", first, r.nextSeq)})
+				Err: fmt.Errorf("segment starts at sequence %d, %d expected (records missing before it: removed by retention before they were read, or damaged)", first, r.nextSeq)})
 		case first < r.nextSeq:
 			r.report(Damage{Path: fi.Path, From: 0, To: -1,
 				Err: &ring.CorruptionError{Path: fi.Path, Offset: 24, Err: fmt.Errorf("%w: segment starts at %d, the previous one ended at %d", ring.ErrSequence, first, r.nextSeq)}})
 			v.Close()
-			r.idx++
+			r.passed = fi.Num
 			continue
 		}
 		r.nextSeq = first
 		r.view = v
 		r.pos = ring.HeaderSize
+		r.released = 0
+		if r.opts.Follow && !v.Compressed {
+			r.mapControl()
+		}
 		return true
+	}
+}
+
+// checkLog checks that v belongs to the log being read.
+func (r *Reader) checkLog(v *rotate.View) bool {
+	id := v.Header.LogID
+	if r.opts.LogID != ([16]byte{}) && id != r.opts.LogID {
+		r.err = fmt.Errorf("tail: %s: %w (log id %x, expected %x): the directory holds a new log, or the cursor belongs to another one", v.Path, ErrOtherLog, id, r.opts.LogID)
+		return false
+	}
+	if r.haveID && id != r.logID {
+		r.err = fmt.Errorf("tail: %s: %w (log id %x, the earlier segments have %x)", v.Path, ErrOtherLog, id, r.logID)
+		return false
+	}
+	r.logID, r.haveID = id, true
+	return true
+}
+
+// nextListed returns the first listed segment after the ones passed.
+func (r *Reader) nextListed() (rotate.FileInfo, bool) {
+	for _, fi := range r.segs {
+		if fi.Num > r.passed {
+			return fi, true
+		}
+	}
+	return rotate.FileInfo{}, false
+}
+
+// relist reads the directory again; false if that failed (Err says why).
+func (r *Reader) relist() bool {
+	r.relisted = true
+	l, err := rotate.List(r.dir)
+	if err != nil {
+		r.err = fmt.Errorf("tail: %w", err)
+		return false
+	}
+	r.segs = l.Segments
+	return true
+}
+
+// laterStarted reports whether a segment numbered after cur holds data,
+// listing the directory again first if relist is set.
+func (r *Reader) laterStarted(cur uint64, relist bool) bool {
+	if relist && !r.relist() {
+		return false
+	}
+	for _, fi := range r.segs {
+		if fi.Num <= cur {
+			continue
+		}
+		_, err := peekHeader(fi)
+		if !errors.Is(err, ring.ErrNotStarted) && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, ring.ErrShort) {
+			return true
+		}
 	}
 	return false
 }
 
+// chooseStart picks the segment to start at for FromSeq or FromEnd, reading
+// only segment headers (and, for FromEnd, the last segment).
+func (r *Reader) chooseStart() {
+	if !r.opts.FromEnd && r.opts.FromSeq == 0 {
+		return
+	}
+	for i := len(r.segs) - 1; i >= 0; i-- {
+		fi := r.segs[i]
+		h, err := peekHeader(fi)
+		if err != nil {
+			continue // not started, or damaged: the reading proper reports it
+		}
+		if r.opts.FromEnd {
+			next, err := nextSeqOf(fi)
+			if err != nil {
+				continue
+			}
+			r.opts.FromSeq = next
+		} else if h.FirstSeq > r.opts.FromSeq {
+			continue
+		}
+		if fi.Num > 0 {
+			r.passed = fi.Num - 1
+		}
+		return
+	}
+}
+
+// mapControl maps the first page of the current segment writable, for the
+// futex wait on its control words. A Reader without write access to the
+// segment files goes without it and polls.
+func (r *Reader) mapControl() {
+	f, err := fileutil.OpenNoFollow(r.view.Path, true)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if b, err := fileutil.Map(f, fileutil.PageSize(), true); err == nil {
+		r.ctl = b
+	}
+}
+
+// release gives back the pages of the current mapping below off.
+func (r *Reader) release(off int) {
+	if r.view == nil || r.view.Compressed {
+		return
+	}
+	_ = fileutil.DontNeed(r.view.Data, 0, off)
+	r.released = off
+}
+
 func (r *Reader) closeView() {
 	if r.view != nil {
+		r.passed = r.view.Num
 		r.view.Close()
 		r.view = nil
-		r.idx++
+	}
+	if r.ctl != nil {
+		fileutil.Unmap(r.ctl)
+		r.ctl = nil
 	}
 }
 
@@ -245,11 +516,86 @@ func setPath(err error, path string) {
 	}
 }
 
+// Wait waits, in follow mode, until more records may be there: it spins
+// briefly, then yields, then sleeps on the segment's wake word, where the
+// writer wakes it when it publishes a record (a futex on the shared mapping,
+// which the writer pays for only while a reader sleeps), or at most
+// Options.WaitTimeout. It returns early when ctx is done, with its error.
+// Call Next after it: Wait may return without anything new.
+func (r *Reader) Wait(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if r.err != nil || !r.opts.Follow {
+		return nil
+	}
+	if r.view == nil || r.ctl == nil {
+		// Between segments, or no writable control page: sleep, growing.
+		d := min(time.Duration(50<<min(r.idle, 10))*time.Microsecond, r.opts.WaitTimeout)
+		r.idle++
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		return nil
+	}
+	if r.futexWait() {
+		r.idle = 0
+	} else {
+		r.idle++
+	}
+	return ctx.Err()
+}
+
+// futexWait is Wait on the current segment. It reports whether the length
+// word at the position became non-zero.
+func (r *Reader) futexWait() (ready bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			_ = fault.Error(p, r.view.Path) // Next meets the fault and reports it
+			ready = true
+		}
+	}()
+	defer fault.Catch()()
+	data, pos := r.view.Data, r.pos
+	if pos+ring.RecordHeaderSize > len(data) {
+		return true
+	}
+	word := (*uint32)(ring.Control(data[pos:pos+4], 0))
+	if r.idle == 0 {
+		// Busy a moment ago: the next record is likely microseconds away.
+		for i := 0; i < 200; i++ {
+			if atomic.LoadUint32(word) != 0 {
+				return true
+			}
+		}
+		for i := 0; i < 20; i++ {
+			runtime.Gosched()
+			if atomic.LoadUint32(word) != 0 {
+				return true
+			}
+		}
+	}
+	sleepers := ring.Control(r.ctl, ring.OffSleepers)
+	wake := ring.Control(r.ctl, ring.OffWake)
+	atomic.AddUint32(sleepers, 1)
+	w := atomic.LoadUint32(wake)
+	if atomic.LoadUint32(word) == 0 {
+		fileutil.FutexWait(wake, w, r.opts.WaitTimeout)
+	}
+	atomic.AddUint32(sleepers, ^uint32(0))
+	return atomic.LoadUint32(word) != 0 || atomic.LoadUint32(wake) != w
+}
+
 // Record returns the current record (after Next returned true).
 func (r *Reader) Record() Record { return r.rec }
 
 // Err returns the error that stopped the Reader, or nil at the end of the
-// log. Damage that the Reader skipped is not an error: see Damage.
+// log (or, in follow mode, when there is no data yet). Damage that the
+// Reader skipped is not an error: see Damage.
 func (r *Reader) Err() error { return r.err }
 
 // Damage returns the damaged ranges met so far.
@@ -258,11 +604,23 @@ func (r *Reader) Damage() []Damage { return r.damage }
 // Lost returns the number of records the damage met so far cost.
 func (r *Reader) Lost() uint64 { return r.lost }
 
+// NextSeq returns the sequence number of the record the Reader expects next
+// (0 before it read any segment).
+func (r *Reader) NextSeq() uint64 { return r.nextSeq }
+
+// LogID returns the identity of the log, once a segment has been read.
+func (r *Reader) LogID() ([16]byte, bool) { return r.logID, r.haveID }
+
 // Close releases the current mapping.
 func (r *Reader) Close() error {
 	if r.view != nil {
 		r.view.Close()
 		r.view = nil
 	}
+	if r.ctl != nil {
+		fileutil.Unmap(r.ctl)
+		r.ctl = nil
+	}
+	r.atEnd = true
 	return nil
 }
