@@ -10,6 +10,7 @@ require (
 )
 
 require (
+	github.com/elastic/go-lumber v0.1.0 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
 )
