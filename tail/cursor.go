@@ -34,6 +34,9 @@ type Cursor struct {
 	Segment uint64
 	Offset  int64
 	Time    int64
+	// Lost counts the records the consumer could not deliver because
+	// they were damaged or removed by retention before it read them.
+	Lost uint64
 	// Saved is when the cursor was saved (Unix ns).
 	Saved int64
 }
@@ -45,6 +48,7 @@ type cursorFile struct {
 	Segment uint64 `json:"segment,omitempty"`
 	Offset  int64  `json:"offset,omitempty"`
 	Time    int64  `json:"record_time_ns,omitempty"`
+	Lost    uint64 `json:"lost,omitempty"`
 	Saved   int64  `json:"saved_ns"`
 }
 
@@ -78,7 +82,7 @@ func LoadCursor(path string) (Cursor, error) {
 		return c, fmt.Errorf("cursor %s is damaged (log id %q, next_seq %d): delete it to start over (from --from)", path, cf.Log, cf.NextSeq)
 	}
 	copy(c.LogID[:], id)
-	c.NextSeq, c.Segment, c.Offset, c.Time, c.Saved = cf.NextSeq, cf.Segment, cf.Offset, cf.Time, cf.Saved
+	c.NextSeq, c.Segment, c.Offset, c.Time, c.Lost, c.Saved = cf.NextSeq, cf.Segment, cf.Offset, cf.Time, cf.Lost, cf.Saved
 	return c, nil
 }
 
@@ -94,7 +98,7 @@ func (c Cursor) Save(path string) error {
 	if c.Saved == 0 {
 		c.Saved = time.Now().UnixNano()
 	}
-	b, err := json.Marshal(cursorFile{Log: hex.EncodeToString(c.LogID[:]), NextSeq: c.NextSeq, Segment: c.Segment, Offset: c.Offset, Time: c.Time, Saved: c.Saved})
+	b, err := json.Marshal(cursorFile{Log: hex.EncodeToString(c.LogID[:]), NextSeq: c.NextSeq, Segment: c.Segment, Offset: c.Offset, Time: c.Time, Lost: c.Lost, Saved: c.Saved})
 	if err != nil {
 		return err
 	}
@@ -167,8 +171,9 @@ func Cursors(dir string) ([]NamedCursor, error) {
 	return out, nil
 }
 
-// logIDOf returns the log id of the newest started segment of a log.
-func logIDOf(dir string) ([16]byte, bool) {
+// LogID returns the identity of the log in dir (from its newest started
+// segment); ok is false if it has none yet.
+func LogID(dir string) ([16]byte, bool) {
 	l, err := rotate.List(dir)
 	if err != nil {
 		return [16]byte{}, false
@@ -180,7 +185,3 @@ func logIDOf(dir string) ([16]byte, bool) {
 	}
 	return [16]byte{}, false
 }
-
-// LogID returns the identity of the log in dir (from its newest started
-// segment); ok is false if it has none yet.
-func LogID(dir string) (id [16]byte, ok bool) { return logIDOf(dir) }
