@@ -29,7 +29,7 @@ func TestEncoder(t *testing.T) {
 				"log.offset": 17.0, "log.file.path": "/var/log/app", "log.level": "info", "log.source": "mmap", "host.name": "web-1",
 				"agent.type": "mmaptail", "service.name": "checkout", "env": "prod"}},
 		{name: "plain text", payload: "GET /index.html 200 \"quoted\"\ttab",
-			check: map[string]any{"message": "GET /index.html 200 \"quoted\"\ttab", "log.offset": 17.0, "@timestamp": "2026-03-04T05:06:07.891234Z"},
+			check:  map[string]any{"message": "GET /index.html 200 \"quoted\"\ttab", "log.offset": 17.0, "@timestamp": "2026-03-04T05:06:07.891234Z"},
 			absent: []string{"log.level"}},
 		{name: "empty record", payload: "", check: map[string]any{"message": ""}},
 		{name: "object keeps its @timestamp", payload: `{"@timestamp":"2020-01-01T00:00:00Z","a":1}`, check: map[string]any{"@timestamp": "2020-01-01T00:00:00Z", "a": 1.0}},
