@@ -241,19 +241,20 @@ func scanGuarded(b []byte, firstSeq uint64, path string) (res ring.ScanResult, e
 	return ring.Scan(b, firstSeq, nil), nil
 }
 
-// notStarted reports whether a segment file's header is all zero: a segment
-// prepared by a writer that never activated it.
+// notStarted reports whether a segment file's header is all zero (or the
+// file is shorter than a header and all zero): a segment prepared by a
+// writer that never activated it.
 func notStarted(path string) bool {
 	f, err := fileutil.OpenNoFollow(path, false)
 	if err != nil {
 		return false
 	}
 	defer f.Close()
+	// A file shorter than a header (a writer killed while its preparer
+	// had created the file but not preallocated it yet) counts too.
 	var h [ring.HeaderSize]byte
-	if n, _ := f.ReadAt(h[:], 0); n != len(h) {
-		return false
-	}
-	for _, b := range h {
+	n, _ := f.ReadAt(h[:], 0)
+	for _, b := range h[:n] {
 		if b != 0 {
 			return false
 		}

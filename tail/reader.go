@@ -145,17 +145,20 @@ const releaseChunk = 4 << 20
 // Open opens the log in dir for reading. It does not take the writer's lock:
 // reading while a writer appends is safe.
 func Open(dir string, o *Options) (*Reader, error) {
-	l, err := rotate.List(dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("tail: no log directory %s", dir)
-		}
-		return nil, fmt.Errorf("tail: %w", err)
-	}
-	r := &Reader{dir: dir, lockPath: filepath.Join(dir, rotate.LockName), segs: l.Segments, emptyAt: -1}
+	r := &Reader{dir: dir, lockPath: filepath.Join(dir, rotate.LockName), emptyAt: -1}
 	if o != nil {
 		r.opts = *o
 	}
+	l, err := rotate.List(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && r.opts.Follow:
+		// Started before the writer created the log: wait for it.
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("tail: no log directory %s", dir)
+	case err != nil:
+		return nil, fmt.Errorf("tail: %w", err)
+	}
+	r.segs = l.Segments
 	if r.opts.HoleWait <= 0 {
 		r.opts.HoleWait = DefaultHoleWait
 	}
@@ -239,7 +242,7 @@ func (r *Reader) step() (ok, more bool) {
 				if r.waitAtEmpty(v) {
 					return false, false
 				}
-			} else if !r.laterStarted(v.Num, false) {
+			} else if !r.laterStarted(v.Num, false) && !r.deadHole(v) {
 				// The end of the data written so far.
 				r.atEnd = true
 				return false, false
@@ -309,6 +312,17 @@ func (r *Reader) waitAtEmpty(v *rotate.View) (wait bool) {
 	}
 	r.scanned = !alive
 	return true
+}
+
+// deadHole reports, for the static Reader at a zero length word in the last
+// segment, whether it is a hole to skip: valid records follow it and no
+// writer holds the log (one that died between reserving and publishing).
+func (r *Reader) deadHole(v *rotate.View) bool {
+	if alive, _, _ := fileutil.IsLocked(r.lockPath); alive {
+		return false
+	}
+	_, found, _ := ring.Resync(v.Data, r.pos, r.pos, r.nextSeq)
+	return found
 }
 
 // openNext opens the next segment; false at the end of the log (for now, in
@@ -412,7 +426,7 @@ func (r *Reader) nextListed() (rotate.FileInfo, bool) {
 func (r *Reader) relist() bool {
 	r.relisted = true
 	l, err := rotate.List(r.dir)
-	if err != nil {
+	if err != nil && !(r.opts.Follow && errors.Is(err, fs.ErrNotExist)) {
 		r.err = fmt.Errorf("tail: %w", err)
 		return false
 	}
