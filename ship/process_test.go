@@ -103,12 +103,12 @@ func roleWriter() int {
 
 // roleShipper ships DIR to URL with the cursor CURSOR until SIGTERM.
 func roleShipper() int {
-	out, err := output.Open(os.Getenv("URL"), &output.Options{Window: 4, BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
+	out, err := output.Open(os.Getenv("URL"), &output.Options{Window: ship.OutputWindow, BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "shipper:", err)
 		return 1
 	}
-	s, err := ship.New(ship.Config{Dir: os.Getenv("DIR"), Output: out, CursorPath: os.Getenv("CURSOR"), BatchSize: envInt("BATCH", 500), Window: 4,
+	s, err := ship.New(ship.Config{Dir: os.Getenv("DIR"), Output: out, CursorPath: os.Getenv("CURSOR"), BatchSize: envInt("BATCH", 500), Window: 2000,
 		Reader: tail.Options{HoleWait: time.Second}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "shipper:", err)
@@ -358,7 +358,7 @@ func TestProcReceiverKilled(t *testing.T) {
 }
 
 // TestProcShipperKilled: the shipper is SIGKILLed mid-stream and restarted;
-// it goes on from its cursor, sending at most one window (4 batches of 500)
+// it goes on from its cursor, sending at most one window (2000 events)
 // again.
 func TestProcShipperKilled(t *testing.T) {
 	s := newSetup(t)
@@ -380,8 +380,8 @@ func TestProcShipperKilled(t *testing.T) {
 	checkCursor(t, s, n)
 	d := duplicates(seen)
 	t.Logf("%d events delivered before the kill, %d duplicates after the restart", len(before), d)
-	if d > 4*500 {
-		t.Fatalf("%d duplicates, more than one window (4 batches of 500 events)", d)
+	if d > 2000 {
+		t.Fatalf("%d duplicates, more than one window (2000 events)", d)
 	}
 }
 
@@ -468,11 +468,11 @@ func TestProcSlowReceiver(t *testing.T) {
 	}
 	t.Logf("after 3 s: %d delivered, cursor at %d, shipper RSS at most %d KiB (a race-instrumented binary when run with -race)", got, c.NextSeq, maxRSS)
 	// The log holds 100000 x ~330 bytes = 33 MB of events the shipper
-	// could have read; what it holds is a window of 4 batches of 1000.
+	// could have read; what it holds is a window of 2000 events.
 	if limit := 64 << 10; !raceEnabled && maxRSS > limit {
 		t.Fatalf("shipper RSS %d KiB, over %d KiB", maxRSS, limit)
 	}
-	if int(c.NextSeq-1) < got-4*1000 || int(c.NextSeq-1) > got {
+	if int(c.NextSeq-1) < got-2000 || int(c.NextSeq-1) > got {
 		t.Fatalf("cursor at %d with %d delivered: the cursor lags more than a window", c.NextSeq, got)
 	}
 }

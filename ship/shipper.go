@@ -18,8 +18,12 @@ import (
 const (
 	DefaultBatchSize    = 2048
 	DefaultBatchBytes   = 2 << 20
-	DefaultWindow       = 4
+	DefaultWindow       = 8192
+	DefaultWindowBytes  = 16 << 20
 	DefaultDrainTimeout = 10 * time.Second
+	// OutputWindow is the number of batches the shipper lets an output
+	// have in flight (Window and WindowBytes bound them first).
+	OutputWindow = 64
 )
 
 // Config says what to ship where.
@@ -44,11 +48,14 @@ type Config struct {
 	// A batch is sent when full, or at once when the shipper has caught up
 	// with the writer. Defaults DefaultBatchSize, DefaultBatchBytes.
 	BatchSize, BatchBytes int
-	// Window is the number of batches in flight: published and not yet
+	// Window is the number of events in flight: published and not yet
 	// both acknowledged and saved in the cursor. After a crash of the
-	// shipper at most this many batches are shipped again. It should
-	// equal the output's own Window. Default DefaultWindow.
-	Window int
+	// shipper at most this many events are shipped again. WindowBytes
+	// bounds the bytes of JSON they take (and so the shipper's memory).
+	// A batch larger than either is sent alone. Defaults DefaultWindow,
+	// DefaultWindowBytes. The output's own window (in batches) should be
+	// at least OutputWindow.
+	Window, WindowBytes int
 	// DrainTimeout bounds how long Run waits, once ctx is done, for the
 	// batches in flight to be acknowledged. Default DefaultDrainTimeout.
 	DrainTimeout time.Duration
@@ -77,8 +84,8 @@ type Shipper struct {
 	enc *Encoder
 	r   *tail.Reader
 
-	tokens chan struct{} // a batch in flight holds one
-	free   chan *shipBatch
+	win  window
+	free chan *shipBatch
 
 	mu        sync.Mutex
 	cursor    tail.Cursor // the last acknowledged position
@@ -86,7 +93,8 @@ type Shipper struct {
 	saveKick  chan struct{}
 	saverDone chan struct{}
 	saveErr   error
-	pendingTo []uint64 // last sequence number of each batch acked but not saved
+	unsavedEv int // events acknowledged and not saved yet
+	unsavedB  int // their bytes
 
 	read, acked, lost, batches, saves atomic.Uint64
 	ackedSeq                          atomic.Uint64
@@ -97,6 +105,44 @@ type shipBatch struct {
 	events [][]byte
 	last   tail.Record // the batch's last record (Payload not kept)
 	sent   time.Time
+}
+
+// window bounds the events and bytes in flight: published, and not yet
+// acknowledged and saved in the cursor.
+type window struct {
+	maxEvents, maxBytes int
+	mu                  sync.Mutex
+	events, bytes       int
+	freed               chan struct{}
+}
+
+func (w *window) acquire(ctx context.Context, events, bytes int) error {
+	for {
+		w.mu.Lock()
+		if w.events == 0 || w.events+events <= w.maxEvents && w.bytes+bytes <= w.maxBytes {
+			w.events += events
+			w.bytes += bytes
+			w.mu.Unlock()
+			return nil
+		}
+		w.mu.Unlock()
+		select {
+		case <-w.freed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (w *window) release(events, bytes int) {
+	w.mu.Lock()
+	w.events -= events
+	w.bytes -= bytes
+	w.mu.Unlock()
+	select {
+	case w.freed <- struct{}{}:
+	default:
+	}
 }
 
 // New prepares a shipper: it loads the cursor and opens the log. Run ships.
@@ -113,6 +159,9 @@ func New(cfg Config) (*Shipper, error) {
 	if cfg.Window <= 0 {
 		cfg.Window = DefaultWindow
 	}
+	if cfg.WindowBytes <= 0 {
+		cfg.WindowBytes = DefaultWindowBytes
+	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = DefaultDrainTimeout
 	}
@@ -124,7 +173,8 @@ func New(cfg Config) (*Shipper, error) {
 		return nil, fmt.Errorf("ship: %w", err)
 	}
 	s := &Shipper{cfg: cfg, enc: enc,
-		tokens: make(chan struct{}, cfg.Window), free: make(chan *shipBatch, cfg.Window+1),
+		win:      window{maxEvents: cfg.Window, maxBytes: cfg.WindowBytes, freed: make(chan struct{}, 1)},
+		free:     make(chan *shipBatch, 8),
 		saveKick: make(chan struct{}, 1), saverDone: make(chan struct{})}
 	ro := cfg.Reader
 	ro.Follow = true
@@ -251,36 +301,30 @@ func (s *Shipper) publish(ctx context.Context, b *shipBatch) error {
 	if serr != nil {
 		return serr // shipping on without a durable cursor would not be at least once
 	}
-	select {
-	case s.tokens <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	n, size := len(b.events), len(b.buf)
+	if err := s.win.acquire(ctx, n, size); err != nil {
+		return err
 	}
 	id, _ := s.r.LogID()
 	b.sent = time.Now()
-	err := s.cfg.Output.Publish(ctx, b.events, func() { s.ackBatch(b, id) })
+	err := s.cfg.Output.Publish(ctx, b.events, func() { s.ackBatch(b, id, n, size) })
 	if err != nil {
-		<-s.tokens
+		s.win.release(n, size)
 	}
 	return err
 }
 
 // ackBatch runs on the output's goroutine when b is acknowledged.
-func (s *Shipper) ackBatch(b *shipBatch, id [16]byte) {
-	n := uint64(len(b.events))
+func (s *Shipper) ackBatch(b *shipBatch, id [16]byte, n, size int) {
 	last := b.last
 	if m := s.cfg.Metrics; m != nil {
 		m.batchLatency.Observe(time.Since(b.sent).Seconds())
 		m.events.Add(float64(n))
-		var bytes int
-		for _, ev := range b.events {
-			bytes += len(ev)
-		}
-		m.bytes.Add(float64(bytes))
+		m.bytes.Add(float64(size))
 		m.ackedSeq.Set(float64(last.Seq))
 		m.lastTime.Store(last.Time)
 	}
-	s.acked.Add(n)
+	s.acked.Add(uint64(n))
 	s.batches.Add(1)
 	s.ackedSeq.Store(last.Seq)
 	// The batch's memory goes back for reuse.
@@ -289,13 +333,14 @@ func (s *Shipper) ackBatch(b *shipBatch, id [16]byte) {
 	default:
 	}
 	if s.cfg.CursorPath == "" {
-		<-s.tokens
+		s.win.release(n, size)
 		return
 	}
 	s.mu.Lock()
 	s.cursor = tail.Cursor{LogID: id, NextSeq: last.Seq + 1, Segment: last.Segment, Offset: last.Offset + int64(last.Size), Time: last.Time, Lost: s.lost.Load()}
 	s.dirty = true
-	s.pendingTo = append(s.pendingTo, last.Seq)
+	s.unsavedEv += n
+	s.unsavedB += size
 	s.mu.Unlock()
 	select {
 	case s.saveKick <- struct{}{}:
@@ -321,17 +366,19 @@ func (s *Shipper) saveNow() {
 		return
 	}
 	c := s.cursor
-	covered := len(s.pendingTo)
+	ev, by := s.unsavedEv, s.unsavedB
+	s.unsavedEv, s.unsavedB = 0, 0
 	s.dirty = false
 	s.mu.Unlock()
 	c.Saved = 0
 	err := c.Save(s.cfg.CursorPath)
-	s.mu.Lock()
-	s.pendingTo = s.pendingTo[covered:]
-	if err != nil && s.saveErr == nil {
-		s.saveErr = fmt.Errorf("ship: %w", err)
+	if err != nil {
+		s.mu.Lock()
+		if s.saveErr == nil {
+			s.saveErr = fmt.Errorf("ship: %w", err)
+		}
+		s.mu.Unlock()
 	}
-	s.mu.Unlock()
 	s.saves.Add(1)
 	if m := s.cfg.Metrics; m != nil {
 		m.saves.Inc()
@@ -339,9 +386,7 @@ func (s *Shipper) saveNow() {
 			m.saveErrors.Inc()
 		}
 	}
-	for i := 0; i < covered; i++ {
-		<-s.tokens
-	}
+	s.win.release(ev, by)
 }
 
 // Stats returns the shipper's counters. It is safe to call while Run runs.

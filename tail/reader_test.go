@@ -493,3 +493,38 @@ func TestCursor(t *testing.T) {
 		t.Fatalf("verify with cursors: %v %+v", err, rep)
 	}
 }
+
+// TestEmptyTrailingSegment: a writer killed while its preparer had created
+// the next segment file but not preallocated it leaves an empty file. A
+// follower waits at it without reporting damage, and the next writer
+// recovers the log and goes on.
+func TestEmptyTrailingSegment(t *testing.T) {
+	dir := t.TempDir()
+	w, err := mmaplog.Open(dir, &mmaplog.Options{SegmentSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := readCase{size: func(int) int { return 30 }}
+	write(t, w, c, 0, 10)
+	w.Close()
+	if err := os.WriteFile(filepath.Join(dir, rotate.SegmentName(2)), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := tail.Open(dir, &tail.Options{Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if n := readAll(t, c, r, 1, 10, true); n != 10 || len(r.Damage()) != 0 {
+		t.Fatalf("read %d, damage %v", n, r.Damage())
+	}
+	w, err = mmaplog.Open(dir, &mmaplog.Options{SegmentSize: 64 << 10})
+	if err != nil {
+		t.Fatalf("reopening a log with an empty trailing segment file: %v", err)
+	}
+	write(t, w, c, 10, 20)
+	w.Close()
+	if n := readAll(t, c, r, 11, 20, true); n != 10 || len(r.Damage()) != 0 {
+		t.Fatalf("read %d, damage %v", n, r.Damage())
+	}
+}
