@@ -66,6 +66,10 @@ const (
 	// DefaultWaitTimeout is the longest a caught-up Reader sleeps in Wait
 	// before it looks again without being woken.
 	DefaultWaitTimeout = 5 * time.Millisecond
+	// MaxIdleWait is how long an idle follower sleeps at most without
+	// being woken by the writer (the timeout doubles from WaitTimeout
+	// while nothing comes). It bounds how late a Wait sees ctx done.
+	MaxIdleWait = 100 * time.Millisecond
 )
 
 // Options configure a Reader. A nil *Options reads every record from the
@@ -95,8 +99,9 @@ type Options struct {
 	// (it holds no lock on DIR/LOCK) the range is skipped as soon as a
 	// provably valid record follows it. Default DefaultHoleWait.
 	HoleWait time.Duration
-	// WaitTimeout is the longest Wait sleeps before it looks again without
-	// being woken by the writer. Default DefaultWaitTimeout.
+	// WaitTimeout is how long Wait first sleeps before it looks again
+	// without being woken by the writer; it doubles while the log stays
+	// idle, up to MaxIdleWait. Default DefaultWaitTimeout.
 	WaitTimeout time.Duration
 
 	// OnDamage, if set, is called for every damaged range as it is met
@@ -135,7 +140,10 @@ type Reader struct {
 	checkAt    time.Time
 	checkEvery time.Duration
 	scanned    bool // nothing followed emptyAt when the writer was not running
-	idle       int  // Waits in a row that found nothing
+	evidence   bool // woken by the writer while emptyAt stayed empty: it wrote elsewhere
+	scanAt     time.Time
+	scanEvery  time.Duration
+	idle       int // Waits in a row that found nothing
 }
 
 // releaseChunk is how far a Reader gets past the pages it read before it
@@ -286,7 +294,8 @@ func (r *Reader) waitAtEmpty(v *rotate.View) (wait bool) {
 		r.emptyAt, r.emptySeg, r.emptySince = r.pos, v.Num, now
 		r.checkEvery = 100 * time.Millisecond
 		r.checkAt = now.Add(20 * time.Millisecond)
-		r.scanned = false
+		r.scanned, r.evidence = false, false
+		r.scanAt, r.scanEvery = now.Add(r.opts.HoleWait), r.opts.HoleWait
 		return true
 	}
 	if now.Before(r.checkAt) {
@@ -298,15 +307,30 @@ func (r *Reader) waitAtEmpty(v *rotate.View) (wait bool) {
 	alive, _, _ := fileutil.IsLocked(r.lockPath)
 	if alive {
 		r.scanned = false
-		if !sealed && now.Sub(r.emptySince) < r.opts.HoleWait {
-			return true // a writer goroutine may still publish it
+		if !sealed {
+			if now.Sub(r.emptySince) < r.opts.HoleWait {
+				return true // a writer goroutine may still publish it
+			}
+			// Waiting at the end of what is written is the normal
+			// idle state: look past it only when the writer woke this
+			// reader for records elsewhere, and otherwise rarely.
+			if !r.evidence || r.ctl == nil {
+				if now.Before(r.scanAt) {
+					return true
+				}
+				r.scanEvery = min(2*r.scanEvery, 10*time.Minute)
+				r.scanAt = now.Add(r.scanEvery)
+			}
 		}
 	}
 	if r.scanned {
 		return true // nothing followed, and no writer ran since
 	}
 	_, found, _ := ring.Resync(v.Data, r.pos, r.pos, r.nextSeq)
-	r.release(r.pos) // the scan touched the rest of the segment
+	// The scan touched the rest of the segment: give those pages back.
+	page := fileutil.PageSize()
+	from := (r.pos/page + 1) * page
+	_ = fileutil.DontNeed(v.Data, from, len(v.Data)-from)
 	if found || r.laterStarted(v.Num, true) {
 		return false
 	}
@@ -533,8 +557,9 @@ func setPath(err error, path string) {
 // Wait waits, in follow mode, until more records may be there: it spins
 // briefly, then yields, then sleeps on the segment's wake word, where the
 // writer wakes it when it publishes a record (a futex on the shared mapping,
-// which the writer pays for only while a reader sleeps), or at most
-// Options.WaitTimeout. It returns early when ctx is done, with its error.
+// which the writer pays for only while a reader sleeps), or a timeout
+// (Options.WaitTimeout, growing to MaxIdleWait while the log is idle). It
+// returns when ctx is done, with its error, at most MaxIdleWait late.
 // Call Next after it: Wait may return without anything new.
 func (r *Reader) Wait(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
@@ -545,7 +570,7 @@ func (r *Reader) Wait(ctx context.Context) error {
 	}
 	if r.view == nil || r.ctl == nil {
 		// Between segments, or no writable control page: sleep, growing.
-		d := min(time.Duration(50<<min(r.idle, 10))*time.Microsecond, r.opts.WaitTimeout)
+		d := min(time.Duration(50<<min(r.idle, 10))*time.Microsecond, r.idleTimeout())
 		r.idle++
 		t := time.NewTimer(d)
 		defer t.Stop()
@@ -598,10 +623,26 @@ func (r *Reader) futexWait() (ready bool) {
 	atomic.AddUint32(sleepers, 1)
 	w := atomic.LoadUint32(wake)
 	if atomic.LoadUint32(word) == 0 {
-		fileutil.FutexWait(wake, w, r.opts.WaitTimeout)
+		fileutil.FutexWait(wake, w, r.idleTimeout())
 	}
 	atomic.AddUint32(sleepers, ^uint32(0))
-	return atomic.LoadUint32(word) != 0 || atomic.LoadUint32(wake) != w
+	if atomic.LoadUint32(word) != 0 {
+		return true
+	}
+	if atomic.LoadUint32(wake) != w {
+		// Woken, yet nothing here: the writer published elsewhere
+		// (a later record past one still being written, or a roll).
+		r.evidence = true
+		return true
+	}
+	return false
+}
+
+// idleTimeout is how long Wait sleeps without being woken: WaitTimeout at
+// first, doubling while nothing comes, up to MaxIdleWait, so that an idle
+// follower costs next to no CPU.
+func (r *Reader) idleTimeout() time.Duration {
+	return min(r.opts.WaitTimeout<<min(r.idle, 8), max(MaxIdleWait, r.opts.WaitTimeout))
 }
 
 // Record returns the current record (after Next returned true).

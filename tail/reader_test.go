@@ -20,7 +20,12 @@ import (
 	"github.com/mmaplog/mmaplog/tail"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv("MMAPLOG_BENCH_WRITER") != "" {
+		os.Exit(benchWriter())
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // readCase is one row of the table that runs against the static Reader
 // (after the writer is done) and the following Reader (while it writes).
