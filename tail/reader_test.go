@@ -533,3 +533,67 @@ func TestEmptyTrailingSegment(t *testing.T) {
 		t.Fatalf("read %d, damage %v", n, r.Damage())
 	}
 }
+
+// TestFollowRetentionWhileReading: a follower stops reading for a while in
+// the middle of the log; retention removes segments it had not read; when
+// it goes on, it reports exactly the records it lost and reads on.
+func TestFollowRetentionWhileReading(t *testing.T) {
+	dir := t.TempDir()
+	w, err := mmaplog.Open(dir, &mmaplog.Options{SegmentSize: 16 << 10, MaxBackups: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	c := readCase{size: func(int) int { return 100 }}
+	write(t, w, c, 0, 50)
+	r, err := tail.Open(dir, &tail.Options{Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if n := readAll(t, c, r, 1, 20, true); n != 20 {
+		t.Fatalf("read %d", n)
+	}
+	// The reader pauses inside segment 1 (still mapped); the writer goes
+	// through many segments and retention removes all but the last few.
+	write(t, w, c, 50, 3000)
+	waitFor := time.Now().Add(10 * time.Second)
+	for {
+		l, _ := rotate.List(dir)
+		if l.Segments[0].Num > 3 || time.Now().After(waitFor) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var seqs []uint64
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for len(seqs) == 0 || seqs[len(seqs)-1] < 3000 {
+		if r.Next() {
+			seqs = append(seqs, r.Record().Seq)
+			continue
+		}
+		if err := r.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Wait(ctx); err != nil {
+			t.Fatalf("stuck after %d records: %v", len(seqs), err)
+		}
+	}
+	// The rest of the mapped segment 1 is still read; then one gap, up to
+	// the oldest segment retention kept.
+	gaps := 0
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] != seqs[i-1]+1 {
+			gaps++
+		}
+	}
+	if seqs[0] != 21 || gaps != 1 {
+		t.Fatalf("read from %d with %d gaps, want from 21 with one", seqs[0], gaps)
+	}
+	missing := uint64(3000-20) - uint64(len(seqs))
+	if r.Lost() != missing || missing == 0 {
+		t.Fatalf("read %d more records, lost %d reported, %d actually missing (damage %v)", len(seqs), r.Lost(), missing, r.Damage())
+	}
+	t.Logf("read %d, lost %d as reported: %v", len(seqs), r.Lost(), r.Damage())
+}
