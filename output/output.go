@@ -45,15 +45,14 @@ type Output interface {
 
 // Stats are an output's counters since it was opened.
 type Stats struct {
-	Events     uint64 // events acknowledged
-	Bytes      uint64 // bytes of JSON acknowledged
-	Batches    uint64 // batches acknowledged
-	Pending    int    // batches published and not acknowledged yet
-	Connects   uint64 // connections established (the first one included)
-	Errors     uint64 // failed connection attempts, sends and acknowledgements
-	LastError  string // the last of them, "" if none
-	Connected  bool   // a connection is up now
-	MaxLatency time.Duration
+	Events    uint64 // events acknowledged
+	Bytes     uint64 // bytes of JSON acknowledged
+	Batches   uint64 // batches acknowledged
+	Pending   int    // batches published and not acknowledged yet
+	Connects  uint64 // connections established (the first one included)
+	Errors    uint64 // failed connection attempts, sends and acknowledgements
+	LastError string // the last of them, "" if none
+	Connected bool   // a connection is up now
 }
 
 // Defaults of Options.
@@ -227,7 +226,6 @@ func dial(ctx context.Context, addr string, o *Options) (net.Conn, error) {
 // counters are the atomics behind Stats.
 type counters struct {
 	events, bytes, batches, connects, errors atomic.Uint64
-	maxLatency                               atomic.Int64
 	connected                                atomic.Bool
 	lastErr                                  atomic.Pointer[string]
 }
@@ -243,7 +241,7 @@ func (c *counters) fail(err error, onError func(error)) {
 
 func (c *counters) stats() Stats {
 	s := Stats{Events: c.events.Load(), Bytes: c.bytes.Load(), Batches: c.batches.Load(), Connects: c.connects.Load(),
-		Errors: c.errors.Load(), Connected: c.connected.Load(), MaxLatency: time.Duration(c.maxLatency.Load())}
+		Errors: c.errors.Load(), Connected: c.connected.Load()}
 	if p := c.lastErr.Load(); p != nil {
 		s.LastError = *p
 	}

@@ -2,6 +2,7 @@ package output_test
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,6 +38,36 @@ func TestTCPToSyslogNG(t *testing.T) {
 		if want := " event " + strconv.Itoa(i); !strings.HasSuffix(l, want) {
 			t.Fatalf("line %d: %q, want ...%q", i, l, want)
 		}
+	}
+}
+
+// TestTCPTLSToSyslogNG: the same over TLS, the output verifying syslog-ng's
+// certificate against the CA file.
+func TestTCPTLSToSyslogNG(t *testing.T) {
+	dir := t.TempDir()
+	ca, caKey := makeCert(t, dir, "ca", nil, nil)
+	makeCert(t, dir, "server", ca, caKey)
+	s := peers.StartSyslogNGTLS(t, filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key"))
+	cfg, err := output.TLSConfig(filepath.Join(dir, "ca.crt"), "", "", "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := output.Open("tcp://"+s.Addr, &output.Options{TLS: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5000
+	publish(t, out, n, 250)
+	deadline := time.Now().Add(30 * time.Second)
+	var lines []string
+	for time.Now().Before(deadline) {
+		if lines = s.Lines(); len(lines) >= n {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(lines) != n || !strings.HasSuffix(lines[n-1], " event "+strconv.Itoa(n-1)) {
+		t.Fatalf("syslog-ng wrote %d lines over TLS, want %d", len(lines), n)
 	}
 }
 

@@ -192,8 +192,8 @@ func (r *Reader) Next() bool {
 		}
 		ok, more := r.step()
 		if ok {
-			if r.pos-r.released >= releaseChunk {
-				r.release(r.pos)
+			if off := int(r.rec.Offset); off-r.released >= releaseChunk {
+				r.release(off) // the pages before the record just read
 			}
 			r.idle = 0
 			return true

@@ -89,16 +89,26 @@ type SyslogNG struct {
 // StartSyslogNG starts syslog-ng with a network() TCP source
 // (flags(no-parse)), json-parser() and a file destination, with
 // flow-control so that it never drops what it read.
-func StartSyslogNG(t testing.TB) *SyslogNG {
+func StartSyslogNG(t testing.TB) *SyslogNG { return startSyslogNG(t, "", "") }
+
+// StartSyslogNGTLS is StartSyslogNG with a TLS source using the server
+// certificate and key files (client certificates not required).
+func StartSyslogNGTLS(t testing.TB, cert, key string) *SyslogNG { return startSyslogNG(t, cert, key) }
+
+func startSyslogNG(t testing.TB, cert, key string) *SyslogNG {
 	t.Helper()
 	bin := need(t, "syslog-ng", "syslog-ng-core")
 	dir := t.TempDir()
 	addr := FreePort(t)
 	_, port, _ := net.SplitHostPort(addr)
 	s := &SyslogNG{Addr: addr, Out: filepath.Join(dir, "out.txt")}
+	transport := `transport("tcp")`
+	if cert != "" {
+		transport = fmt.Sprintf(`transport("tls") tls(key-file(%q) cert-file(%q) peer-verify(optional-untrusted))`, key, cert)
+	}
 	conf := fmt.Sprintf(`@version: 3.38
 options { stats_freq(0); threaded(yes); };
-source s_net { network(ip("127.0.0.1") port(%s) transport("tcp") flags(no-parse) log-msg-size(1048576) max-connections(16) log-iw-size(200000)); };
+source s_net { network(ip("127.0.0.1") port(%s) `+transport+` flags(no-parse) log-msg-size(1048576) max-connections(16) log-iw-size(200000)); };
 parser p_json { json-parser(prefix(".json.")); };
 destination d_file { file("%s" template("${.json.log.offset} ${.json.message}\n") flush-lines(10000)); };
 log { source(s_net); parser(p_json); destination(d_file); flags(flow-control); };
