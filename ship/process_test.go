@@ -339,11 +339,14 @@ func TestProcReceiverDownAtStart(t *testing.T) {
 func TestProcReceiverKilled(t *testing.T) {
 	s := newSetup(t)
 	const n = 40000
-	w := s.writer(t, n, "PACE=200")
+	w := s.writer(t, n, "PACE=20")
 	sh := s.shipper(t)
 	r := s.receiver(t)
 	waitFor(t, "a first part delivered", 60*time.Second, func() bool { return len(received(t, s.out)) > 5000 })
 	r.kill()
+	if got := len(received(t, s.out)); got >= n {
+		t.Fatalf("all %d delivered before the receiver was killed: the test wants it mid-stream", got)
+	}
 	time.Sleep(300 * time.Millisecond)
 	s.receiver(t)
 	if err := w.wait(t, 120*time.Second); err != nil {
@@ -363,12 +366,15 @@ func TestProcReceiverKilled(t *testing.T) {
 func TestProcShipperKilled(t *testing.T) {
 	s := newSetup(t)
 	const n = 40000
-	w := s.writer(t, n, "PACE=200")
+	w := s.writer(t, n, "PACE=20")
 	s.receiver(t)
 	sh := s.shipper(t)
 	waitFor(t, "a first part delivered", 60*time.Second, func() bool { return len(received(t, s.out)) > 8000 })
 	sh.kill()
 	before := received(t, s.out)
+	if len(before) >= n {
+		t.Fatalf("all %d delivered before the shipper was killed: the test wants it mid-stream", len(before))
+	}
 	sh = s.shipper(t)
 	if err := w.wait(t, 120*time.Second); err != nil {
 		t.Fatal(err)
@@ -437,7 +443,7 @@ func TestProcWriterKilled(t *testing.T) {
 	}
 }
 
-// TestProcSlowReceiver: a receiver that takes 30 ms per batch while a large
+// TestProcSlowReceiver: a receiver that takes 60 ms per batch while a large
 // backlog waits; the shipper reads no further ahead than its window, and
 // its memory stays bounded.
 func TestProcSlowReceiver(t *testing.T) {
@@ -446,7 +452,7 @@ func TestProcSlowReceiver(t *testing.T) {
 	if err := s.writer(t, n, "SEGMENT="+strconv.Itoa(4<<20)).wait(t, 60*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	s.receiver(t, "DELAY=30")
+	s.receiver(t, "DELAY=60")
 	sh := s.shipper(t, "BATCH=1000")
 	var maxRSS int
 	deadline := time.Now().Add(3 * time.Second)
