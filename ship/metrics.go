@@ -17,7 +17,7 @@ import (
 //	mmaptail_bytes_shipped_total         bytes of JSON acknowledged
 //	mmaptail_acked_sequence              sequence number of the last acknowledged record
 //	mmaptail_lag_records                 records written and not yet acknowledged
-//	mmaptail_lag_seconds                 age of the oldest record not yet acknowledged (0 when caught up)
+//	mmaptail_lag_seconds                 while behind: how long ago the last acknowledged record was written (0 when caught up)
 //	mmaptail_records_lost_total          records lost to damage or retention before being read
 //	mmaptail_damage_total                damaged ranges met
 //	mmaptail_output_connects_total       connections made by the output
@@ -68,7 +68,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mmaptail_lag_records", Help: "Records written to the log and not yet acknowledged by the output."},
 			func() float64 { r, _ := m.lag(); return r }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mmaptail_lag_seconds", Help: "How long ago the oldest record not yet acknowledged was written (0 when caught up)."},
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mmaptail_lag_seconds", Help: "While records are waiting: how long ago the last acknowledged record was written, a lower bound of the delay (0 when caught up)."},
 			func() float64 { _, s := m.lag(); return s }),
 	)
 	return m
