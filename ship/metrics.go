@@ -68,7 +68,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mmaptail_lag_records", Help: "Records written to the log and not yet acknowledged by the output."},
 			func() float64 { r, _ := m.lag(); return r }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mmaptail_lag_seconds", Help: "While records are waiting: how long ago the last acknowledged record was written, a lower bound of the delay (0 when caught up)."},
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mmaptail_lag_seconds", Help: "While records are waiting: how long ago the last acknowledged record was written, an upper bound of how long the oldest waiting record has waited (0 when caught up)."},
 			func() float64 { _, s := m.lag(); return s }),
 	)
 	return m
