@@ -120,6 +120,7 @@ type Reader struct {
 	passed   uint64            // segments numbered up to this one are done
 	relisted bool              // the directory was listed during this Next
 	view     *rotate.View      // the segment being read
+	z        *zstream          // its decompressing stream, for a compressed one
 	ctl      []byte            // writable mapping of its first page (nil: none)
 	pos      int
 	nextSeq  uint64
@@ -219,7 +220,19 @@ func (r *Reader) step() (ok, more bool) {
 	old := debug.SetPanicOnFault(true)
 	defer debug.SetPanicOnFault(old)
 
-	rec, kind, err := ring.Decode(v.Data, r.pos)
+	// base is the segment offset of v.Data[0]: 0 for a mapping, the
+	// window's start for a compressed segment read as a stream.
+	base := 0
+	if r.z != nil {
+		if err := r.z.prepare(r.pos); err != nil {
+			r.report(Damage{Path: v.Path, From: int64(r.pos), To: -1, Err: &ring.CorruptionError{Path: v.Path, Offset: int64(r.pos), Err: fmt.Errorf("zstd: %w", err)}})
+			r.closeView()
+			return false, true
+		}
+		v.Data, base = r.z.buf, r.z.base
+	}
+	rec, kind, err := ring.Decode(v.Data, r.pos-base)
+	rec.Offset += int64(base)
 	switch kind {
 	case ring.KindRecord, ring.KindPadding:
 		if rec.Seq < r.nextSeq {
@@ -262,13 +275,18 @@ func (r *Reader) step() (ok, more bool) {
 		err = &ring.CorruptionError{Offset: int64(r.pos), Err: ring.ErrHole}
 	}
 	setPath(err, v.Path)
-	next, found, _ := ring.Resync(v.Data, r.pos, r.pos, r.nextSeq)
+	var ce *ring.CorruptionError
+	if base != 0 && errors.As(err, &ce) && ce.Offset >= 0 {
+		ce.Offset += int64(base)
+	}
+	next, found, _ := ring.Resync(v.Data, r.pos-base, r.pos-base, r.nextSeq)
+	next += base
 	if found && next == r.pos {
 		return false, true // published meanwhile: read it
 	}
 	if found {
 		d := Damage{Path: v.Path, From: int64(r.pos), To: int64(next), Err: err}
-		if nr, _, _ := ring.Decode(v.Data, next); nr.Seq > r.nextSeq {
+		if nr, _, _ := ring.Decode(v.Data, next-base); nr.Seq > r.nextSeq {
 			d.Lost = nr.Seq - r.nextSeq
 			r.nextSeq = nr.Seq
 		}
@@ -352,6 +370,7 @@ func (r *Reader) deadHole(v *rotate.View) bool {
 // openNext opens the next segment; false at the end of the log (for now, in
 // follow mode) or on error.
 func (r *Reader) openNext() bool {
+	var err error
 	for tries := 0; ; tries++ {
 		fi, ok := r.nextListed()
 		if !ok {
@@ -360,7 +379,13 @@ func (r *Reader) openNext() bool {
 			}
 			continue
 		}
-		v, err := rotate.OpenView(fi)
+		var v *rotate.View
+		var z *zstream
+		if fi.Compressed {
+			v, z, err = openStream(fi)
+		} else {
+			v, err = rotate.OpenView(fi)
+		}
 		if errors.Is(err, fs.ErrNotExist) && tries < 8 {
 			// Removed by retention, or compressed, since the listing.
 			r.relist()
@@ -388,8 +413,14 @@ func (r *Reader) openNext() bool {
 			r.err = fmt.Errorf("tail: %w", err)
 			return false
 		}
-		if !r.checkLog(v) {
+		closeV := func() {
 			v.Close()
+			if z != nil {
+				z.close()
+			}
+		}
+		if !r.checkLog(v) {
+			closeV()
 			return false
 		}
 		first := v.Header.FirstSeq
@@ -406,12 +437,12 @@ func (r *Reader) openNext() bool {
 		case first < r.nextSeq:
 			r.report(Damage{Path: fi.Path, From: 0, To: -1,
 				Err: &ring.CorruptionError{Path: fi.Path, Offset: 24, Err: fmt.Errorf("%w: segment starts at %d, the previous one ended at %d", ring.ErrSequence, first, r.nextSeq)}})
-			v.Close()
+			closeV()
 			r.passed = fi.Num
 			continue
 		}
 		r.nextSeq = first
-		r.view = v
+		r.view, r.z = v, z
 		r.pos = ring.HeaderSize
 		r.released = 0
 		if r.opts.Follow && !v.Compressed {
@@ -532,6 +563,10 @@ func (r *Reader) closeView() {
 		r.passed = r.view.Num
 		r.view.Close()
 		r.view = nil
+	}
+	if r.z != nil {
+		r.z.close()
+		r.z = nil
 	}
 	if r.ctl != nil {
 		fileutil.Unmap(r.ctl)
@@ -671,6 +706,10 @@ func (r *Reader) Close() error {
 	if r.view != nil {
 		r.view.Close()
 		r.view = nil
+	}
+	if r.z != nil {
+		r.z.close()
+		r.z = nil
 	}
 	if r.ctl != nil {
 		fileutil.Unmap(r.ctl)

@@ -49,6 +49,7 @@ func readCases() []readCase {
 		{name: "empty payloads", n: 300, size: func(int) int { return 0 }},
 		{name: "rotations", opts: mmaplog.Options{SegmentSize: 16 << 10, MaxBackups: -1}, n: 3000, size: func(i int) int { return 10 + i%300 }},
 		{name: "compressed rolled segments", opts: mmaplog.Options{SegmentSize: 16 << 10, MaxBackups: -1, Compress: true}, n: 3000, size: func(i int) int { return 10 + i%300 }},
+		{name: "compressed segments larger than the read window", opts: mmaplog.Options{SegmentSize: 4 << 20, MaxBackups: -1, Compress: true}, n: 20000, size: func(i int) int { return 10 + (i*7919)%1200 }},
 		{name: "concurrent writers", opts: mmaplog.Options{SegmentSize: 32 << 10, MaxBackups: -1}, n: 8000, workers: 8, size: func(i int) int { return 16 + i%200 }},
 		{name: "large records", opts: mmaplog.Options{SegmentSize: 64 << 10, MaxBackups: -1}, n: 200, size: func(i int) int { return 20000 + i }},
 		{name: "from a sequence number", opts: mmaplog.Options{SegmentSize: 16 << 10, MaxBackups: -1}, n: 2000, size: small, from: func(int) uint64 { return 777 }},
@@ -130,6 +131,19 @@ func TestReaderStatic(t *testing.T) {
 			write(t, w, c, 0, c.n)
 			if err := w.Close(); err != nil {
 				t.Fatal(err)
+			}
+			if c.opts.Compress {
+				// The case is about compressed segments: make sure there are.
+				l, _ := rotate.List(dir)
+				z := 0
+				for _, s := range l.Segments {
+					if s.Compressed {
+						z++
+					}
+				}
+				if z == 0 || z != len(l.Segments)-1 {
+					t.Fatalf("%d of %d segments compressed, want all but the last", z, len(l.Segments))
+				}
 			}
 			o := &tail.Options{}
 			if c.from != nil {
@@ -596,4 +610,52 @@ func TestFollowRetentionWhileReading(t *testing.T) {
 		t.Fatalf("read %d more records, lost %d reported, %d actually missing (damage %v)", len(seqs), r.Lost(), missing, r.Damage())
 	}
 	t.Logf("read %d, lost %d as reported: %v", len(seqs), r.Lost(), r.Damage())
+}
+
+// TestCompressedHole: a compressed rolled segment holding a hole (a record
+// that was reserved and never written before the segment was compressed):
+// the streaming reader skips it, proving the next record, and reports one
+// record lost.
+func TestCompressedHole(t *testing.T) {
+	dir := t.TempDir()
+	w, err := mmaplog.Open(dir, &mmaplog.Options{SegmentSize: 64 << 10, MaxBackups: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := readCase{size: func(int) int { return 100 }}
+	write(t, w, c, 0, 2000)
+	w.Close()
+	l, err := rotate.List(dir)
+	if err != nil || len(l.Segments) < 3 {
+		t.Fatalf("%d segments, %v", len(l.Segments), err)
+	}
+	seg, err := rotate.OpenWritable(l.Segments[0].Path, l.Segments[0].Num)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := ring.HeaderSize + 300*ring.RecordSize(100)
+	if rec, kind, _ := ring.Decode(seg.Data, off); kind != ring.KindRecord || rec.Seq != 301 {
+		t.Fatalf("record 301 not at %d", off)
+	}
+	binary.LittleEndian.PutUint32(seg.Data[off:], 0)
+	seg.Close()
+	if _, err := rotate.CompressSegment(l.Segments[0]); err != nil {
+		t.Fatal(err)
+	}
+	r, err := tail.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	n := 0
+	for r.Next() {
+		if r.Record().Seq == 301 {
+			t.Fatal("read the record that was turned into a hole")
+		}
+		checkPayload(t, c, r.Record())
+		n++
+	}
+	if r.Err() != nil || n != 1999 || r.Lost() != 1 || len(r.Damage()) != 1 || r.Damage()[0].From != int64(off) {
+		t.Fatalf("read %d, lost %d, damage %v, err %v", n, r.Lost(), r.Damage(), r.Err())
+	}
 }
