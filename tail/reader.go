@@ -396,6 +396,13 @@ func (r *Reader) openNext() bool {
 			// the writer's preparer: as good as not started.
 			err = ring.ErrNotStarted
 		}
+		if errors.Is(err, ring.ErrNotStarted) && r.laterStarted(fi.Num, false) {
+			// Zero, yet later segments hold data: it will never start.
+			r.report(Damage{Path: fi.Path, From: 0, To: -1, Err: &ring.CorruptionError{Path: fi.Path, Offset: 0,
+				Err: errors.New("segment header is zero but later segments hold data (zeroed, or never activated)")}})
+			r.passed = fi.Num
+			continue
+		}
 		if errors.Is(err, ring.ErrNotStarted) {
 			// Prepared by the writer but not used yet: the end, for now.
 			if !r.opts.Follow {
