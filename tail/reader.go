@@ -397,7 +397,12 @@ func (r *Reader) openNext() bool {
 			err = ring.ErrNotStarted
 		}
 		if errors.Is(err, ring.ErrNotStarted) && r.laterStarted(fi.Num, false) {
-			// Zero, yet later segments hold data: it will never start.
+			// Later segments hold data. The writer activates segments
+			// in order, so if this one is still zero now, it will never
+			// start; if it started meanwhile, read it.
+			if _, perr := peekHeader(fi); !errors.Is(perr, ring.ErrNotStarted) {
+				continue
+			}
 			r.report(Damage{Path: fi.Path, From: 0, To: -1, Err: &ring.CorruptionError{Path: fi.Path, Offset: 0,
 				Err: errors.New("segment header is zero but later segments hold data (zeroed, or never activated)")}})
 			r.passed = fi.Num
