@@ -452,7 +452,7 @@ func TestProcSlowReceiver(t *testing.T) {
 	if err := s.writer(t, n, "SEGMENT="+strconv.Itoa(4<<20)).wait(t, 60*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	s.receiver(t, "DELAY=60")
+	slow := s.receiver(t, "DELAY=60")
 	sh := s.shipper(t, "BATCH=1000")
 	var maxRSS int
 	deadline := time.Now().Add(3 * time.Second)
@@ -481,6 +481,16 @@ func TestProcSlowReceiver(t *testing.T) {
 	if int(c.NextSeq-1) < got-2000 || int(c.NextSeq-1) > got {
 		t.Fatalf("cursor at %d with %d delivered: the cursor lags more than a window", c.NextSeq, got)
 	}
+	// The receiver speeds up (a fast one takes its place) and a new
+	// shipper delivers the rest of the backlog from the cursor.
+	slow.kill()
+	s.receiver(t)
+	sh = s.shipper(t)
+	waitAll(t, s.out, n, 60*time.Second)
+	if err := sh.term(t); err != nil {
+		t.Fatalf("shipper exit: %v", err)
+	}
+	checkCursor(t, s, n)
 }
 
 func rssKiB(pid int) int {
