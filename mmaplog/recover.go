@@ -272,7 +272,8 @@ func scanGuarded(b []byte, firstSeq uint64, path string) (res ring.ScanResult, e
 
 // notStarted reports whether a segment file's magic is zero: a segment
 // prepared by a writer that never activated it (activation stores the magic
-// last, and no record is appended before it), so it holds nothing.
+// last, and no record is appended before it), so it holds nothing. A file
+// shorter than the magic and all zero counts too.
 func notStarted(path string) bool {
 	f, err := fileutil.OpenNoFollow(path, false)
 	if err != nil {
@@ -280,10 +281,13 @@ func notStarted(path string) bool {
 	}
 	defer f.Close()
 	var m [8]byte
-	if n, _ := f.ReadAt(m[:], 0); n != len(m) {
-		return false
+	n, _ := f.ReadAt(m[:], 0)
+	for _, b := range m[:n] {
+		if b != 0 {
+			return false
+		}
 	}
-	return m == [8]byte{}
+	return true
 }
 
 // sealedFlag reads the sealed flag of a plain segment's control area.

@@ -91,7 +91,7 @@ func Verify(dir string) (*Report, error) {
 	// The last segment with data: the writer keeps the next one prepared,
 	// header still zero, ahead of time.
 	lastIdx := len(l.Segments) - 1
-	for lastIdx > 0 && !l.Segments[lastIdx].Compressed && !started(l.Segments[lastIdx].Path) {
+	for lastIdx > 0 && !l.Segments[lastIdx].Compressed && !headerStarted(l.Segments[lastIdx]) {
 		lastIdx--
 	}
 	var (
@@ -187,6 +187,13 @@ func Verify(dir string) (*Report, error) {
 		rep.Segments = append(rep.Segments, sr)
 	}
 	return rep, nil
+}
+
+// headerStarted reports whether a segment was activated by its writer (its
+// magic is set); damaged headers count as started, for the scan to report.
+func headerStarted(fi rotate.FileInfo) bool {
+	_, err := peekHeader(fi)
+	return !errors.Is(err, ring.ErrNotStarted) && !errors.Is(err, fs.ErrNotExist)
 }
 
 func scan(v *rotate.View) (res ring.ScanResult, err error) {

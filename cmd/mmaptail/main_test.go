@@ -75,7 +75,7 @@ func TestErrorsAreOneLine(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{[]string{"cat", filepath.Join(dir, "missing")}, 1, "no such file or directory"},
+		{[]string{"cat", filepath.Join(dir, "missing")}, 1, "no log directory"},
 		{[]string{"verify", filepath.Join(dir, "missing")}, 1, "no log directory"},
 		{[]string{"write", "--segment-size", "12XB", dir}, 2, "unknown suffix"},
 		{[]string{"write", "--flush", "sometimes", dir}, 2, "unknown flush policy"},

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mmaplog/mmaplog/internal/fileutil"
+	"github.com/mmaplog/mmaplog/rotate"
+	"github.com/mmaplog/mmaplog/tail"
+)
+
+func init() {
+	register(&command{
+		name:    "stat",
+		args:    "[-w] DIR",
+		summary: "show the segments, disk use, newest record and each cursor's lag of the log in DIR",
+		run:     runStat,
+	})
+}
+
+const statHelp = `
+Shows the state of the log in DIR: its segments, the disk they use, the
+oldest and the newest record, whether a writer holds the log, and for each
+cursor under DIR/cursors (one per shipper) how far behind it is in records,
+bytes and seconds, and how many records it counted lost (damaged, or
+removed by retention before it read them). With -w it refreshes every
+second until interrupted.`
+
+func runStat(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags(commands["stat"], stderr, statHelp)
+	watch := fs.Bool("w", false, "refresh every second until interrupted")
+	interval := fs.Duration("interval", time.Second, "refresh interval with -w")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want exactly one DIR, got %d arguments", len(pos))
+	}
+	if !*watch {
+		return printStat(stdout, pos[0])
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	for {
+		var b strings.Builder
+		if err := printStat(&b, pos[0]); err != nil {
+			return err
+		}
+		// Home the cursor, print, clear what is left of the old screen.
+		fmt.Fprintf(stdout, "\x1b[H\x1b[2J%s", b.String())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(*interval):
+		}
+	}
+}
+
+func printStat(w io.Writer, dir string) error {
+	l, err := rotate.List(dir)
+	if err != nil {
+		return err
+	}
+	ext, err := tail.End(dir)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	fmt.Fprintf(w, "log %s", dir)
+	if id, ok := tail.LogID(dir); ok {
+		fmt.Fprintf(w, " (id %s)", hex.EncodeToString(id[:]))
+	}
+	fmt.Fprintln(w)
+	if live, pid, _ := fileutil.IsLocked(filepath.Join(dir, rotate.LockName)); live {
+		fmt.Fprintf(w, "writer:   running (pid %d)\n", pid)
+	} else {
+		fmt.Fprintln(w, "writer:   none")
+	}
+	fmt.Fprintf(w, "disk use: %s in %d segment file(s)\n", human(l.DiskUsage()), len(l.Segments)+len(l.Duplicates))
+	for _, s := range l.Segments {
+		state := "rolled"
+		switch {
+		case s.Compressed:
+			state = "rolled, zstd"
+		case s.Num == ext.Segment:
+			state = "active"
+		case s.Num > ext.Segment:
+			state = "prepared"
+		}
+		fmt.Fprintf(w, "  %s  %-12s %s\n", filepath.Base(s.Path), state, human(s.Size))
+	}
+	if ext.NextSeq <= 1 {
+		fmt.Fprintln(w, "records:  none yet")
+	} else {
+		fmt.Fprintf(w, "records:  %d to %d (%d); newest written %s\n", ext.FirstSeq, ext.NextSeq-1, ext.NextSeq-ext.FirstSeq, ago(now, ext.LastTime))
+	}
+	cs, err := tail.Cursors(dir)
+	if err != nil {
+		return err
+	}
+	if len(cs) == 0 {
+		fmt.Fprintln(w, "cursors:  none")
+		return nil
+	}
+	fmt.Fprintln(w, "cursors:")
+	for _, c := range cs {
+		if c.Err != nil {
+			fmt.Fprintf(w, "  %-24s unreadable: %s\n", c.Name, oneLine(c.Err.Error()))
+			continue
+		}
+		cur := c.Cursor
+		if id, ok := tail.LogID(dir); ok && id != cur.LogID {
+			fmt.Fprintf(w, "  %-24s belongs to another log (id %s)\n", c.Name, hex.EncodeToString(cur.LogID[:]))
+			continue
+		}
+		var recs uint64
+		if ext.NextSeq > cur.NextSeq {
+			recs = ext.NextSeq - cur.NextSeq
+		}
+		bytes := lagBytes(ext, cur)
+		secs := 0.0
+		if recs > 0 && cur.Time > 0 {
+			secs = float64(ext.LastTime-cur.Time) / 1e9
+		}
+		fmt.Fprintf(w, "  %-24s next %d  lag %d record(s), %s, %.1f s  lost %d  saved %s\n",
+			c.Name, cur.NextSeq, recs, human(bytes), max(secs, 0), cur.Lost, ago(now, cur.Saved))
+	}
+	return nil
+}
+
+// lagBytes is about how many bytes of segments lie between the cursor and
+// the end of the log (rolled segments counted whole).
+func lagBytes(e tail.Extent, c tail.Cursor) int64 {
+	if c.Segment == 0 || e.Segment == 0 {
+		return 0
+	}
+	var n int64
+	for seg := c.Segment; seg <= e.Segment; seg++ {
+		n += e.Sizes[seg]
+	}
+	n -= c.Offset
+	return max(n, 0)
+}
+
+func human(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func ago(now time.Time, ns int64) string {
+	if ns == 0 {
+		return "never"
+	}
+	d := now.Sub(time.Unix(0, ns))
+	if d < 0 {
+		d = 0
+	}
+	return d.Round(time.Millisecond).String() + " ago"
+}

@@ -1,0 +1,153 @@
+package output
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// newRedis returns the redis:// output: each batch is one RPUSH of all its
+// events onto the list KEY, what Logstash's redis input (data_type => list)
+// pops. Commands are pipelined: up to Options.Window batches are on the
+// wire before the first reply is read. Redis replies to every RPUSH once
+// the events are in the list, which acknowledges the batch.
+//
+// The protocol (RESP) is written here rather than through a client
+// library: one command and three reply types are all it takes, and a
+// general client's own pooling and retries would hide which batches the
+// server took.
+func newRedis(u *url.URL, opts Options) (Output, error) {
+	key := trimSlash(u.Path)
+	if key == "" || strings.Contains(key, "/") {
+		return nil, fmt.Errorf("output %s: want redis://HOST:PORT/KEY, the list to push onto", redact(u))
+	}
+	db := 0
+	if s := u.Query().Get("db"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("output %s: db=%q: want a database number", redact(u), s)
+		}
+		db = n
+	}
+	var user, pass string
+	if u.User != nil {
+		user = u.User.Username()
+		pass, _ = u.User.Password()
+		if pass == "" {
+			user, pass = "", user // redis://:PASS@ or redis://PASS@
+		}
+	}
+	addr := hostPort(u)
+	return newEngine(redact(u), opts, func(ctx context.Context) (session, error) {
+		c, err := dial(ctx, addr, &opts)
+		if err != nil {
+			return nil, err
+		}
+		s := &redisSession{conn: c, br: bufio.NewReaderSize(c, 4096), bw: bufio.NewWriterSize(c, 64<<10), key: key, opts: &opts}
+		fail := func(err error) (session, error) {
+			c.Close()
+			return nil, err
+		}
+		if pass != "" {
+			args := []string{"AUTH", pass}
+			if user != "" {
+				args = []string{"AUTH", user, pass}
+			}
+			if err := s.command(args...); err != nil {
+				return fail(fmt.Errorf("AUTH: %w", err))
+			}
+		}
+		if db != 0 {
+			if err := s.command("SELECT", strconv.Itoa(db)); err != nil {
+				return fail(fmt.Errorf("SELECT %d: %w", db, err))
+			}
+		}
+		return s, nil
+	}), nil
+}
+
+type redisSession struct {
+	conn net.Conn
+	br   *bufio.Reader
+	bw   *bufio.Writer
+	key  string
+	opts *Options
+}
+
+// command sends a command and waits for its reply.
+func (s *redisSession) command(args ...string) error {
+	s.bw.WriteString("*" + strconv.Itoa(len(args)) + "\r\n")
+	for _, a := range args {
+		s.bulk([]byte(a))
+	}
+	if err := s.flush(); err != nil {
+		return err
+	}
+	_, err := s.reply()
+	return err
+}
+
+func (s *redisSession) bulk(b []byte) {
+	s.bw.WriteByte('$')
+	s.bw.WriteString(strconv.Itoa(len(b)))
+	s.bw.WriteString("\r\n")
+	s.bw.Write(b)
+	s.bw.WriteString("\r\n")
+}
+
+func (s *redisSession) flush() error {
+	s.conn.SetWriteDeadline(timeNow().Add(s.opts.Timeout))
+	return s.bw.Flush()
+}
+
+// send writes RPUSH KEY EVENT... without waiting for the reply.
+func (s *redisSession) send(b *batch) error {
+	s.bw.WriteString("*" + strconv.Itoa(2+len(b.events)) + "\r\n")
+	s.bulk([]byte("RPUSH"))
+	s.bulk([]byte(s.key))
+	for _, ev := range b.events {
+		s.bulk(ev)
+	}
+	return s.flush()
+}
+
+// await reads the reply to the oldest RPUSH: the list's new length.
+func (s *redisSession) await(b *batch) error {
+	line, err := s.reply()
+	if err != nil {
+		return err
+	}
+	if n, err := strconv.ParseInt(line, 10, 64); err != nil || n < int64(len(b.events)) {
+		return fmt.Errorf("%w: RPUSH replied %q", errProtocol, line)
+	}
+	return nil
+}
+
+var errProtocol = errors.New("redis protocol error")
+
+// reply reads one simple reply: +OK, :N or -ERR.
+func (s *redisSession) reply() (string, error) {
+	s.conn.SetReadDeadline(timeNow().Add(s.opts.Timeout))
+	line, err := s.br.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+	if line == "" {
+		return "", errProtocol
+	}
+	switch line[0] {
+	case '+', ':':
+		return line[1:], nil
+	case '-':
+		return "", fmt.Errorf("redis: %s", line[1:])
+	}
+	return "", fmt.Errorf("%w: unexpected reply %q", errProtocol, line)
+}
+
+func (s *redisSession) close() error { return s.conn.Close() }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package ship_test
+
+const raceEnabled = false

@@ -1,0 +1,80 @@
+package tail_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/mmaplog/mmaplog/mmaplog"
+	"github.com/mmaplog/mmaplog/tail"
+)
+
+// Follow a log while it is written, as a shipper in another process would.
+func ExampleReader_follow() {
+	dir, _ := os.MkdirTemp("", "mmaplog-example-")
+	defer os.RemoveAll(dir)
+	w, err := mmaplog.Open(dir, nil)
+	if err != nil {
+		panic(err)
+	}
+	defer w.Close()
+	r, err := tail.Open(dir, &tail.Options{Follow: true})
+	if err != nil {
+		panic(err)
+	}
+	defer r.Close()
+	go func() {
+		for _, s := range []string{"one", "two", "three"} {
+			w.Write([]byte(s))
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for n := 0; n < 3; {
+		for r.Next() {
+			fmt.Printf("%d %s\n", r.Record().Seq, r.Record().Payload)
+			n++
+		}
+		if err := r.Err(); err != nil {
+			panic(err)
+		}
+		if r.Wait(ctx) != nil {
+			break
+		}
+	}
+	// Output:
+	// 1 one
+	// 2 two
+	// 3 three
+}
+
+// Save where a consumer stopped, and go on from there later.
+func ExampleCursor() {
+	dir, _ := os.MkdirTemp("", "mmaplog-example-")
+	defer os.RemoveAll(dir)
+	w, _ := mmaplog.Open(dir, nil)
+	for _, s := range []string{"a", "b", "c"} {
+		w.Write([]byte(s))
+	}
+	id := w.LogID()
+	w.Close()
+
+	path := tail.CursorPath(dir, "example")
+	if err := (tail.Cursor{LogID: id, NextSeq: 3}).Save(path); err != nil {
+		panic(err)
+	}
+	c, err := tail.LoadCursor(path)
+	if err != nil {
+		panic(err)
+	}
+	o := c.Options()
+	r, _ := tail.Open(dir, &o)
+	defer r.Close()
+	for r.Next() {
+		fmt.Printf("%s\n", r.Record().Payload)
+	}
+	// Output:
+	// c
+}
