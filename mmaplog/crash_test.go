@@ -10,9 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mmaplog/mmaplog/mmaplog"
 	"github.com/mmaplog/mmaplog/tail"
@@ -137,7 +138,7 @@ func TestCrashRecovery(t *testing.T) {
 			t.Fatalf("round %d: child did not start: %q %s", round, sc.Text(), stderr.String())
 		}
 		killAfter := time.Duration(rng.IntN(40000)+500) * time.Microsecond
-		timer := time.AfterFunc(killAfter, func() { cmd.Process.Signal(syscall.SIGKILL) })
+		timer := time.AfterFunc(killAfter, func() { cmd.Process.Signal(unix.SIGKILL) })
 		for sc.Scan() {
 			var seq uint64
 			var a ack
@@ -147,7 +148,7 @@ func TestCrashRecovery(t *testing.T) {
 		}
 		timer.Stop()
 		err := cmd.Wait()
-		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
+		if ws, ok := cmd.ProcessState.Sys().(interface{ Signaled() bool }); !ok || !ws.Signaled() {
 			t.Fatalf("round %d: child exited by itself (%v): %s", round, err, stderr.String())
 		}
 

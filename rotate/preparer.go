@@ -36,7 +36,7 @@ type PreparerOptions struct {
 	// Ahead is how many segments are kept prepared (default 1). Two
 	// absorb the occasional filesystem stall of tens of milliseconds
 	// that would otherwise make a rotation wait.
-	Ahead int
+	Ahead    int
 	Size     int64       // segment size in bytes
 	Perm     os.FileMode // file permissions
 	Prefault bool        // pre-fault the mapping for writing

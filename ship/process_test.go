@@ -16,13 +16,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	lumberlog "github.com/elastic/go-lumber/log"
 	lumber "github.com/elastic/go-lumber/server/v2"
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 
 	"github.com/mmaplog/mmaplog/internal/peers"
 	"github.com/mmaplog/mmaplog/mmaplog"
@@ -114,7 +114,7 @@ func roleShipper() int {
 		fmt.Fprintln(os.Stderr, "shipper:", err)
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGTERM, unix.SIGINT)
 	defer stop()
 	if err := s.Run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "shipper:", err)
@@ -139,7 +139,7 @@ func roleReceiver() int {
 	}
 	delay := time.Duration(envInt("DELAY", 0)) * time.Millisecond
 	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGTERM)
+	signal.Notify(ch, unix.SIGTERM)
 	go func() { <-ch; srv.Close(); os.Exit(0) }()
 	var buf []byte
 	for b := range srv.ReceiveChan() {
@@ -189,7 +189,7 @@ func (p *proc) kill() {
 
 // term stops p with SIGTERM and returns its exit error.
 func (p *proc) term(t *testing.T) error {
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Process.Signal(unix.SIGTERM)
 	select {
 	case <-p.done:
 	case <-time.After(30 * time.Second):

@@ -8,7 +8,8 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mmaplog/mmaplog/tail"
 )
@@ -64,7 +65,7 @@ func runCat(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer r.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM)
 	defer stop()
 	bw := bufio.NewWriterSize(stdout, 64<<10)
 	for {

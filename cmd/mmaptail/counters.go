@@ -59,15 +59,19 @@ process collected since it started).`
 func runCounters(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags(commands["counters"], stderr, countersHelp)
 	regionURL := fs.String("region", "", "the counters' address (see above); required")
-	to := fs.String("to", "", "where to ship events: stdout")
+	to := fs.String("to", "", "where to ship events: stdout, beats://HOST:PORT, tcp://HOST:PORT, redis://HOST:PORT/KEY or file://PATH")
 	once := fs.Bool("once", false, "print a table of the current counters and exit")
 	metrics := fs.String("metrics", "", "serve Prometheus metrics on ADDR (host:port)")
 	interval := fs.Duration("interval", 10*time.Second, "time between collections")
 	grace := fs.Duration("grace", vcs.DefaultGrace, "VCS: wait after switching maps before emptying the old one")
 	host := fs.String("host", "", "host name put into events (default: this machine's)")
 	count := fs.Int("count", 0, "stop after this many collections (0: run until SIGINT/SIGTERM)")
+	of := addOutputFlags(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
+		return err
+	}
+	if err := of.validate(); err != nil {
 		return err
 	}
 	switch {
@@ -94,9 +98,12 @@ func runCounters(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 		return printCounterTable(stdout, src)
 	}
 
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM)
+	defer stop()
+
 	var emit counter.Emitter
 	if *to != "" {
-		e, closeEmit, err := counterEmitter(*to, stdout)
+		e, closeEmit, err := counterEmitter(ctx, *to, of, stdout, stderr)
 		if err != nil {
 			return err
 		}
@@ -104,9 +111,6 @@ func runCounters(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 		emit = e
 	}
 	coll := counter.NewCollector(src, emit, &counter.CollectorOptions{Host: *host})
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM)
-	defer stop()
 
 	if *metrics != "" {
 		read, useTotal := func() ([]counter.Delta, error) { return coll.Totals(), nil }, false
@@ -252,15 +256,26 @@ func displayName(d counter.Delta) string {
 	return b.String()
 }
 
-// counterEmitter returns the Emitter for --to. This is where shipping
-// outputs plug in: each must accept a batch of JSON events (Emit) and
-// return nil only once they are delivered.
-func counterEmitter(to string, stdout io.Writer) (counter.Emitter, func(), error) {
+// counterEmitter returns the Emitter for --to: standard output directly, or
+// one of the shipping outputs (package output), whose Emit returns once the
+// receiver acknowledged the batch.
+func counterEmitter(ctx context.Context, to string, of *outputFlags, stdout, stderr io.Writer) (counter.Emitter, func(), error) {
 	switch to {
 	case "stdout", "stdout:", "-":
 		return &lineEmitter{w: bufio.NewWriterSize(stdout, 64<<10)}, func() {}, nil
 	}
-	return nil, nil, fmt.Errorf("--to %q: unsupported output (supported: stdout)", to)
+	out, err := of.open(to, "counters", 1, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	closeOut := func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := out.Close(cctx); err != nil {
+			fmt.Fprintf(stderr, "mmaptail counters: closing %s: %s\n", out, oneLine(err.Error()))
+		}
+	}
+	return &outputEmitter{ctx: ctx, out: out}, closeOut, nil
 }
 
 // lineEmitter writes each event and a newline, flushing after each batch.

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	lumber "github.com/elastic/go-lumber/server/v2"
+
 	"github.com/mmaplog/mmaplog/counter"
 	"github.com/mmaplog/mmaplog/counter/vcs"
 	"github.com/mmaplog/mmaplog/internal/shmtest"
@@ -191,5 +193,67 @@ func TestCountersVCS(t *testing.T) {
 	code, _, stderr = runCLI("counters", "--region", fmt.Sprintf("vcs:%d", shmtest.Key(t)), "--once")
 	if code != 1 || !strings.Contains(stderr, "no such region") {
 		t.Errorf("missing segment: exit %d %q", code, stderr)
+	}
+}
+
+// TestCountersToBeats ships counter deltas through the Beats output to
+// go-lumber's own server: the values arrive, labelled, and a second run
+// ships only what was added since (the counts were committed on the ACK).
+func TestCountersToBeats(t *testing.T) {
+	m, url := testMap(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := lumber.NewWithListener(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	events := make(chan map[string]any, 100)
+	go func() {
+		for b := range srv.ReceiveChan() {
+			for _, e := range b.Events {
+				if ev, ok := e.(map[string]any); ok {
+					events <- ev
+				}
+			}
+			b.ACK()
+		}
+	}()
+	to := "beats://" + l.Addr().String()
+	code, _, stderr := runCLI("counters", "--region", url, "--to", to, "--interval", "5ms", "--count", "2", "--host", "h1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	got := drainEvents(events)
+	found := false
+	for _, ev := range got {
+		if ev["rule_name"] == "http_requests" && ev["metric_name"] == "status_5xx" && ev["value"] == 7.0 && ev["host"] == "h1" {
+			found = true
+		}
+	}
+	if len(got) != 3 || !found {
+		t.Fatalf("received %v", got)
+	}
+	m.Add(3, 1, 5)
+	if code, _, stderr := runCLI("counters", "--region", url, "--to", to, "--interval", "5ms", "--count", "1"); code != 0 {
+		t.Fatalf("second run: exit %d: %s", code, stderr)
+	}
+	got = drainEvents(events)
+	if len(got) != 1 || got[0]["value"] != 5.0 || got[0]["total"] != 12.0 {
+		t.Fatalf("second run shipped %v", got)
+	}
+}
+
+func drainEvents(ch chan map[string]any) []map[string]any {
+	var out []map[string]any
+	for {
+		select {
+		case ev := <-ch:
+			out = append(out, ev)
+		case <-time.After(300 * time.Millisecond):
+			return out
+		}
 	}
 }

@@ -11,14 +11,13 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sys/unix"
 
-	"github.com/mmaplog/mmaplog/output"
 	"github.com/mmaplog/mmaplog/ship"
 	"github.com/mmaplog/mmaplog/tail"
 )
@@ -73,12 +72,7 @@ func runShip(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cursor := fs.String("cursor", "", "cursor file (default DIR/cursors/NAME, NAME made from --to)")
 	from := fs.String("from", "begin", "where to start without a cursor: begin, end or a sequence number")
 	metrics := fs.String("metrics", "", "serve Prometheus metrics on this address (such as 127.0.0.1:9464), at /metrics")
-	useTLS := fs.Bool("tls", false, "connect with TLS (implied by --tls-ca and --tls-cert)")
-	tlsCA := fs.String("tls-ca", "", "PEM file of the CA certificates to verify the receiver with (default: the system's)")
-	tlsCert := fs.String("tls-cert", "", "PEM client certificate, for receivers that verify clients")
-	tlsKey := fs.String("tls-key", "", "PEM key of --tls-cert")
-	tlsName := fs.String("tls-server-name", "", "name to verify the receiver's certificate against (default: the host in --to)")
-	compression := fs.Int("compression", 3, "zlib compression level of beats batches, 0 (none) to 9")
+	of := addOutputFlags(fs)
 	batch := fs.Int("batch", ship.DefaultBatchSize, "events per batch at most")
 	window := fs.Int("window", ship.DefaultWindow, "events in flight (sent, not yet acknowledged and saved in the cursor): at most this many are sent again after a crash")
 	host := fs.String("host", "", "host.name of the events (default: this host's name)")
@@ -94,8 +88,11 @@ func runShip(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if *dir == "" || *to == "" {
 		return usagef("--log and --to are required")
 	}
-	if *compression < 0 || *compression > 9 || *batch <= 0 || *window <= 0 {
-		return usagef("--compression must be 0 to 9, --batch and --window positive")
+	if err := of.validate(); err != nil {
+		return err
+	}
+	if *batch <= 0 || *window <= 0 {
+		return usagef("--batch and --window must be positive")
 	}
 	fm := map[string]string{}
 	for _, f := range fields {
@@ -105,15 +102,7 @@ func runShip(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 		fm[k] = v
 	}
-	oo := &output.Options{Window: ship.OutputWindow, CompressionLevel: *compression, OnError: func(err error) {
-		fmt.Fprintf(stderr, "mmaptail ship: %s (retrying)\n", oneLine(err.Error()))
-	}}
-	if *useTLS || *tlsCA != "" || *tlsCert != "" {
-		if oo.TLS, err = output.TLSConfig(*tlsCA, *tlsCert, *tlsKey, *tlsName); err != nil {
-			return err
-		}
-	}
-	out, err := output.Open(*to, oo)
+	out, err := of.open(*to, "ship", ship.OutputWindow, stderr)
 	if err != nil {
 		return err
 	}
@@ -123,7 +112,7 @@ func runShip(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	cfg := ship.Config{Dir: *dir, Output: out, CursorPath: cpath, From: *from, Host: *host, Fields: fm, BatchSize: *batch, Window: *window,
 		OnDamage: func(d tail.Damage) { fmt.Fprintf(stderr, "mmaptail ship: damage: %s\n", oneLine(d.String())) }}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM)
 	defer stop()
 	var srv *http.Server
 	if *metrics != "" {

@@ -12,9 +12,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mmaplog/mmaplog/internal/peers"
 	"github.com/mmaplog/mmaplog/mmaplog"
@@ -104,7 +105,7 @@ func TestShipCommand(t *testing.T) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Process.Signal(unix.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("ship exited with %v: %s", err, stderr)
 	}
@@ -134,7 +135,7 @@ func TestShipCommand(t *testing.T) {
 	}
 	cmd, _, stderr = startMmaptail(t, "ship", "--log", dir, "--to", "file://"+out)
 	waitLines(t, out, 3500)
-	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Process.Signal(unix.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("ship exited with %v: %s", err, stderr)
 	}
@@ -207,7 +208,7 @@ func TestCatFollow(t *testing.T) {
 	for strings.Count(stdout.String(), "\n") < 2000 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Process.Signal(unix.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("cat -f: %v %s", err, stderr)
 	}

@@ -9,8 +9,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mmaplog/mmaplog/internal/fileutil"
 	"github.com/mmaplog/mmaplog/rotate"
@@ -48,7 +49,7 @@ func runStat(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if !*watch {
 		return printStat(stdout, pos[0])
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM)
 	defer stop()
 	for {
 		var b strings.Builder

@@ -14,9 +14,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // FreePort returns a loopback address nothing listens on right now.
@@ -66,7 +67,7 @@ func stop(cmd *exec.Cmd) {
 	if cmd.Process == nil {
 		return
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Process.Signal(unix.SIGTERM)
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	select {
