@@ -3,7 +3,8 @@ package counter
 import (
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/mmaplog/mmaplog/internal/jsonenc"
 )
 
 // EventMeta is what every event of one collection shares.
@@ -37,9 +38,9 @@ func AppendEvent(dst []byte, d Delta, meta EventMeta) []byte {
 		dst = append(dst, `,"type":"counter"`...)
 	}
 	dst = append(dst, `,"host":`...)
-	dst = appendString(dst, meta.Host)
+	dst = jsonenc.AppendString(dst, meta.Host)
 	dst = append(dst, `,"region":`...)
-	dst = appendString(dst, meta.Region)
+	dst = jsonenc.AppendString(dst, meta.Region)
 	if !d.Overflow {
 		dst = append(dst, `,"rule":`...)
 		dst = strconv.AppendInt(dst, int64(d.Rule), 10)
@@ -54,7 +55,7 @@ func AppendEvent(dst []byte, d Delta, meta EventMeta) []byte {
 	}
 	if d.RuleName != "" {
 		dst = append(dst, `,"rule_name":`...)
-		dst = appendString(dst, d.RuleName)
+		dst = jsonenc.AppendString(dst, d.RuleName)
 	}
 	if len(d.Labels) > 0 {
 		dst = append(dst, `,"labels":{`...)
@@ -62,54 +63,15 @@ func AppendEvent(dst []byte, d Delta, meta EventMeta) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendString(dst, l.Name)
+			dst = jsonenc.AppendString(dst, l.Name)
 			dst = append(dst, ':')
-			dst = appendString(dst, l.Value)
+			dst = jsonenc.AppendString(dst, l.Value)
 		}
 		dst = append(dst, '}')
 	}
 	if d.MetricName != "" {
 		dst = append(dst, `,"metric_name":`...)
-		dst = appendString(dst, d.MetricName)
+		dst = jsonenc.AppendString(dst, d.MetricName)
 	}
 	return append(dst, '}')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c < 0x20:
-				switch c {
-				case '\n':
-					dst = append(dst, '\\', 'n')
-				case '\t':
-					dst = append(dst, '\\', 't')
-				case '\r':
-					dst = append(dst, '\\', 'r')
-				default:
-					dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&15])
-				}
-			default:
-				dst = append(dst, c)
-			}
-			i++
-			continue
-		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n == 1 {
-			dst = append(dst, `\ufffd`...)
-		} else {
-			dst = append(dst, s[i:i+n]...)
-		}
-		i += n
-	}
-	return append(dst, '"')
 }

@@ -8,7 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/mmaplog/mmaplog/internal/jsonenc"
 
 	"github.com/mmaplog/mmaplog/mmaplog"
 	"github.com/mmaplog/mmaplog/tail"
@@ -128,11 +129,11 @@ func sortedKeys(m map[string]any) []string {
 }
 
 func appendMember(dst []byte, k string, v any) []byte {
-	dst = appendString(dst, k)
+	dst = jsonenc.AppendString(dst, k)
 	dst = append(dst, ':')
 	switch v := v.(type) {
 	case string:
-		return appendString(dst, v)
+		return jsonenc.AppendString(dst, v)
 	case map[string]any:
 		dst = append(dst, '{')
 		for i, k := range sortedKeys(v) {
@@ -172,7 +173,7 @@ func (e *Encoder) Append(dst []byte, rec tail.Record) []byte {
 		}
 	} else {
 		dst = append(dst, `{"message":`...)
-		dst = appendStringBytes(dst, p)
+		dst = jsonenc.AppendBytes(dst, p)
 		dst = append(dst, ',')
 	}
 	if !hasTS {
@@ -266,57 +267,3 @@ func mergeValue(old, meta any) any {
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-func appendString(dst []byte, s string) []byte { return appendStringBytes(dst, []byte(s)) }
-
-const hexDigits = "0123456789abcdef"
-
-// appendStringBytes appends s as a JSON string. Invalid UTF-8 becomes
-// U+FFFD, as encoding/json does; HTML characters are left alone.
-func appendStringBytes(dst, s []byte) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}

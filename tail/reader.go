@@ -732,18 +732,7 @@ func (r *Reader) LogID() ([16]byte, bool) { return r.logID, r.haveID }
 
 // Close releases the current mapping.
 func (r *Reader) Close() error {
-	if r.view != nil {
-		r.view.Close()
-		r.view = nil
-	}
-	if r.z != nil {
-		r.z.close()
-		r.z = nil
-	}
-	if r.ctl != nil {
-		fileutil.Unmap(r.ctl)
-		r.ctl = nil
-	}
+	r.closeView()
 	r.atEnd = true
 	return nil
 }
