@@ -23,9 +23,10 @@
 //	               msync'ed (MS_SYNC) in the
 //	               background
 //
-// Every policy other than None also fsyncs the directory when segments are
-// created, renamed or removed. Sync on the writer always flushes the dirty
-// range with MS_SYNC, whatever the policy.
+// Under every policy the directory is fsynced, in the background, after
+// segments are created, renamed or removed, so that the files themselves
+// survive a power loss. Sync on the writer always flushes the dirty range
+// with MS_SYNC, whatever the policy.
 //
 // On Linux msync(MS_ASYNC) is a no-op (the kernel already tracks dirty shared
 // pages), so asynchronous flushes here also call sync_file_range

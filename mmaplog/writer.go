@@ -165,7 +165,7 @@ func Open(dir string, o *Options) (*Writer, error) {
 		Size:         opts.SegmentSize,
 		Perm:         opts.FileMode,
 		Prefault:     !opts.NoPrefault,
-		SyncDir:      opts.Flush.SyncsRolled(),
+		SyncDir:      true, // in the background, two segments ahead: it costs no Write anything
 		Ahead:        preparedAhead,
 		BeforeCreate: w.makeRoom,
 		OnCreate: func(d time.Duration) {
@@ -389,7 +389,7 @@ func (w *Writer) oldestUnfinished() uint64 { return w.finishedNum.Load() }
 
 func (w *Writer) retention() rotate.Retention {
 	return rotate.Retention{MaxBackups: w.opts.MaxBackups, MaxAge: w.opts.MaxAge, MaxTotalSize: w.opts.MaxTotalSize,
-		Compress: w.opts.Compress, SyncDir: w.opts.Flush.SyncsRolled()}
+		Compress: w.opts.Compress, SyncDir: true}
 }
 
 // applyRetention removes what the retention rules say must go. reserve is a
