@@ -33,6 +33,12 @@ type Sample struct {
 	// (mmaplog only).
 	RotationWaits   uint64
 	MaxRotationWait time.Duration
+
+	// Figures of the shipping scenarios (follow.go, ship.go).
+	PeerCPU    time.Duration // CPU time of the writer process for the Records
+	EventCount int64         // events the output acknowledged during the pass
+	EventBytes int64         // their bytes of JSON
+	WireBytes  int64         // bytes the receiver read from its connections meanwhile
 }
 
 // Histogram range: 1 ns to 100 s, 3 significant digits.
