@@ -59,7 +59,9 @@ const (
 // stream through WriteLevel (as zerolog does) into the log in
 // $MMAPLOG_BENCH_FOLLOW_DIR for the warm-up (debug level) and the
 // measured time (info level), one record every gap (0: flat out), closes
-// the log and prints "WARM MEASURED ROTATIONS" on stdout.
+// the log and prints "WARM MEASURED ROTATIONS CPU" on stdout: the records
+// of each phase, the rotations, and its CPU time (nanoseconds, background
+// goroutines included) while it wrote the measured records.
 func followWriterMain() (code int, ok bool) {
 	dir := os.Getenv(followDirEnv)
 	if dir == "" {
@@ -97,6 +99,7 @@ func followWriter(dir string) error {
 		}
 	}
 	var counts [2]int64
+	var cpu0 time.Duration // the process's CPU time when the measured records begin
 	i := 0
 	next := nanotime()
 	start := next
@@ -104,6 +107,7 @@ func followWriter(dir string) error {
 		level := followWarmLevel
 		if phase == 1 {
 			level = followMeasuredLevel
+			cpu0 = cpuTime()
 		}
 		for nanotime() < until {
 			for k := 0; k < checkEvery; k++ {
@@ -120,11 +124,12 @@ func followWriter(dir string) error {
 			}
 		}
 	}
+	cpu := cpuTime() - cpu0
 	rotations := w.Stats().Rotations
 	if err := w.Close(); err != nil {
 		return err
 	}
-	_, err = fmt.Printf("%d %d %d\n", counts[0], counts[1], rotations)
+	_, err = fmt.Printf("%d %d %d %d\n", counts[0], counts[1], rotations, cpu.Nanoseconds())
 	return err
 }
 
@@ -151,7 +156,7 @@ func followGroup(quick bool) *Group {
 			"Latency (p50 to max) is the reader's wall clock when `Next` returns a record minus the record's time stamp, " +
 			"taken by the writer just before it copies the record in (both CLOCK_REALTIME on this machine; the reader reads it as a wall-clock base plus runtime.nanotime). " +
 			"records/s is what the reader returned per second (for a paced writer, the pace: ns/op is the gap); CPU ns/op and allocs/op are this, the reader's, process per record; " +
-			"the writer process's CPU per record is in the notes. The paced writer sleeps with nanosleep (timer slack 1 ns) and writes the records that are due when it wakes, " +
+			"the writer process's CPU per measured record (its preparer included) is in the notes. The paced writer sleeps with nanosleep (timer slack 1 ns) and writes the records that are due when it wakes, " +
 			"so where sleeps overshoot (in VMs a 20 µs sleep can take twice that) the 20 µs row's records come in small bursts at the same mean rate. " +
 			"Flat out, latency is how far the reader is behind the writer. Warm-up records are written first and left out by their level.",
 	}
@@ -264,8 +269,8 @@ func followCase(gap time.Duration) func(env *Env) (*Sample, error) {
 		if err := <-exited; err != nil {
 			return nil, fmt.Errorf("follow: writer process: %v: %s", err, strings.TrimSpace(stderr.String()))
 		}
-		var wWarm, wMeasured, rotations int64
-		if _, err := fmt.Sscan(stdout.String(), &wWarm, &wMeasured, &rotations); err != nil {
+		var wWarm, wMeasured, rotations, wCPU int64
+		if _, err := fmt.Sscan(stdout.String(), &wWarm, &wMeasured, &rotations, &wCPU); err != nil {
 			return nil, fmt.Errorf("follow: the writer process printed %q: %w", stdout.String(), err)
 		}
 		if smp.Records == 0 {
@@ -285,9 +290,7 @@ func followCase(gap time.Duration) func(env *Env) (*Sample, error) {
 		all := float64(warm+smp.Records) / float64(smp.Records)
 		smp.CPU = time.Duration(float64(cpu1-cpu0) / all)
 		smp.Mallocs = uint64(float64(ms1.Mallocs-ms0.Mallocs) / all)
-		if st := cmd.ProcessState; st != nil && smp.Written > 0 {
-			smp.PeerCPU = time.Duration(float64(st.UserTime()+st.SystemTime()) * float64(smp.Records) / float64(smp.Written))
-		}
+		smp.PeerCPU = time.Duration(wCPU) // over the measured records, which were all read
 		return &smp, nil
 	}
 }
