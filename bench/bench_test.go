@@ -7,6 +7,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -65,6 +66,14 @@ func TestQuick(t *testing.T) {
 		}
 		if r.RSS <= 0 {
 			t.Errorf("%s: RSS %d", where, r.RSS)
+		}
+		if len(r.Repetitions) != cfg.Reps {
+			t.Errorf("%s: %d repetitions' figures, want %d", where, len(r.Repetitions), cfg.Reps)
+		}
+		for i, rp := range r.Repetitions {
+			if rp.RecordsPerS < r.RecordsMin || rp.RecordsPerS > r.RecordsMax || rp.DirtyBytes < 0 {
+				t.Errorf("%s: repetition %d: %+v outside [%v, %v]", where, i, rp, r.RecordsMin, r.RecordsMax)
+			}
 		}
 		baseline := baselines[r.Group]
 		if baseline == "" {
@@ -140,6 +149,9 @@ func TestQuick(t *testing.T) {
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatalf("JSON report does not parse: %v", err)
+	}
+	if runtime.GOOS == "linux" && !strings.Contains(rep.Machine.Writeback, "vm.dirty") {
+		t.Errorf("machine: no dirty page limits in %q", rep.Machine.Writeback)
 	}
 	if len(doc.Results) != len(rep.Results) || len(doc.Targets) == 0 || doc.Machine["cores"] == nil {
 		t.Fatalf("JSON report: %d results (want %d), %d targets, machine %v", len(doc.Results), len(rep.Results), len(doc.Targets), doc.Machine)

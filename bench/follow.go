@@ -266,6 +266,7 @@ func followCase(gap time.Duration) func(env *Env) (*Sample, error) {
 		cpu1 := cpuTime()
 		runtime.ReadMemStats(&ms1)
 		smp.RSS = residentBytes()
+		smp.DirtyBytes = dirtyBytes()
 		if err := <-exited; err != nil {
 			return nil, fmt.Errorf("follow: writer process: %v: %s", err, strings.TrimSpace(stderr.String()))
 		}

@@ -22,6 +22,9 @@ type Sample struct {
 	CPU     time.Duration // user+system CPU time of the process during the pass
 	RSS     int64         // resident set of the process at the end of the pass
 	RSSOpen int64         // resident set before the sink was opened
+	// DirtyBytes is the page cache waiting for the disk at the end of the
+	// throughput pass (see dirtyBytes).
+	DirtyBytes int64
 
 	// The latency pass: each Write timed (see clockCost).
 	Hist *hdrhistogram.Histogram
@@ -83,6 +86,7 @@ func writeCase(s *Sink, g *Group) func(env *Env) (*Sample, error) {
 			return nil, fmt.Errorf("%s: %w", s.ID, err)
 		}
 		smp.RSS = residentBytes()
+		smp.DirtyBytes = dirtyBytes()
 		smp.Records, smp.Bytes, smp.Elapsed = tp.records, tp.bytes, tp.elapsed
 		smp.Mallocs = ms1.Mallocs - ms0.Mallocs
 		smp.CPU = cpu1 - cpu0

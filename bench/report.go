@@ -15,8 +15,11 @@ import (
 // targets of the issue checked against the figures.
 func (rep *Report) WriteMarkdown(w io.Writer) {
 	m, s := rep.Machine, rep.Settings
-	fmt.Fprintf(w, "Machine: %s, %d cores (GOMAXPROCS %d), %s RAM, %s, %s on %s, %s; load average at start %s",
-		m.CPU, m.Cores, m.GOMAXPROCS, bytesHuman(m.MemBytes), m.Kernel, m.Filesystem, m.Dir, m.Go, m.LoadAvg)
+	fmt.Fprintf(w, "Machine: %s, %d cores (GOMAXPROCS %d), %s RAM, %s, %s on %s, %s", m.CPU, m.Cores, m.GOMAXPROCS, bytesHuman(m.MemBytes), m.Kernel, m.Filesystem, m.Dir, m.Go)
+	if m.Writeback != "" {
+		fmt.Fprintf(w, ", %s", m.Writeback)
+	}
+	fmt.Fprintf(w, "; load average at start %s", m.LoadAvg)
 	if m.LoadAvgEnd != "" {
 		fmt.Fprintf(w, ", at the end %s", m.LoadAvgEnd)
 	}
@@ -99,13 +102,29 @@ func (r *Result) notes() string {
 	if r.RecordsPerS > 0 && r.Reps > 1 {
 		spread := (r.RecordsMax - r.RecordsMin) / r.RecordsPerS
 		if spread > 0.25 {
-			n = append(n, fmt.Sprintf("spread %.0f%%", 100*spread))
+			s := fmt.Sprintf("spread %.0f%%: %s to %s records/s", 100*spread, countHuman(r.RecordsMin), countHuman(r.RecordsMax))
+			if lo, hi := r.dirtyRange(); hi > 0 {
+				s += fmt.Sprintf(", dirty pages %s to %s", bytesHuman(lo), bytesHuman(hi))
+			}
+			n = append(n, s)
 		}
 	}
 	if r.Err != "" {
 		n = append(n, "error: "+oneLine(r.Err))
 	}
 	return strings.Join(n, "; ")
+}
+
+// dirtyRange returns the least and the most page cache waiting for the
+// disk at the end of a repetition's throughput pass.
+func (r *Result) dirtyRange() (lo, hi int64) {
+	for i, rp := range r.Repetitions {
+		if i == 0 || rp.DirtyBytes < lo {
+			lo = rp.DirtyBytes
+		}
+		hi = max(hi, rp.DirtyBytes)
+	}
+	return lo, hi
 }
 
 // A Goal is one of the targets of the issue, checked against a run.

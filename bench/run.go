@@ -119,8 +119,23 @@ type Result struct {
 	// row's figure divided by the baseline's. 0 where not measured.
 	Vs map[string]float64 `json:"vs_mmaplog,omitempty"`
 
+	// Repetitions are the figures of each repetition, in the order run.
+	Repetitions []Rep `json:"repetitions"`
+
 	samples []*Sample
 	hist    *hdrhistogram.Histogram
+}
+
+// Rep is what one repetition of a case measured, where the repetitions of
+// a row differ: its rate, and the state of the machine that explains much
+// of a spread between repetitions.
+type Rep struct {
+	RecordsPerS float64 `json:"records_per_s"`
+	// DirtyBytes is the page cache waiting for the disk (Dirty +
+	// Writeback of /proc/meminfo) at the end of the throughput pass.
+	DirtyBytes        int64  `json:"dirty_bytes"`
+	RotationWaits     uint64 `json:"rotation_waits,omitempty"`
+	MaxRotationWaitNs int64  `json:"max_rotation_wait_ns,omitempty"`
 }
 
 // Run runs every selected case cfg.Reps times. Within a group the cases run
@@ -342,6 +357,8 @@ func (r *Result) aggregate() {
 	r.hist = newHist()
 	for _, s := range r.samples {
 		rates = append(rates, float64(s.Records)/s.Elapsed.Seconds())
+		r.Repetitions = append(r.Repetitions, Rep{RecordsPerS: rates[len(rates)-1], DirtyBytes: s.DirtyBytes,
+			RotationWaits: s.RotationWaits, MaxRotationWaitNs: s.MaxRotationWait.Nanoseconds()})
 		records += s.Records
 		bytes += s.Bytes
 		written += s.Written

@@ -150,6 +150,7 @@ func shipCase(spec shipSpec) func(env *Env) (*Sample, error) {
 		o1 := out.Stats()
 		w1 := rcv.wire.Load()
 		smp.RSS = residentBytes()
+		smp.DirtyBytes = dirtyBytes()
 		cancel()
 		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 			return nil, fmt.Errorf("ship: %w", err)
