@@ -36,6 +36,7 @@ type Sample struct {
 	// (mmaplog only).
 	RotationWaits   uint64
 	MaxRotationWait time.Duration
+	MaxPrepare      time.Duration // the longest preparation of a segment
 
 	// Figures of the shipping scenarios (follow.go, ship.go).
 	PeerCPU    time.Duration // CPU time of the writer process for the Records
@@ -106,6 +107,7 @@ func writeCase(s *Sink, g *Group) func(env *Env) (*Sample, error) {
 		}
 		if r, ok := t.(rotationWaiter); ok {
 			smp.RotationWaits, smp.MaxRotationWait = r.RotationWaits()
+			smp.MaxPrepare = r.MaxPrepareTime()
 		}
 		closed = true
 		if err := t.Close(); err != nil {

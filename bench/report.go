@@ -97,7 +97,11 @@ func (r *Result) notes() string {
 		n = append(n, fmt.Sprintf("events of %.0f B of JSON, %.0f B each on the wire", r.EventBytes, r.WireBytes))
 	}
 	if r.RotationWaits > 0 {
-		n = append(n, fmt.Sprintf("%d waited for the next segment, up to %s", r.RotationWaits, durHuman(r.MaxRotationWaitNs)))
+		w := fmt.Sprintf("%d waited for the next segment, up to %s", r.RotationWaits, durHuman(r.MaxRotationWaitNs))
+		if r.MaxPrepareNs > 0 {
+			w += fmt.Sprintf(" (preparing one took up to %s)", durHuman(r.MaxPrepareNs))
+		}
+		n = append(n, w)
 	}
 	if r.RecordsPerS > 0 && r.Reps > 1 {
 		spread := (r.RecordsMax - r.RecordsMin) / r.RecordsPerS

@@ -106,8 +106,11 @@ type Result struct {
 	// longest wait (mmaplog's Stats).
 	RotationWaits     uint64 `json:"rotation_waits"`
 	MaxRotationWaitNs int64  `json:"max_rotation_wait_ns"`
-	Reps              int    `json:"reps"`
-	Err               string `json:"error,omitempty"`
+	// The longest preparation of a segment (mmaplog's Stats): what a
+	// rotation that waited was waiting for.
+	MaxPrepareNs int64  `json:"max_prepare_ns,omitempty"`
+	Reps         int    `json:"reps"`
+	Err          string `json:"error,omitempty"`
 
 	// Shipping rows: the writer process's CPU time per record (follow),
 	// and the mean size of an event as JSON and on the wire (ship).
@@ -136,6 +139,7 @@ type Rep struct {
 	DirtyBytes        int64  `json:"dirty_bytes"`
 	RotationWaits     uint64 `json:"rotation_waits,omitempty"`
 	MaxRotationWaitNs int64  `json:"max_rotation_wait_ns,omitempty"`
+	MaxPrepareNs      int64  `json:"max_prepare_ns,omitempty"`
 }
 
 // Run runs every selected case cfg.Reps times. Within a group the cases run
@@ -358,7 +362,7 @@ func (r *Result) aggregate() {
 	for _, s := range r.samples {
 		rates = append(rates, float64(s.Records)/s.Elapsed.Seconds())
 		r.Repetitions = append(r.Repetitions, Rep{RecordsPerS: rates[len(rates)-1], DirtyBytes: s.DirtyBytes,
-			RotationWaits: s.RotationWaits, MaxRotationWaitNs: s.MaxRotationWait.Nanoseconds()})
+			RotationWaits: s.RotationWaits, MaxRotationWaitNs: s.MaxRotationWait.Nanoseconds(), MaxPrepareNs: s.MaxPrepare.Nanoseconds()})
 		records += s.Records
 		bytes += s.Bytes
 		written += s.Written
@@ -373,6 +377,7 @@ func (r *Result) aggregate() {
 		r.Rotations += s.Rotations
 		r.RotationWaits += s.RotationWaits
 		r.MaxRotationWaitNs = max(r.MaxRotationWaitNs, s.MaxRotationWait.Nanoseconds())
+		r.MaxPrepareNs = max(r.MaxPrepareNs, s.MaxPrepare.Nanoseconds())
 		r.RSS = max(r.RSS, s.RSS)
 		r.RSSDelta = max(r.RSSDelta, s.RSS-s.RSSOpen)
 		if s.Hist != nil {
