@@ -7,6 +7,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -14,6 +15,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if code, ok := followWriterMain(); ok {
+		os.Exit(code) // the writer process of a follow case
+	}
 	quietDiode()
 	goleak.VerifyTestMain(m,
 		// lumberjack v2.2.1 starts a goroutine at the first rotation that
@@ -41,6 +45,10 @@ func TestQuick(t *testing.T) {
 
 	// Every registered sink appears in the sizes groups, with figures.
 	seen := map[string]bool{}
+	baselines := map[string]string{}
+	for _, g := range rep.groups {
+		baselines[g.Title] = g.Baseline
+	}
 	for _, r := range rep.Results {
 		seen[r.ID] = true
 		where := r.ID + " in " + r.Group
@@ -51,14 +59,35 @@ func TestQuick(t *testing.T) {
 		if r.RecordsPerS <= 0 || r.MBPerS <= 0 || r.NsPerOp <= 0 || r.CPUNsPerOp <= 0 || r.Records <= 0 || r.Bytes <= 0 {
 			t.Errorf("%s: zero throughput figures: %+v", where, r)
 		}
-		if r.LatRecords <= 0 || r.P50 <= 0 || r.P50 > r.P99 || r.P99 > r.P999 || r.P999 > r.Max {
+		if r.Scenario == "ship" {
+			checkShipRow(t, where, r)
+		} else if r.LatRecords <= 0 || r.P50 <= 0 || r.P50 > r.P99 || r.P99 > r.P999 || r.P999 > r.Max {
 			t.Errorf("%s: latency percentiles p50 %d p99 %d p99.9 %d max %d over %d samples", where, r.P50, r.P99, r.P999, r.Max, r.LatRecords)
 		}
 		if r.RSS <= 0 {
 			t.Errorf("%s: RSS %d", where, r.RSS)
 		}
-		if r.ID != BaselineSink && (r.Vs == nil || r.Vs["records_per_s"] <= 0 || r.Vs["p99_ns"] <= 0) {
-			t.Errorf("%s: no ratios against %s: %v", where, BaselineSink, r.Vs)
+		if len(r.Repetitions) != cfg.Reps {
+			t.Errorf("%s: %d repetitions' figures, want %d", where, len(r.Repetitions), cfg.Reps)
+		}
+		for i, rp := range r.Repetitions {
+			if rp.RecordsPerS < r.RecordsMin || rp.RecordsPerS > r.RecordsMax || rp.DirtyBytes < 0 {
+				t.Errorf("%s: repetition %d: %+v outside [%v, %v]", where, i, rp, r.RecordsMin, r.RecordsMax)
+			}
+		}
+		baseline := baselines[r.Group]
+		if baseline == "" {
+			t.Errorf("%s: group %q not in the run's groups", where, r.Group)
+		}
+		if r.ID != baseline && (r.Vs == nil || r.Vs["records_per_s"] <= 0 || (r.Scenario != "ship" && r.Vs["p99_ns"] <= 0)) {
+			t.Errorf("%s: no ratios against %s: %v", where, baseline, r.Vs)
+		}
+		if r.Scenario == "follow" {
+			// Every record the writer process wrote was read (Dropped,
+			// below), and the writer's CPU time came back from it.
+			if r.WriterCPUNsPerOp <= 0 || r.Written <= r.Records {
+				t.Errorf("%s: writer CPU %.0f ns/record, %d written (warm-up included), %d measured", where, r.WriterCPUNsPerOp, r.Written, r.Records)
+			}
 		}
 		if r.ID == "diode" {
 			if r.Dropped > uint64(r.Written) {
@@ -78,6 +107,11 @@ func TestQuick(t *testing.T) {
 			}
 		}
 	}
+	for _, id := range []string{"follow/20us", "follow/flat", "ship/beats", "ship/beats-zlib3"} {
+		if !seen[id] {
+			t.Errorf("shipping row %s was not measured", id)
+		}
+	}
 	for _, s := range sinkRegistry {
 		if !seen[s.ID] {
 			t.Errorf("sink %s was not measured", s.ID)
@@ -92,7 +126,8 @@ func TestQuick(t *testing.T) {
 
 	var md bytes.Buffer
 	rep.WriteMarkdown(&md)
-	for _, want := range []string{"| **mmaplog (flush none)** |", "| lumberjack |", "| memory copy (limit) |", "#### Targets", "(0.", "x) |"} {
+	for _, want := range []string{"| **mmaplog (flush none)** |", "| lumberjack |", "| memory copy (limit) |", "#### Targets", "(0.", "x) |",
+		"| **one every 20 µs** |", "| flat out |", "| **beats, uncompressed** |", "| beats, zlib 3 |", "| – | – | – | – |"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("markdown report lacks %q", want)
 		}
@@ -115,6 +150,9 @@ func TestQuick(t *testing.T) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatalf("JSON report does not parse: %v", err)
 	}
+	if runtime.GOOS == "linux" && !strings.Contains(rep.Machine.Writeback, "vm.dirty") {
+		t.Errorf("machine: no dirty page limits in %q", rep.Machine.Writeback)
+	}
 	if len(doc.Results) != len(rep.Results) || len(doc.Targets) == 0 || doc.Machine["cores"] == nil {
 		t.Fatalf("JSON report: %d results (want %d), %d targets, machine %v", len(doc.Results), len(rep.Results), len(doc.Targets), doc.Machine)
 	}
@@ -128,9 +166,10 @@ func TestQuick(t *testing.T) {
 		}
 		for _, k := range numeric {
 			v, ok := r[k].(float64)
+			noLatency := r["scenario"] == "ship" && (strings.HasPrefix(k, "p") || k == "max_ns")
 			if !ok {
 				t.Errorf("JSON result %d (%v): field %q missing or not a number", i, r["id"], k)
-			} else if v <= 0 && k != "allocs_per_op" {
+			} else if v <= 0 && k != "allocs_per_op" && !noLatency {
 				t.Errorf("JSON result %d (%v): %s = %v", i, r["id"], k, v)
 			}
 		}
@@ -141,8 +180,8 @@ func TestQuick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) != 4 {
-		t.Errorf("wrote %d charts, want 4: %v", len(files), files)
+	if len(files) != 5 {
+		t.Errorf("wrote %d charts, want 5: %v", len(files), files)
 	}
 	for _, f := range files {
 		fh, err := os.Open(f)
@@ -157,6 +196,30 @@ func TestQuick(t *testing.T) {
 		}
 		if b := img.Bounds(); b.Dx() < 600 || b.Dy() < 300 {
 			t.Errorf("%s: %dx%d pixels", f, b.Dx(), b.Dy())
+		}
+	}
+}
+
+// checkShipRow checks a shipping row: no latency (none is measured), every
+// acknowledged event received (Dropped, checked by the caller), events
+// larger than the records (the metadata is added), and the bytes on the
+// wire: at least the events' JSON uncompressed, less with zlib.
+func checkShipRow(t *testing.T, where string, r *Result) {
+	t.Helper()
+	if r.LatRecords != 0 || r.P50 != 0 || r.Max != 0 {
+		t.Errorf("%s: latency figures %d samples, p50 %d, max %d: the shipping rows measure none", where, r.LatRecords, r.P50, r.Max)
+	}
+	if r.EventBytes <= r.MeanSize || r.WireBytes <= 0 {
+		t.Errorf("%s: events of %.0f bytes for records of %.0f, %.0f bytes each on the wire", where, r.EventBytes, r.MeanSize, r.WireBytes)
+	}
+	switch r.ID {
+	case "ship/beats":
+		if r.WireBytes < r.EventBytes {
+			t.Errorf("%s: uncompressed, yet %.0f bytes per event on the wire for %.0f of JSON", where, r.WireBytes, r.EventBytes)
+		}
+	case "ship/beats-zlib3":
+		if r.WireBytes >= r.EventBytes/2 {
+			t.Errorf("%s: zlib 3, yet %.0f bytes per event on the wire for %.0f of JSON", where, r.WireBytes, r.EventBytes)
 		}
 	}
 }

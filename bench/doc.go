@@ -25,11 +25,32 @@
 // 200 bytes, or 4 KiB records), the same number of writing goroutines and
 // the same segment size for every sink in it. The scenarios are record
 // sizes, 1/2/4/8 goroutines, small (1 MiB) segments so that rotation
-// happens thousands of times, and zerolog encoding inside the loop.
+// happens thousands of times, zerolog encoding inside the loop, and the
+// shipping rows (below).
 // Scenarios register themselves in scenario.go (registerScenario); one that
-// measures something other than Write (shipping throughput, writer-to-reader
-// latency across processes) registers groups whose cases have their own
-// Run and fill the same Sample, and gets the same tables, JSON and ratios.
+// measures something other than Write registers groups whose cases have
+// their own Run and fill the same Sample, and gets the same tables, JSON and
+// ratios (against the group's own baseline row, in bold).
+//
+// # The shipping rows
+//
+// Two scenarios measure what mmaplog is for beyond Write: getting records
+// out of the process.
+//
+//   - follow (follow.go): writer-to-reader latency across processes. This
+//     binary starts itself again as a writer process (MMAPLOG_BENCH_FOLLOW_DIR
+//     set) that appends the JSON stream through WriteLevel one record
+//     every 1 ms, every 20 µs, or flat out, while the harness follows the
+//     log with tail's follow reader. A record's latency is the reader's
+//     wall clock when Next returns it minus the record's time stamp, which
+//     the writer took: the p50 to max columns. The writer's counts come back
+//     on its standard output, and every record written must be read.
+//   - ship (ship.go): shipping throughput. A backlog of the JSON stream is
+//     shipped by the real shipper (ship.New(...).Run, cursor and all)
+//     through the beats:// output to go-lumber's server on a loopback port
+//     in this process, uncompressed and with zlib 3: events/s and MB/s over
+//     a pass bounded by time, the size of an event as JSON and on the wire.
+//     There is no per-record latency in these rows.
 //
 // # How it measures
 //

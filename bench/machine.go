@@ -21,6 +21,10 @@ type Machine struct {
 	Filesystem string `json:"filesystem"`
 	Dir        string `json:"dir"`
 	Go         string `json:"go"`
+	// Writeback names the kernel's dirty page limits, the thresholds at
+	// which writers are throttled ("vm.dirty_background_ratio=10
+	// vm.dirty_ratio=20"), "" where unknown.
+	Writeback  string `json:"writeback,omitempty"`
 	LoadAvg    string `json:"loadavg_at_start"`
 	LoadAvgEnd string `json:"loadavg_at_end"`
 }
@@ -51,6 +55,7 @@ func describeMachine(dir string) Machine {
 	if unix.Uname(&u) == nil {
 		m.Kernel = unix.ByteSliceToString(u.Sysname[:]) + " " + unix.ByteSliceToString(u.Release[:])
 	}
+	m.Writeback = writebackLimits()
 	m.LoadAvg = loadAvg()
 	return m
 }
@@ -83,4 +88,17 @@ func procField(path, key string) string {
 		}
 	}
 	return ""
+}
+
+// writebackLimits returns the kernel's dirty page settings that are set
+// (a ratio of available memory, or bytes where those are set instead).
+func writebackLimits() string {
+	var out []string
+	for _, k := range []string{"dirty_background_ratio", "dirty_background_bytes", "dirty_ratio", "dirty_bytes"} {
+		b, err := os.ReadFile("/proc/sys/vm/" + k)
+		if v := strings.TrimSpace(string(b)); err == nil && v != "0" && v != "" {
+			out = append(out, "vm."+k+"="+v)
+		}
+	}
+	return strings.Join(out, " ")
 }

@@ -13,6 +13,9 @@ import (
 )
 
 func main() {
+	if code, ok := followWriterMain(); ok {
+		os.Exit(code) // this process is the writer of a follow case
+	}
 	quietDiode()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -47,7 +50,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	reps := fs.Int("reps", 0, "repetitions of each case, in alternating order (default 3, quick 2)")
 	dur := fs.Duration("duration", 0, "length of each measured pass (default 1s, quick 150ms)")
 	dir := fs.String("dir", "", "directory for the log files (default $TMPDIR); its filesystem is reported")
-	sinks := fs.String("sinks", "", "comma-separated sink IDs or prefixes to run (default all; see -list)")
+	sinks := fs.String("sinks", "", "comma-separated sink or case IDs, or prefixes (\"mmaplog\", \"ship\"), to run (default all; see -list)")
 	scenarios := fs.String("scenarios", "", "comma-separated scenarios to run (default all; see -list)")
 	list := fs.Bool("list", false, "list the sinks and scenarios and exit")
 	from := fs.String("from", "", "run nothing: print the tables (and -plot the charts) of a report saved with -json to `FILE`")
@@ -148,6 +151,11 @@ func printList(w io.Writer) {
 		fmt.Fprintf(w, "  %-18s %s\n", s.Name, s.Title)
 		for _, g := range s.Groups(false) {
 			fmt.Fprintf(w, "  %-18s   %s (%d cases)\n", "", g.Title, len(g.Cases))
+			for _, c := range g.Cases {
+				if sinkByID(c.ID) == nil { // a case of its own: -sinks selects it by ID
+					fmt.Fprintf(w, "  %-18s     %-22s %s\n", "", c.ID, c.Name)
+				}
+			}
 		}
 	}
 }

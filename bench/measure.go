@@ -22,6 +22,9 @@ type Sample struct {
 	CPU     time.Duration // user+system CPU time of the process during the pass
 	RSS     int64         // resident set of the process at the end of the pass
 	RSSOpen int64         // resident set before the sink was opened
+	// DirtyBytes is the page cache waiting for the disk at the end of the
+	// throughput pass (see dirtyBytes).
+	DirtyBytes int64
 
 	// The latency pass: each Write timed (see clockCost).
 	Hist *hdrhistogram.Histogram
@@ -33,6 +36,13 @@ type Sample struct {
 	// (mmaplog only).
 	RotationWaits   uint64
 	MaxRotationWait time.Duration
+	MaxPrepare      time.Duration // the longest preparation of a segment
+
+	// Figures of the shipping scenarios (follow.go, ship.go).
+	PeerCPU    time.Duration // CPU time of the writer process for the Records
+	EventCount int64         // events the output acknowledged during the pass
+	EventBytes int64         // their bytes of JSON
+	WireBytes  int64         // bytes the receiver read from its connections meanwhile
 }
 
 // Histogram range: 1 ns to 100 s, 3 significant digits.
@@ -77,6 +87,7 @@ func writeCase(s *Sink, g *Group) func(env *Env) (*Sample, error) {
 			return nil, fmt.Errorf("%s: %w", s.ID, err)
 		}
 		smp.RSS = residentBytes()
+		smp.DirtyBytes = dirtyBytes()
 		smp.Records, smp.Bytes, smp.Elapsed = tp.records, tp.bytes, tp.elapsed
 		smp.Mallocs = ms1.Mallocs - ms0.Mallocs
 		smp.CPU = cpu1 - cpu0
@@ -96,6 +107,7 @@ func writeCase(s *Sink, g *Group) func(env *Env) (*Sample, error) {
 		}
 		if r, ok := t.(rotationWaiter); ok {
 			smp.RotationWaits, smp.MaxRotationWait = r.RotationWaits()
+			smp.MaxPrepare = r.MaxPrepareTime()
 		}
 		closed = true
 		if err := t.Close(); err != nil {

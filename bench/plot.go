@@ -20,12 +20,14 @@ const (
 	ChartSizes      = "throughput_sizes.png"
 	ChartLatency    = "latency.png"
 	ChartRotation   = "latency_rotation.png"
+	ChartFollow     = "latency_follow.png"
 )
 
 // WritePlots writes the charts into dir: throughput by sink and number of
 // goroutines, MB/s by sink and record size, latency percentiles by sink,
-// and latency percentiles with small segments (rotation). A chart whose
-// rows were not run is left out. It returns the files written.
+// latency percentiles with small segments (rotation), and writer-to-reader
+// latency across processes. A chart whose rows were not run is left out.
+// It returns the files written.
 func (rep *Report) WritePlots(dir string) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("bench: plot directory: %w", err)
@@ -38,7 +40,7 @@ func (rep *Report) WritePlots(dir string) ([]string, error) {
 		if p == nil {
 			return nil
 		}
-		h := vg.Length(rows*series)*9*vg.Points(1) + vg.Length(rows)*8*vg.Points(1) + 1.6*vg.Inch
+		h := max(vg.Length(rows*series)*9*vg.Points(1)+vg.Length(rows)*8*vg.Points(1)+1.6*vg.Inch, 3.5*vg.Inch)
 		path := filepath.Join(dir, name)
 		if err := p.Save(9*vg.Inch, h, path); err != nil {
 			return fmt.Errorf("bench: chart %s: %w", path, err)
@@ -112,10 +114,11 @@ func (rep *Report) WritePlots(dir string) ([]string, error) {
 
 	// Latency percentiles.
 	for _, l := range []struct {
-		file, scenario, title string
+		file, scenario, title, xlabel string
 	}{
-		{ChartLatency, "sizes", fmt.Sprintf("Write latency, %s records, 1 goroutine, 64 MiB segments (less is better)", sizeName(SizeJSON))},
-		{ChartRotation, "rotation", fmt.Sprintf("Write latency with 1 MiB segments: rotation every ~5,000 records (less is better)")},
+		{ChartLatency, "sizes", fmt.Sprintf("Write latency, %s records, 1 goroutine, 64 MiB segments (less is better)", sizeName(SizeJSON)), "latency of one Write (log scale)"},
+		{ChartRotation, "rotation", "Write latency with 1 MiB segments: rotation every ~5,000 records (less is better)", "latency of one Write (log scale)"},
+		{ChartFollow, "follow", "Writer to reader in another process, by the writer's pace (less is better)", "record's time stamp to the reader's Next (log scale)"},
 	} {
 		rows := rep.rows(l.scenario, SizeJSON, 1, false)
 		if len(rows) == 0 {
@@ -140,7 +143,7 @@ func (rep *Report) WritePlots(dir string) ([]string, error) {
 			}
 			series = append(series, s)
 		}
-		p, err := barChart(l.title, "latency of one Write (log scale)", cats, series, &logAxis{floor: 1, label: durLabel})
+		p, err := barChart(l.title, l.xlabel, cats, series, &logAxis{floor: 1, label: durLabel})
 		if err != nil {
 			return written, err
 		}

@@ -15,8 +15,11 @@ import (
 // targets of the issue checked against the figures.
 func (rep *Report) WriteMarkdown(w io.Writer) {
 	m, s := rep.Machine, rep.Settings
-	fmt.Fprintf(w, "Machine: %s, %d cores (GOMAXPROCS %d), %s RAM, %s, %s on %s, %s; load average at start %s",
-		m.CPU, m.Cores, m.GOMAXPROCS, bytesHuman(m.MemBytes), m.Kernel, m.Filesystem, m.Dir, m.Go, m.LoadAvg)
+	fmt.Fprintf(w, "Machine: %s, %d cores (GOMAXPROCS %d), %s RAM, %s, %s on %s, %s", m.CPU, m.Cores, m.GOMAXPROCS, bytesHuman(m.MemBytes), m.Kernel, m.Filesystem, m.Dir, m.Go)
+	if m.Writeback != "" {
+		fmt.Fprintf(w, ", %s", m.Writeback)
+	}
+	fmt.Fprintf(w, "; load average at start %s", m.LoadAvg)
 	if m.LoadAvgEnd != "" {
 		fmt.Fprintf(w, ", at the end %s", m.LoadAvgEnd)
 	}
@@ -26,12 +29,16 @@ func (rep *Report) WriteMarkdown(w io.Writer) {
 		mode = "quick (smoke test: short passes, figures are rough)"
 	}
 	fmt.Fprintf(w, "Run: %s mode, %d repetitions, %.2g s per pass, took %v. ", mode, s.Reps, s.PassSeconds, time.Duration(s.TookSeconds*float64(time.Second)).Round(time.Second))
-	fmt.Fprintf(w, "records/s is the median repetition; `(0.5x)` beside a figure is that figure divided by mmaplog (flush none)'s in the same table. "+
+	fmt.Fprintf(w, "records/s is the median repetition; `(0.5x)` beside a figure is that figure divided by the bold row's in the same table "+
+		"(mmaplog (flush none) in the Write tables). "+
 		"Latency: every Write timed with runtime.nanotime in a separate pass (each sample includes about %d ns of clock reading, the median difference of two back-to-back reads here). "+
 		"allocs/op and CPU ns/op count the whole process during the throughput pass. RSS: growth of the resident set while the sink was open.\n\n", s.ClockNs)
 
 	for _, g := range rep.groups {
 		fmt.Fprintf(w, "#### %s\n\n", g.Title)
+		if g.Note != "" {
+			fmt.Fprintf(w, "%s\n\n", g.Note)
+		}
 		fmt.Fprintln(w, "| sink | records/s | MB/s | ns/op | allocs/op | CPU ns/op | p50 | p99 | p99.9 | max | RSS | notes |")
 		fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
 		for _, r := range rep.Results {
@@ -53,14 +60,20 @@ func (rep *Report) WriteMarkdown(w io.Writer) {
 				}
 				return text + " (" + ratio(r.Vs[k]) + ")"
 			}
+			lat := func(k string, ns int64) string {
+				if r.LatRecords == 0 {
+					return "–" // not measured in this group
+				}
+				return vs(k, durHuman(ns))
+			}
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name,
 				vs("records_per_s", countHuman(r.RecordsPerS)),
 				vs("mb_per_s", mbHuman(r.MBPerS)),
 				vs("ns_per_op", fmt.Sprintf("%.0f", r.NsPerOp)),
 				allocsHuman(r.AllocsPerOp),
 				vs("cpu_ns_per_op", fmt.Sprintf("%.0f", r.CPUNsPerOp)),
-				vs("p50_ns", durHuman(r.P50)), vs("p99_ns", durHuman(r.P99)),
-				vs("p999_ns", durHuman(r.P999)), vs("max_ns", durHuman(r.Max)),
+				lat("p50_ns", r.P50), lat("p99_ns", r.P99),
+				lat("p999_ns", r.P999), lat("max_ns", r.Max),
 				"+"+bytesHuman(max(r.RSSDelta, 0)), r.notes())
 		}
 		fmt.Fprintln(w)
@@ -77,19 +90,45 @@ func (r *Result) notes() string {
 	if r.Rotations > 0 {
 		n = append(n, fmt.Sprintf("%d rotations", r.Rotations))
 	}
+	if r.WriterCPUNsPerOp > 0 {
+		n = append(n, fmt.Sprintf("writer process CPU %.0f ns/record", r.WriterCPUNsPerOp))
+	}
+	if r.EventBytes > 0 {
+		n = append(n, fmt.Sprintf("events of %.0f B of JSON, %.0f B each on the wire", r.EventBytes, r.WireBytes))
+	}
 	if r.RotationWaits > 0 {
-		n = append(n, fmt.Sprintf("%d waited for the next segment, up to %s", r.RotationWaits, durHuman(r.MaxRotationWaitNs)))
+		w := fmt.Sprintf("%d waited for the next segment, up to %s", r.RotationWaits, durHuman(r.MaxRotationWaitNs))
+		if r.MaxPrepareNs > 0 {
+			w += fmt.Sprintf(" (preparing one took up to %s)", durHuman(r.MaxPrepareNs))
+		}
+		n = append(n, w)
 	}
 	if r.RecordsPerS > 0 && r.Reps > 1 {
 		spread := (r.RecordsMax - r.RecordsMin) / r.RecordsPerS
 		if spread > 0.25 {
-			n = append(n, fmt.Sprintf("spread %.0f%%", 100*spread))
+			s := fmt.Sprintf("spread %.0f%%: %s to %s records/s", 100*spread, countHuman(r.RecordsMin), countHuman(r.RecordsMax))
+			if lo, hi := r.dirtyRange(); hi > 0 {
+				s += fmt.Sprintf(", dirty pages %s to %s", bytesHuman(lo), bytesHuman(hi))
+			}
+			n = append(n, s)
 		}
 	}
 	if r.Err != "" {
 		n = append(n, "error: "+oneLine(r.Err))
 	}
 	return strings.Join(n, "; ")
+}
+
+// dirtyRange returns the least and the most page cache waiting for the
+// disk at the end of a repetition's throughput pass.
+func (r *Result) dirtyRange() (lo, hi int64) {
+	for i, rp := range r.Repetitions {
+		if i == 0 || rp.DirtyBytes < lo {
+			lo = rp.DirtyBytes
+		}
+		hi = max(hi, rp.DirtyBytes)
+	}
+	return lo, hi
 }
 
 // A Goal is one of the targets of the issue, checked against a run.
@@ -285,8 +324,12 @@ func LoadReport(path string) (*Report, error) {
 		k := [2]string{r.Scenario, r.Group}
 		if !seen[k] {
 			seen[k] = true
-			rep.groups = append(rep.groups, &Group{Scenario: r.Scenario, Title: r.Group, Size: r.Size,
-				Goroutines: r.Goroutines, Segment: r.Segment, Encode: r.Encode, Baseline: rep.Settings.Baseline})
+			g := &Group{Scenario: r.Scenario, Title: r.Group, Size: r.Size,
+				Goroutines: r.Goroutines, Segment: r.Segment, Encode: r.Encode, Baseline: rep.Settings.Baseline}
+			if n, ok := rep.GroupNotes[r.Group]; ok {
+				g.Note, g.Baseline = n.Note, n.Baseline
+			}
+			rep.groups = append(rep.groups, g)
 		}
 	}
 	return rep, nil

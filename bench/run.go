@@ -41,7 +41,16 @@ type Report struct {
 	// WriteAllocs is allocations per Write of mmaplog's Write path alone,
 	// by sink ID (see writePathAllocs).
 	WriteAllocs map[string]float64 `json:"write_path_allocs_per_op"`
-	groups      []*Group
+	// GroupNotes say, by group title, what the rows of a group measure
+	// where that is not the Write path, and its baseline row's ID.
+	GroupNotes map[string]GroupNote `json:"group_notes,omitempty"`
+	groups     []*Group
+}
+
+// GroupNote is what a group's table says about its rows.
+type GroupNote struct {
+	Note     string `json:"note"`
+	Baseline string `json:"baseline"`
 }
 
 // Settings describe how the figures were taken.
@@ -97,15 +106,40 @@ type Result struct {
 	// longest wait (mmaplog's Stats).
 	RotationWaits     uint64 `json:"rotation_waits"`
 	MaxRotationWaitNs int64  `json:"max_rotation_wait_ns"`
-	Reps              int    `json:"reps"`
-	Err               string `json:"error,omitempty"`
+	// The longest preparation of a segment (mmaplog's Stats): what a
+	// rotation that waited was waiting for.
+	MaxPrepareNs int64  `json:"max_prepare_ns,omitempty"`
+	Reps         int    `json:"reps"`
+	Err          string `json:"error,omitempty"`
+
+	// Shipping rows: the writer process's CPU time per record (follow),
+	// and the mean size of an event as JSON and on the wire (ship).
+	WriterCPUNsPerOp float64 `json:"writer_cpu_ns_per_op,omitempty"`
+	EventBytes       float64 `json:"event_bytes_per_event,omitempty"`
+	WireBytes        float64 `json:"wire_bytes_per_event,omitempty"`
 
 	// Ratios against the group's baseline (mmaplog, flush none): this
 	// row's figure divided by the baseline's. 0 where not measured.
 	Vs map[string]float64 `json:"vs_mmaplog,omitempty"`
 
+	// Repetitions are the figures of each repetition, in the order run.
+	Repetitions []Rep `json:"repetitions"`
+
 	samples []*Sample
 	hist    *hdrhistogram.Histogram
+}
+
+// Rep is what one repetition of a case measured, where the repetitions of
+// a row differ: its rate, and the state of the machine that explains much
+// of a spread between repetitions.
+type Rep struct {
+	RecordsPerS float64 `json:"records_per_s"`
+	// DirtyBytes is the page cache waiting for the disk (Dirty +
+	// Writeback of /proc/meminfo) at the end of the throughput pass.
+	DirtyBytes        int64  `json:"dirty_bytes"`
+	RotationWaits     uint64 `json:"rotation_waits,omitempty"`
+	MaxRotationWaitNs int64  `json:"max_rotation_wait_ns,omitempty"`
+	MaxPrepareNs      int64  `json:"max_prepare_ns,omitempty"`
 }
 
 // Run runs every selected case cfg.Reps times. Within a group the cases run
@@ -148,6 +182,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	results := map[*Case]*Result{}
 	for _, g := range groups {
+		if g.Note != "" {
+			if rep.GroupNotes == nil {
+				rep.GroupNotes = map[string]GroupNote{}
+			}
+			rep.GroupNotes[g.Title] = GroupNote{Note: g.Note, Baseline: g.Baseline}
+		}
 		for _, c := range g.Cases {
 			r := newResult(g, c)
 			results[c] = r
@@ -236,8 +276,8 @@ func selectGroups(cfg Config) ([]*Group, error) {
 		}
 	}
 	for _, p := range cfg.Sinks {
-		if !slices.ContainsFunc(sinkRegistry, func(s *Sink) bool { return matchSink(s.ID, p) }) {
-			return nil, fmt.Errorf("bench: no sink %q (have %s)", p, sinkIDs())
+		if !slices.ContainsFunc(caseIDs(cfg.Quick), func(id string) bool { return matchSink(id, p) }) {
+			return nil, fmt.Errorf("bench: no sink %q (have %s)", p, strings.Join(caseIDs(cfg.Quick), ", "))
 		}
 	}
 	var out []*Group
@@ -274,12 +314,23 @@ func scenarioNames() string {
 	return strings.Join(n, ", ")
 }
 
-func sinkIDs() string {
+// caseIDs returns the registered sinks' IDs, then those of the other
+// cases of the scenarios (the shipping rows): what -sinks selects from.
+func caseIDs(quick bool) []string {
 	var n []string
 	for _, s := range sinkRegistry {
 		n = append(n, s.ID)
 	}
-	return strings.Join(n, ", ")
+	for _, sc := range scenarioRegistry {
+		for _, g := range sc.Groups(quick) {
+			for _, c := range g.Cases {
+				if !slices.Contains(n, c.ID) {
+					n = append(n, c.ID)
+				}
+			}
+		}
+	}
+	return n
 }
 
 func newResult(g *Group, c *Case) *Result {
@@ -304,21 +355,29 @@ func (r *Result) aggregate() {
 	}
 	rates := make([]float64, 0, r.Reps)
 	var records, bytes, written int64
-	var elapsed, cpu time.Duration
+	var elapsed, cpu, peerCPU time.Duration
 	var mallocs uint64
+	var evCount, evBytes, wire int64
 	r.hist = newHist()
 	for _, s := range r.samples {
 		rates = append(rates, float64(s.Records)/s.Elapsed.Seconds())
+		r.Repetitions = append(r.Repetitions, Rep{RecordsPerS: rates[len(rates)-1], DirtyBytes: s.DirtyBytes,
+			RotationWaits: s.RotationWaits, MaxRotationWaitNs: s.MaxRotationWait.Nanoseconds(), MaxPrepareNs: s.MaxPrepare.Nanoseconds()})
 		records += s.Records
 		bytes += s.Bytes
 		written += s.Written
 		elapsed += s.Elapsed
 		cpu += s.CPU
+		peerCPU += s.PeerCPU
+		evCount += s.EventCount
+		evBytes += s.EventBytes
+		wire += s.WireBytes
 		mallocs += s.Mallocs
 		r.Dropped += s.Dropped
 		r.Rotations += s.Rotations
 		r.RotationWaits += s.RotationWaits
 		r.MaxRotationWaitNs = max(r.MaxRotationWaitNs, s.MaxRotationWait.Nanoseconds())
+		r.MaxPrepareNs = max(r.MaxPrepareNs, s.MaxPrepare.Nanoseconds())
 		r.RSS = max(r.RSS, s.RSS)
 		r.RSSDelta = max(r.RSSDelta, s.RSS-s.RSSOpen)
 		if s.Hist != nil {
@@ -338,6 +397,11 @@ func (r *Result) aggregate() {
 		r.NsPerOp = 1e9 / r.RecordsPerS
 		r.AllocsPerOp = float64(mallocs) / float64(records)
 		r.CPUNsPerOp = float64(cpu.Nanoseconds()) / float64(records)
+		r.WriterCPUNsPerOp = float64(peerCPU.Nanoseconds()) / float64(records)
+	}
+	if evCount > 0 {
+		r.EventBytes = float64(evBytes) / float64(evCount)
+		r.WireBytes = float64(wire) / float64(evCount)
 	}
 	if n := r.hist.TotalCount(); n > 0 {
 		r.LatRecords = n

@@ -24,12 +24,15 @@ type Scenario struct {
 type Group struct {
 	Scenario   string
 	Title      string
-	Size       int   // nominal record size: SizeSmall, SizeJSON or SizeLarge
-	Goroutines int   // writing goroutines
-	Segment    int64 // segment size of the rotating sinks, in bytes
-	Encode     bool  // records are encoded by zerolog inside the timed loop
-	Baseline   string
-	Cases      []*Case
+	Size       int    // nominal record size: SizeSmall, SizeJSON or SizeLarge
+	Goroutines int    // writing goroutines
+	Segment    int64  // segment size of the rotating sinks, in bytes
+	Encode     bool   // records are encoded by zerolog inside the timed loop
+	Baseline   string // the ID of the case whose figures the ratios divide by
+	// Note says what the rows of a group measure where that is not the
+	// Write path (printed under its table heading).
+	Note  string
+	Cases []*Case
 }
 
 // A Case is one row: a sink (or another measured thing) in a group.
@@ -122,6 +125,17 @@ func init() {
 				return false
 			})}
 		},
+	})
+	// The shipping rows (follow.go, ship.go), after the Write path's.
+	registerScenario(&Scenario{
+		Name:   "follow",
+		Title:  "Writer to reader latency across processes",
+		Groups: func(quick bool) []*Group { return []*Group{followGroup(quick)} },
+	})
+	registerScenario(&Scenario{
+		Name:   "ship",
+		Title:  "Shipping throughput to a Beats server",
+		Groups: func(quick bool) []*Group { return []*Group{shipGroup(quick)} },
 	})
 }
 

@@ -37,9 +37,11 @@ type deliverer interface{ Delivered() (uint64, error) }
 // rotator is a Target that counts its own rotations.
 type rotator interface{ Rotations() uint64 }
 
-// rotationWaiter is a Target that counts rotations that had to wait.
+// rotationWaiter is a Target that counts rotations that had to wait, and
+// times the preparation of the segments it waits for.
 type rotationWaiter interface {
 	RotationWaits() (n uint64, longest time.Duration)
+	MaxPrepareTime() time.Duration
 }
 
 // Sink is one way of writing log records, as registered in the sink
@@ -155,6 +157,11 @@ func (t mmaplogTarget) RotationWaits() (uint64, time.Duration) {
 	st := t.Stats()
 	return st.RotationWaits, st.MaxRotationWait
 }
+
+// MaxPrepareTime is the longest a segment took to be prepared (created,
+// allocated, zero-filled, mapped and pre-faulted in the background): a
+// rotation waits when the writer fills a segment faster than that.
+func (t mmaplogTarget) MaxPrepareTime() time.Duration { return t.Stats().MaxPrepareTime }
 
 func openMmaplog(p flush.Policy) func(dir string, segment int64) (Target, error) {
 	return func(dir string, segment int64) (Target, error) {

@@ -44,8 +44,15 @@ func Error(r any, where string) error {
 }
 
 // Catch turns on debug.SetPanicOnFault for the calling goroutine and returns
-// the function that restores the previous setting.
+// the function that restores the previous setting. It does not allocate (a
+// closure over the previous setting would, on every call: a follow reader
+// calls it on every Wait).
 func Catch() func() {
-	old := debug.SetPanicOnFault(true)
-	return func() { debug.SetPanicOnFault(old) }
+	if debug.SetPanicOnFault(true) {
+		return restoreOn
+	}
+	return restoreOff
 }
+
+func restoreOn()  { debug.SetPanicOnFault(true) }
+func restoreOff() { debug.SetPanicOnFault(false) }

@@ -1,0 +1,286 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	lumber "github.com/elastic/go-lumber/server/v2"
+
+	"github.com/mmaplog/mmaplog/mmaplog"
+	"github.com/mmaplog/mmaplog/output"
+	"github.com/mmaplog/mmaplog/ship"
+)
+
+// Shipping throughput: a backlog of the JSON stream is written into an
+// mmaplog log, then the real shipper (ship.New(...).Run, what `mmaptail
+// ship` runs, cursor saved after every acknowledged batch) ships it through
+// the beats:// output to go-lumber's server (the Beats protocol Logstash's
+// beats input speaks) on a loopback port in this process, as ship's
+// BenchmarkShipBeats does. The pass is bounded by time: events
+// acknowledged during it, counted by sequence number.
+
+type shipSpec struct {
+	id, name   string
+	level      int  // zlib level of the beats output; 0: uncompressed
+	host       bool // the records keep zerolog's "host" member (see shipStream)
+	decodeJSON bool // the receiver decodes every event with encoding/json
+	// maxRate is the fastest shipping the backlog is sized for
+	// (events/s): a pass that empties the backlog early ends there, its
+	// rate still right, only measured over less time.
+	maxRate float64
+}
+
+func shipGroup(quick bool) *Group {
+	g := &Group{
+		Scenario: "ship", Size: SizeJSON, Goroutines: 1, Segment: SegmentDefault, Baseline: "ship/beats",
+		Title: fmt.Sprintf("Shipping to go-lumber's Beats server on loopback: %s records", sizeName(SizeJSON)),
+		Note: "A backlog of the JSON stream is written into a log first; then the shipper (`ship.New(...).Run`, what `mmaptail ship` runs: " +
+			"follow reader, records turned into ECS events, batches of 2048, a window of 8192 events, the cursor saved with fsync after every acknowledged batch) " +
+			"ships it through the `beats://` output to go-lumber's server (`server/v2`, the Beats protocol of Logstash's beats input) on 127.0.0.1 in this process. " +
+			"The receiver acknowledges every batch and keeps each event's bytes without decoding them (a JSONDecoder that copies the bytes), " +
+			"as a Logstash on cores of its own would cost us nothing; it still reads the frames and inflates zlib batches. " +
+			"The last row decodes every event with encoding/json, go-lumber's default: on these 2 cores the receiver then competes with the shipper for CPU. " +
+			"records/s is events acknowledged per second over the pass, MB/s the records' bytes (as given to Write) shipped; CPU ns/op and allocs/op are the whole process " +
+			"(shipper and receiver) per event. There is no per-record latency here: the columns are empty.",
+	}
+	specs := []shipSpec{
+		{id: "ship/beats", name: "beats, uncompressed", maxRate: 2e6},
+		{id: "ship/beats-zlib3", name: "beats, zlib 3", level: 3, maxRate: 2e6},
+		{id: "ship/beats-zlib3-host", name: "beats, zlib 3, records with a host member", level: 3, host: true, maxRate: 5e5},
+		{id: "ship/beats-zlib3-json", name: "beats, zlib 3, receiver decodes JSON", level: 3, decodeJSON: true, maxRate: 5e5},
+	}
+	if quick {
+		specs = specs[:2]
+	}
+	for _, s := range specs {
+		g.Cases = append(g.Cases, &Case{ID: s.id, Name: s.name, Run: shipCase(s)})
+	}
+	return g
+}
+
+func shipCase(spec shipSpec) func(env *Env) (*Sample, error) {
+	return func(env *Env) (*Sample, error) {
+		stream, err := shipStream(spec.host)
+		if err != nil {
+			return nil, err
+		}
+		dir := filepath.Join(env.Dir, "log")
+		n := max(int((env.Warmup+env.Duration).Seconds()*spec.maxRate), 20000)
+		w, err := mmaplog.Open(dir, &mmaplog.Options{MaxBackups: -1})
+		if err != nil {
+			return nil, err
+		}
+		for i := 0; i < n; i++ {
+			if _, err := w.Write(stream.Record(i)); err != nil {
+				w.Close()
+				return nil, fmt.Errorf("ship: writing the backlog: %w", err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+
+		runtime.GC()
+		var smp Sample
+		smp.RSSOpen = residentBytes()
+		rcv, err := startReceiver(spec.decodeJSON)
+		if err != nil {
+			return nil, err
+		}
+		defer rcv.stop()
+		out, err := output.Open("beats://"+rcv.addr, &output.Options{Window: ship.OutputWindow, CompressionLevel: spec.level})
+		if err != nil {
+			return nil, err
+		}
+		s, err := ship.New(ship.Config{Dir: dir, Output: out, CursorPath: filepath.Join(dir, "cursors", "bench"), Host: "bench"})
+		if err != nil {
+			out.Close(context.Background())
+			return nil, err
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
+		fail := func(err error) (*Sample, error) {
+			cancel()
+			<-done
+			return nil, err
+		}
+		// poll waits until the deadline or until every record is
+		// acknowledged, whichever is first; the shipper ending is an error.
+		poll := func(deadline time.Time) error {
+			for time.Now().Before(deadline) && s.Stats().AckedSeq < uint64(n) {
+				select {
+				case err := <-done:
+					return fmt.Errorf("ship: the shipper stopped after %d of %d events: %v", s.Stats().Acked, n, err)
+				case <-time.After(time.Millisecond):
+				}
+			}
+			return nil
+		}
+		if err := poll(time.Now().Add(env.Warmup)); err != nil {
+			return nil, err
+		}
+		a0 := s.Stats().AckedSeq
+		if a0 >= uint64(n) {
+			return fail(fmt.Errorf("ship: the backlog of %d events was shipped within the warm-up (%v): raise shipSpec.maxRate", n, env.Warmup))
+		}
+		o0 := out.Stats()
+		w0 := rcv.wire.Load()
+		var ms0, ms1 runtime.MemStats
+		runtime.ReadMemStats(&ms0)
+		cpu0 := cpuTime()
+		t0 := time.Now()
+		if err := poll(t0.Add(env.Duration)); err != nil {
+			return nil, err
+		}
+		a1 := s.Stats().AckedSeq
+		smp.Elapsed = time.Since(t0)
+		cpu1 := cpuTime()
+		runtime.ReadMemStats(&ms1)
+		o1 := out.Stats()
+		w1 := rcv.wire.Load()
+		smp.RSS = residentBytes()
+		smp.DirtyBytes = dirtyBytes()
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			return nil, fmt.Errorf("ship: %w", err)
+		}
+		st := s.Stats()
+		rcv.stop()
+
+		smp.Records = int64(a1 - a0)
+		for seq := a0 + 1; seq <= a1; seq++ {
+			smp.Bytes += int64(len(stream.Record(int(seq - 1))))
+		}
+		smp.Mallocs = ms1.Mallocs - ms0.Mallocs
+		smp.CPU = cpu1 - cpu0
+		smp.Written = int64(n)
+		smp.EventBytes = int64(o1.Bytes - o0.Bytes)
+		smp.EventCount = int64(o1.Events - o0.Events)
+		smp.WireBytes = w1 - w0
+		// Every event acknowledged was received: the receiver acknowledges
+		// only what it took off the connection.
+		if got := rcv.events.Load(); got < st.Acked {
+			smp.Dropped = st.Acked - got
+		}
+		if smp.Records == 0 {
+			return nil, fmt.Errorf("ship: no event acknowledged in %v (output: %s)", env.Duration, o1.LastError)
+		}
+		return &smp, nil
+	}
+}
+
+// shipStream returns the JSON stream as the shipping rows write it. The
+// stream's zerolog events carry a "host" member (a string), which the
+// shipper's event has too (host.name, an object): the shipper then merges
+// the two by decoding and encoding the event with encoding/json, a slower
+// path than the one for records whose members do not collide. With host
+// false the member is renamed "node" (the records keep their length), so
+// that the rows measure the usual path; one row keeps it.
+func shipStream(host bool) (*Stream, error) {
+	st, err := streamFor(SizeJSON)
+	if err != nil || host {
+		return st, err
+	}
+	shipStreamOnce.Do(func() {
+		out := &Stream{Name: st.Name + ", no host member", Size: st.Size, Mean: st.Mean, Records: make([][]byte, len(st.Records))}
+		for i, r := range st.Records {
+			out.Records[i] = bytes.Replace(r, []byte(`,"host":"`), []byte(`,"node":"`), 1)
+			if bytes.Contains(out.Records[i], []byte(`"host"`)) || len(out.Records[i]) != len(r) {
+				shipStreamErr = fmt.Errorf("ship: record %d of the JSON stream keeps a host member: %s", i, r)
+				return
+			}
+		}
+		shipStreamNoHost = out
+	})
+	return shipStreamNoHost, shipStreamErr
+}
+
+var (
+	shipStreamOnce   sync.Once
+	shipStreamNoHost *Stream
+	shipStreamErr    error
+)
+
+// receiver is go-lumber's server on a loopback port, acknowledging every
+// batch, counting events and the bytes that came over its connections.
+type receiver struct {
+	srv    *lumber.Server
+	addr   string
+	events atomic.Uint64
+	wire   atomic.Int64
+	done   chan struct{}
+	once   sync.Once
+}
+
+func startReceiver(decodeJSON bool) (*receiver, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("ship: receiver: %w", err)
+	}
+	r := &receiver{addr: l.Addr().String(), done: make(chan struct{})}
+	var opts []lumber.Option
+	if !decodeJSON {
+		opts = append(opts, lumber.JSONDecoder(func(data []byte, v interface{}) error {
+			*(v.(*interface{})) = json.RawMessage(append([]byte(nil), data...))
+			return nil
+		}))
+	}
+	srv, err := lumber.NewWithListener(countingListener{l, &r.wire}, opts...)
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("ship: receiver: %w", err)
+	}
+	r.srv = srv
+	go func() {
+		defer close(r.done)
+		for b := range srv.ReceiveChan() {
+			r.events.Add(uint64(len(b.Events)))
+			b.ACK()
+		}
+	}()
+	return r, nil
+}
+
+func (r *receiver) stop() {
+	r.once.Do(func() {
+		r.srv.Close()
+		<-r.done
+	})
+}
+
+// countingListener counts the bytes read from the connections it accepts:
+// what went over the wire to the receiver.
+type countingListener struct {
+	net.Listener
+	n *atomic.Int64
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return countingConn{c, l.n}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c countingConn) Read(p []byte) (int, error) {
+	k, err := c.Conn.Read(p)
+	c.n.Add(int64(k))
+	return k, err
+}
