@@ -36,7 +36,11 @@ import (
 // Where the object already has a member the metadata adds ("log", "host",
 // "agent", or a top level key of the extra fields), the two are merged, the
 // metadata's values winning; @timestamp is the one the object's own value
-// wins. The log.file.path and log.offset pair identifies an event: a
+// wins. Nothing of the record is dropped: a value the metadata displaces
+// (an application's "host":"web-1" where ECS wants host.name) moves to the
+// ECS labels object, its path joined with underscores ("labels":
+// {"host":"web-1"}). Such events take a slower path (they are decoded and
+// encoded again with encoding/json). The log.file.path and log.offset pair identifies an event: a
 // receiver can drop the duplicates that at-least-once delivery brings with
 // it by using the pair as the document id.
 type Encoder struct {
@@ -237,10 +241,30 @@ func (e *Encoder) merge(dst, fast, rec []byte) []byte {
 	if d.Decode(&meta) != nil {
 		return append(dst, fast...)
 	}
+	displaced := map[string]any{}
 	for k := range e.keys {
 		if v, ok := meta[k]; ok {
-			ev[k] = mergeValue(ev[k], v)
+			ev[k] = mergeValue(ev[k], v, k, displaced)
 		}
+	}
+	if len(displaced) > 0 {
+		labels, _ := ev["labels"].(map[string]any)
+		if labels == nil {
+			labels = map[string]any{}
+			if old, ok := ev["labels"]; ok {
+				displaced["labels"] = old
+			}
+		}
+		for k, v := range displaced {
+			for {
+				if _, taken := labels[k]; !taken {
+					break
+				}
+				k += "_"
+			}
+			labels[k] = v
+		}
+		ev["labels"] = labels
 	}
 	if _, ok := ev["@timestamp"]; !ok {
 		ev["@timestamp"] = meta["@timestamp"]
@@ -254,16 +278,36 @@ func (e *Encoder) merge(dst, fast, rec []byte) []byte {
 	return append(dst, bytes.TrimRight(buf.Bytes(), "\n")...)
 }
 
-func mergeValue(old, meta any) any {
+// mergeValue merges the metadata value meta into the record's value old at
+// path: objects are merged member by member; otherwise meta wins and old, if
+// there was one, goes into displaced under path (dots as underscores).
+func mergeValue(old, meta any, path string, displaced map[string]any) any {
 	mo, ok1 := old.(map[string]any)
 	mm, ok2 := meta.(map[string]any)
 	if !ok1 || !ok2 {
+		if old != nil && !equalJSON(old, meta) {
+			displaced[path] = old
+		}
 		return meta
 	}
 	for k, v := range mm {
-		mo[k] = mergeValue(mo[k], v)
+		if prev, ok := mo[k]; ok {
+			mo[k] = mergeValue(prev, v, path+"_"+k, displaced)
+		} else {
+			mo[k] = v
+		}
 	}
 	return mo
+}
+
+// equalJSON reports whether two decoded scalar values are the same, so that
+// a record that already says what the metadata says displaces nothing.
+func equalJSON(a, b any) bool {
+	switch a := a.(type) {
+	case string, bool, json.Number:
+		return a == b
+	}
+	return false
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

@@ -38,7 +38,12 @@ func TestEncoder(t *testing.T) {
 		{name: "a JSON array is a message", payload: `[1,2]`, check: map[string]any{"message": "[1,2]"}},
 		{name: "invalid UTF-8", payload: "bad \xff byte", check: map[string]any{"message": "bad \ufffd byte"}},
 		{name: "collision merges", payload: `{"log":{"logger":"db"},"host":"oldstyle","service":{"version":"1.2"},"n":5}`,
-			check: map[string]any{"log.logger": "db", "log.offset": 17.0, "host.name": "web-1", "service.version": "1.2", "service.name": "checkout", "n": 5.0}},
+			check: map[string]any{"log.logger": "db", "log.offset": 17.0, "host.name": "web-1", "service.version": "1.2", "service.name": "checkout", "n": 5.0,
+				"labels.host": "oldstyle"}},
+		{name: "displaced values are kept in labels", payload: `{"log":{"offset":"app's own","level":"info"},"agent":{"type":"custom"},"labels":{"host":"taken"},"host":{"name":"appbox","ip":"10.0.0.1"}}`,
+			check: map[string]any{"log.offset": 17.0, "agent.type": "mmaptail", "host.name": "web-1", "host.ip": "10.0.0.1",
+				"labels.log_offset": "app's own", "labels.agent_type": "custom", "labels.host": "taken", "labels.host_name": "appbox"},
+			absent: []string{"labels.log_level"}},
 		{name: "escaped key is checked", payload: `{"lo\u0067":{"x":1}}`, check: map[string]any{"log.x": 1.0, "log.offset": 17.0}},
 		{name: "HTML characters stay", payload: `<b>&</b>`, check: map[string]any{"message": "<b>&</b>"}},
 	} {
