@@ -10,19 +10,20 @@
 // small control area that writer and readers share) and continues with
 // records, each aligned to 8 bytes:
 //
-//	+--------+--------+-----------------+-----------------+------+-----+---------+-----+
-//	| length | CRC-32C|  sequence (u64) |  time (i64, ns) | type | rsv | payload | pad |
-//	|  u32   |  u32   |                 |                 |  u8  | 7B  |         | 0-7 |
-//	+--------+--------+-----------------+-----------------+------+-----+---------+-----+
-//	0        4        8                 16                24     25    32
+//	+--------+--------+-----------------+-----------------+------+-----+--------+---------+-----+
+//	| length | CRC-32C|  sequence (u64) |  time (i64, ns) | type | rsv | length | payload | pad |
+//	|  u32   |  u32   |                 |                 |  u8  | 3B  |  copy  |         | 0-7 |
+//	+--------+--------+-----------------+-----------------+------+-----+--------+---------+-----+
+//	0        4        8                 16                24     25    28       32
 //
 // The length word holds the payload length in its low 30 bits, bit 31
 // (Committed) is always set in a written record and bit 30 (Padding) marks a
 // padding record. A zero length word means that nothing has been written
 // there yet. The writer fills everything else first and stores the length
 // word last, atomically, so a reader sees a record whole or not at all.
-// The CRC-32C (Castagnoli) covers the length word and bytes 8 to the end of
-// the payload (for padding, to the end of its 32-byte header only).
+// The CRC-32C (Castagnoli) covers bytes 8 to the end of the payload (for
+// padding, to the end of its 32-byte header only), which include a copy of
+// the length word at offset 28: a reader checks that the two agree.
 //
 // docs/FORMAT.md in the repository has the byte diagrams and the rules a
 // reader follows; the constants here refer to it.

@@ -91,31 +91,28 @@ func Decode(b []byte, off int) (Record, Kind, error) {
 	r.Seq = binary.LittleEndian.Uint64(h[8:])
 	r.Time = int64(binary.LittleEndian.Uint64(h[16:]))
 	r.Type = h[24]
+	// The length word is repeated inside the checksummed header, so a
+	// damaged length word is caught without folding it into the CRC.
+	if cp := binary.LittleEndian.Uint32(h[28:]); cp != lw {
+		return r, KindCorrupt, &CorruptionError{Offset: int64(off), Err: fmt.Errorf("%w: length word %#08x, its checksummed copy %#08x", ErrBadLength, lw, cp)}
+	}
 	if lw&Padding != 0 {
 		r.Padding = true
-		if c := recordCRC(lw, h[8:RecordHeaderSize]); c != stored {
+		if c := recordCRC(h[8:RecordHeaderSize]); c != stored {
 			return r, KindCorrupt, &CorruptionError{Offset: int64(off), Err: fmt.Errorf("padding header %w (stored %#08x, computed %#08x)", ErrChecksum, stored, c)}
 		}
 		return r, KindPadding, nil
 	}
-	if c := recordCRC(lw, h[8:RecordHeaderSize+n]); c != stored {
+	if c := recordCRC(h[8:RecordHeaderSize+n]); c != stored {
 		return r, KindCorrupt, &CorruptionError{Offset: int64(off), Err: fmt.Errorf("record %w (stored %#08x, computed %#08x)", ErrChecksum, stored, c)}
 	}
 	r.Payload = h[RecordHeaderSize : RecordHeaderSize+n : RecordHeaderSize+n]
 	return r, KindRecord, nil
 }
 
-// recordCRC is the CRC-32C of body followed by the little-endian length word.
-// The four length bytes are folded in with the table directly: handing
-// crc32.Update a local array would make it escape (one allocation per
-// record).
-func recordCRC(lw uint32, body []byte) uint32 {
-	c := ^crc32.Update(0, castagnoli, body)
-	for i := 0; i < 4; i++ {
-		c = castagnoli[byte(c)^byte(lw>>(8*i))] ^ c>>8
-	}
-	return ^c
-}
+// recordCRC is the CRC-32C of a record's bytes from offset 8 (sequence
+// number, time, type, the copy of the length word, the payload).
+func recordCRC(body []byte) uint32 { return crc32.Update(0, castagnoli, body) }
 
 // PutRecord writes a complete data record at the start of dst, which must be
 // exactly RecordSize(len(p)) bytes, and publishes it by storing its length
@@ -125,13 +122,14 @@ func PutRecord(dst []byte, seq uint64, ts int64, typ uint8, p []byte) {
 	_ = dst[RecordSize(n)-1]
 	binary.LittleEndian.PutUint64(dst[8:], seq)
 	binary.LittleEndian.PutUint64(dst[16:], uint64(ts))
-	binary.LittleEndian.PutUint64(dst[24:], uint64(typ)) // type byte, then 7 reserved zero bytes
+	lw := uint32(Committed) | uint32(n)
+	binary.LittleEndian.PutUint32(dst[24:], uint32(typ)) // type byte, then 3 reserved zero bytes
+	binary.LittleEndian.PutUint32(dst[28:], lw)          // the length word's checksummed copy
 	copy(dst[RecordHeaderSize:], p)
 	for i := RecordHeaderSize + n; i < len(dst); i++ {
 		dst[i] = 0
 	}
-	lw := uint32(Committed) | uint32(n)
-	binary.LittleEndian.PutUint32(dst[4:], recordCRC(lw, dst[8:RecordHeaderSize+n]))
+	binary.LittleEndian.PutUint32(dst[4:], recordCRC(dst[8:RecordHeaderSize+n]))
 	atomic.StoreUint32(word32(dst, 0), lw)
 }
 
@@ -147,8 +145,9 @@ func PutPadding(dst []byte, seq uint64, ts int64) {
 	}
 	binary.LittleEndian.PutUint64(dst[8:], seq)
 	binary.LittleEndian.PutUint64(dst[16:], uint64(ts))
-	binary.LittleEndian.PutUint64(dst[24:], 0)
 	lw := uint32(Committed|Padding) | uint32(n)
-	binary.LittleEndian.PutUint32(dst[4:], recordCRC(lw, dst[8:RecordHeaderSize]))
+	binary.LittleEndian.PutUint32(dst[24:], 0)
+	binary.LittleEndian.PutUint32(dst[28:], lw)
+	binary.LittleEndian.PutUint32(dst[4:], recordCRC(dst[8:RecordHeaderSize]))
 	atomic.StoreUint32(word32(dst, 0), lw)
 }

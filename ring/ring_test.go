@@ -215,7 +215,8 @@ func TestDecodeRejects(t *testing.T) {
 		cause error
 	}{
 		{"flipped payload bit", func(b []byte) { b[pos.Off+33] ^= 4 }, KindCorrupt, ErrChecksum},
-		{"flipped length", func(b []byte) { b[pos.Off] ^= 1 }, KindCorrupt, ErrChecksum},
+		{"flipped length", func(b []byte) { b[pos.Off] ^= 1 }, KindCorrupt, ErrBadLength},
+		{"flipped length copy", func(b []byte) { b[pos.Off+28] ^= 1 }, KindCorrupt, ErrBadLength},
 		{"huge length", func(b []byte) { binary.LittleEndian.PutUint32(b[pos.Off:], Committed|0x3fffffff) }, KindCorrupt, ErrBadLength},
 		{"no commit bit", func(b []byte) { b[pos.Off+3] &^= 0x80 }, KindCorrupt, ErrBadFlags},
 		{"zeroed", func(b []byte) { clear(b[pos.Off : pos.Off+8]) }, KindEmpty, nil},
