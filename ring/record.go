@@ -103,7 +103,7 @@ func Decode(b []byte, off int) (Record, Kind, error) {
 		}
 		return r, KindPadding, nil
 	}
-	if c := recordCRC(h[8:RecordHeaderSize+n]); c != stored {
+	if c := recordCRC(h[8 : RecordHeaderSize+n]); c != stored {
 		return r, KindCorrupt, &CorruptionError{Offset: int64(off), Err: fmt.Errorf("record %w (stored %#08x, computed %#08x)", ErrChecksum, stored, c)}
 	}
 	r.Payload = h[RecordHeaderSize : RecordHeaderSize+n : RecordHeaderSize+n]
