@@ -174,19 +174,9 @@ func (s *scanner) value(depth int) bool {
 			if !s.value(depth + 1) {
 				return false
 			}
-			s.ws()
-			if s.i >= len(p) {
-				return false
+			if more, ok := s.sep('}'); !more {
+				return ok
 			}
-			if p[s.i] == ',' {
-				s.i++
-				continue
-			}
-			if p[s.i] == '}' {
-				s.i++
-				return true
-			}
-			return false
 		}
 	case c == '[':
 		s.i++
@@ -199,19 +189,9 @@ func (s *scanner) value(depth int) bool {
 			if !s.value(depth + 1) {
 				return false
 			}
-			s.ws()
-			if s.i >= len(p) {
-				return false
+			if more, ok := s.sep(']'); !more {
+				return ok
 			}
-			if p[s.i] == ',' {
-				s.i++
-				continue
-			}
-			if p[s.i] == ']' {
-				s.i++
-				return true
-			}
-			return false
 		}
 	case c == '-' || c >= '0' && c <= '9':
 		return s.number()
@@ -275,4 +255,22 @@ func (s *scanner) digits() bool {
 		s.i++
 	}
 	return s.i > start
+}
+
+// sep reads what follows a member or element: a comma (more members follow)
+// or the closing byte (ok: the object or array is complete).
+func (s *scanner) sep(closing byte) (more, ok bool) {
+	s.ws()
+	if s.i >= len(s.p) {
+		return false, false
+	}
+	switch s.p[s.i] {
+	case ',':
+		s.i++
+		return true, false
+	case closing:
+		s.i++
+		return false, true
+	}
+	return false, false
 }
