@@ -73,14 +73,22 @@ func writeCase(s *Sink, g *Group) func(env *Env) (*Sample, error) {
 				t.Close()
 			}
 		}()
-		if _, err := wl.pass(env.Warmup, false); err != nil {
+		if _, err := wl.pass(env.Warmup, 0, false); err != nil {
 			return nil, fmt.Errorf("%s: warm-up: %w", s.ID, err)
 		}
 
 		var ms0, ms1 runtime.MemStats
 		runtime.ReadMemStats(&ms0)
 		cpu0 := cpuTime()
-		tp, err := wl.pass(env.Duration, false)
+		// A quick run checks that rotation happens with small segments:
+		// its throughput pass writes at least quickRotations segments'
+		// worth, however long that takes here (msync per Write excluded:
+		// it rotates too slowly to be checked).
+		var minBytes int64
+		if env.Quick && g.Scenario == "rotation" && !s.Slow {
+			minBytes = (quickRotations + 1) * g.Segment
+		}
+		tp, err := wl.pass(env.Duration, minBytes, false)
 		cpu1 := cpuTime()
 		runtime.ReadMemStats(&ms1)
 		if err != nil {
@@ -92,7 +100,7 @@ func writeCase(s *Sink, g *Group) func(env *Env) (*Sample, error) {
 		smp.Mallocs = ms1.Mallocs - ms0.Mallocs
 		smp.CPU = cpu1 - cpu0
 
-		lat, err := wl.pass(env.Duration, true)
+		lat, err := wl.pass(env.Duration, 0, true)
 		if err != nil {
 			return nil, fmt.Errorf("%s: latency pass: %w", s.ID, err)
 		}
@@ -135,6 +143,9 @@ type workload struct {
 
 	written      int64 // records, all passes
 	writtenBytes int64
+	// progress, when set (a pass with a byte count to reach), is called
+	// by each goroutine with the bytes it wrote since its last call.
+	progress func(bytes int64)
 }
 
 type passResult struct {
@@ -147,11 +158,16 @@ type passResult struct {
 // stop flag: few enough that a pass of msync'ed writes ends on time.
 const checkEvery = 8
 
-// pass runs the goroutines for about d. With timed, each Write (or, when
-// encoding, each zerolog call) is timed with nanotime into the goroutine's
-// own histogram, merged at the end. Each goroutine starts at its own place
-// in the stream.
-func (wl *workload) pass(d time.Duration, timed bool) (passResult, error) {
+// quickRotations is how many rotations a quick run's rotation group
+// makes for sure (see writeCase).
+const quickRotations = 10
+
+// pass runs the goroutines for about d, and, with minBytes > 0, until they
+// wrote at least minBytes (passLimit catches a hang). With timed, each
+// Write (or, when encoding, each zerolog call) is timed with nanotime into
+// the goroutine's own histogram, merged at the end. Each goroutine starts
+// at its own place in the stream.
+func (wl *workload) pass(d time.Duration, minBytes int64, timed bool) (passResult, error) {
 	type worker struct {
 		records, bytes int64
 		hist           *hdrhistogram.Histogram
@@ -164,7 +180,17 @@ func (wl *workload) pass(d time.Duration, timed bool) (passResult, error) {
 		}
 	}
 	var stop atomic.Bool
+	var timeUp atomic.Bool
+	var total atomic.Int64 // bytes written by all goroutines, with minBytes only
 	var ready, done sync.WaitGroup
+	if minBytes > 0 {
+		// Stop once the count is reached after d.
+		wl.progress = func(b int64) {
+			if total.Add(b) >= minBytes && timeUp.Load() {
+				stop.Store(true)
+			}
+		}
+	}
 	start := make(chan struct{})
 	for i := range ws {
 		ready.Add(1)
@@ -183,10 +209,23 @@ func (wl *workload) pass(d time.Duration, timed bool) (passResult, error) {
 	ready.Wait()
 	t0 := time.Now()
 	close(start)
-	timer := time.AfterFunc(d, func() { stop.Store(true) })
+	timer := time.AfterFunc(d, func() {
+		timeUp.Store(true)
+		if minBytes <= 0 || total.Load() >= minBytes {
+			stop.Store(true)
+		}
+	})
+	var hang *time.Timer
+	if minBytes > 0 {
+		hang = time.AfterFunc(passLimit, func() { stop.Store(true) })
+	}
 	done.Wait()
 	elapsed := time.Since(t0)
 	timer.Stop()
+	wl.progress = nil
+	if hang != nil {
+		hang.Stop()
+	}
 
 	var r passResult
 	r.elapsed = elapsed
@@ -209,12 +248,21 @@ func (wl *workload) pass(d time.Duration, timed bool) (passResult, error) {
 	if len(errs) > 0 {
 		return r, fmt.Errorf("after %d records: %w", r.records, errs[0])
 	}
+	if minBytes > 0 && r.bytes < minBytes {
+		return r, fmt.Errorf("wrote %d bytes in %v, fewer than the %d the pass needs: a hang?", r.bytes, elapsed.Round(time.Millisecond), minBytes)
+	}
 	return r, nil
 }
 
 func (wl *workload) writeLoop(stop *atomic.Bool, i int, h *hdrhistogram.Histogram) (n, b int64, err error) {
 	t, s := wl.t, wl.stream
+	var reported int64
+	progress := wl.progress
 	for !stop.Load() {
+		if progress != nil && n > 0 {
+			progress(b - reported)
+			reported = b
+		}
 		for k := 0; k < checkEvery; k++ {
 			p := s.Record(i)
 			i++

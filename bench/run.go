@@ -253,7 +253,7 @@ func runCase(cfg Config, c *Case) (*Sample, error) {
 		return nil, fmt.Errorf("bench: case directory: %w (set -dir to a writable directory)", err)
 	}
 	defer os.RemoveAll(dir)
-	return c.Run(&Env{Dir: dir, Duration: cfg.Duration, Warmup: cfg.Warmup})
+	return c.Run(&Env{Dir: dir, Duration: cfg.Duration, Warmup: cfg.Warmup, Quick: cfg.Quick})
 }
 
 func progress(w io.Writer, start time.Time, done, total, rep, reps int, g *Group, c *Case) {

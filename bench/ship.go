@@ -28,6 +28,9 @@ import (
 // BenchmarkShipBeats does. The pass is bounded by time: events
 // acknowledged during it, counted by sequence number.
 
+// quickShipEvents is the fewest events a quick run's measured pass ships.
+const quickShipEvents = 5000
+
 type shipSpec struct {
 	id, name   string
 	level      int  // zlib level of the beats output; 0: uncompressed
@@ -117,8 +120,20 @@ func shipCase(spec shipSpec) func(env *Env) (*Sample, error) {
 		}
 		// poll waits until the deadline or until every record is
 		// acknowledged, whichever is first; the shipper ending is an error.
-		poll := func(deadline time.Time) error {
-			for time.Now().Before(deadline) && s.Stats().AckedSeq < uint64(n) {
+		// With min > 0 it waits, past the deadline, until min more events
+		// are acknowledged (up to passLimit, which catches a hang).
+		poll := func(deadline time.Time, min uint64) error {
+			from, limit := s.Stats().AckedSeq, time.Now().Add(passLimit)
+			for s.Stats().AckedSeq < uint64(n) {
+				now := time.Now()
+				if !now.Before(deadline) && s.Stats().AckedSeq >= from+min {
+					break
+				}
+				if now.After(limit) {
+					cancel()
+					<-done
+					return fmt.Errorf("ship: %d of %d events acknowledged in %v: a hang? (output: %s)", s.Stats().AckedSeq-from, min, passLimit, out.Stats().LastError)
+				}
 				select {
 				case err := <-done:
 					return fmt.Errorf("ship: the shipper stopped after %d of %d events: %v", s.Stats().Acked, n, err)
@@ -127,7 +142,7 @@ func shipCase(spec shipSpec) func(env *Env) (*Sample, error) {
 			}
 			return nil
 		}
-		if err := poll(time.Now().Add(env.Warmup)); err != nil {
+		if err := poll(time.Now().Add(env.Warmup), 0); err != nil {
 			return nil, err
 		}
 		a0 := s.Stats().AckedSeq
@@ -140,7 +155,13 @@ func shipCase(spec shipSpec) func(env *Env) (*Sample, error) {
 		runtime.ReadMemStats(&ms0)
 		cpu0 := cpuTime()
 		t0 := time.Now()
-		if err := poll(t0.Add(env.Duration)); err != nil {
+		// A quick run's pass (the harness's tests) ships at least
+		// quickShipEvents, however slow the machine.
+		var min uint64
+		if env.Quick {
+			min = quickShipEvents
+		}
+		if err := poll(t0.Add(env.Duration), min); err != nil {
 			return nil, err
 		}
 		a1 := s.Stats().AckedSeq

@@ -62,10 +62,13 @@ func collectChild() {
 		}
 		return w.Flush()
 	}), &counter.CollectorOptions{Host: "collector"})
+	// One byte on fd 3 per collection, for the test to count.
+	progress := os.NewFile(3, "progress")
 	collections := 0
 	err = coll.Run(ctx, interval, func(st counter.Stats, err error) {
 		if err == nil {
 			collections++
+			progress.Write([]byte{'c'})
 		}
 	})
 	if err != nil {
@@ -102,9 +105,16 @@ func TestCProducersLossFree(t *testing.T) {
 	var stderr strings.Builder
 	coll.Stderr = &stderr
 	pr, _ := coll.StdoutPipe()
+	progR, progW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer progR.Close()
+	coll.ExtraFiles = []*os.File{progW}
 	if err := coll.Start(); err != nil {
 		t.Fatal(err)
 	}
+	progW.Close()
 	defer coll.Process.Kill()
 	br := bufio.NewReader(pr)
 	if line, err := br.ReadString('\n'); line != "ready\n" {
@@ -117,14 +127,37 @@ func TestCProducersLossFree(t *testing.T) {
 	var prods []*exec.Cmd
 	var outs []*strings.Builder
 	for p := 1; p <= 3; p++ {
-		c := exec.Command(bin, "run", strconv.Itoa(key), "4", "1500", strconv.Itoa(p))
+		// MILLIS 0: each producer adds until SIGTERM, so that how long
+		// production overlaps collection is set by a count of collections,
+		// not by how fast this machine happens to be.
+		c := exec.Command(bin, "run", strconv.Itoa(key), "4", "0", strconv.Itoa(p))
 		var o, e strings.Builder
-		c.Stdout, c.Stderr = &o, &e
-		defer func() { t.Logf("producer %d: %s", p, strings.TrimSpace(e.String())) }()
+		c.Stdout = &o
+		ep, _ := c.StderrPipe()
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
+		defer c.Process.Kill()
+		eb := bufio.NewReader(ep)
+		if line, err := eb.ReadString('\n'); line != "running\n" {
+			t.Fatalf("producer %d: %q %v", p, line, err)
+		}
+		stderrDone := make(chan struct{})
+		go func() { io.Copy(&e, eb); close(stderrDone) }()
+		defer func() { <-stderrDone; t.Logf("producer %d: %s", p, strings.TrimSpace(e.String())) }()
 		prods, outs = append(prods, c), append(outs, &o)
+	}
+	// Every producer is adding: let the collector complete three more
+	// collections (the first may have begun before production did, the
+	// other two overlap it), then stop production.
+	var tick [1]byte
+	for i := 0; i < 3; i++ {
+		if _, err := io.ReadFull(progR, tick[:]); err != nil {
+			t.Fatalf("collector progress: %v\n%s", err, stderr.String())
+		}
+	}
+	for _, c := range prods {
+		c.Process.Signal(unix.SIGTERM)
 	}
 	for _, c := range prods {
 		if err := c.Wait(); err != nil {

@@ -13,6 +13,7 @@
  * to map[index][rule][metric].
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +103,15 @@ static long now_ms(void)
 	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Set by SIGTERM: with MILLIS 0 the workers add until it arrives. */
+static volatile sig_atomic_t stop;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
 static void *work(void *arg)
 {
 	struct worker *w = arg;
@@ -114,7 +124,7 @@ static void *work(void *arg)
 		w->tally[r * USED_METRICS + m] += v;
 		w->adds++;
 		if (i % 1000 == 999) {
-			if (now_ms() >= end)
+			if (w->millis > 0 ? now_ms() >= end : stop)
 				break;
 			struct timespec ts = {0, 100000}; /* let collections interleave */
 			nanosleep(&ts, NULL);
@@ -141,13 +151,18 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(argv[1], "run") != 0 || argc != 6) {
-		fprintf(stderr, "usage: vcs_producer run KEY THREADS MILLIS SEED\n");
+		fprintf(stderr, "usage: vcs_producer run KEY THREADS MILLIS SEED (MILLIS 0: until SIGTERM)\n");
 		return 2;
 	}
 	attach(key, 0);
 	int threads = atoi(argv[3]);
 	long millis = atol(argv[4]);
 	uint64_t seed = strtoull(argv[5], NULL, 0);
+	struct sigaction sa = {0};
+	sa.sa_handler = on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	/* "running" once the handler is in place, so that a SIGTERM is never fatal */
+	fprintf(stderr, "running\n");
 	struct worker *ws = calloc(threads, sizeof *ws);
 	for (int t = 0; t < threads; t++) {
 		ws[t].seed = seed * 7919 + t + 1;
