@@ -50,13 +50,13 @@ func TestCountersUsage(t *testing.T) {
 		{"counters", "--bogus"},
 	} {
 		code, _, stderr := runCLI(args...)
-		if code != 2 || !strings.Contains(stderr, "usage: mmaptail counters") {
+		if code != 2 || !strings.HasPrefix(stderr, "mmaptail counters: ") || !strings.HasSuffix(stderr, "; run 'mmaptail counters --help'\n") {
 			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
 		}
 	}
-	code, _, stderr := runCLI("counters", "--help")
-	if code != 0 || !strings.Contains(stderr, "--region") || !strings.Contains(stderr, "vcs:KEY") {
-		t.Errorf("--help: exit %d, %q", code, stderr)
+	code, stdout, stderr := runCLI("counters", "--help")
+	if code != 0 || stderr != "" || !strings.Contains(stdout, "--region") || !strings.Contains(stdout, "vcs:KEY") {
+		t.Errorf("--help: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 	// A missing region: one line, exit 1.
 	code, _, stderr = runCLI("counters", "--region", "shm:"+shmtest.ShmName(t), "--once")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -47,6 +48,10 @@ is 1 if any event was lost.
 --rate paces the application (events per second; 0: as fast as it can,
 which measures throughput, the latency then being mostly queueing).`
 
+// demoStall is how long the demo waits for the shipper when it stops
+// making progress before it reports what did not arrive.
+const demoStall = time.Minute
+
 // demoEvent is what the demo receiver keeps of each event.
 type demoEvent struct {
 	seq uint64
@@ -85,7 +90,19 @@ func runDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	seen := make([]uint8, n+1)
+
+	// The application: zerolog into the mmap log. In a --dir used before,
+	// the log goes on after the earlier runs' records: this run's events
+	// are those from the sequence number the writer hands out next.
+	w, err := mmaplog.Open(dir, &mmaplog.Options{SegmentSize: 16 << 20})
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	base := w.Stats().NextSeq
+	log := zerolog.New(w).With().Timestamp().Str("service", "checkout").Logger()
+
+	seen := make([]uint8, n)
 	lat := make([]int64, 0, n)
 	var received, dups, foreign atomic.Int64
 	recvDone := make(chan struct{})
@@ -95,29 +112,22 @@ func runDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			now := time.Now().UnixMicro()
 			for _, ev := range b.Events {
 				e, ok := ev.(demoEvent)
-				if !ok || e.seq == 0 || e.seq > uint64(n) {
+				if !ok || e.seq < base || e.seq >= base+uint64(n) {
 					foreign.Add(1)
 					continue
 				}
-				if seen[e.seq] > 0 {
+				i := e.seq - base
+				if seen[i] > 0 {
 					dups.Add(1)
 				} else {
 					lat = append(lat, now-e.ts)
 				}
-				seen[e.seq]++
+				seen[i]++
 			}
 			received.Add(int64(len(b.Events)))
 			b.ACK()
 		}
 	}()
-
-	// The application: zerolog into the mmap log.
-	w, err := mmaplog.Open(dir, &mmaplog.Options{SegmentSize: 16 << 20})
-	if err != nil {
-		srv.Close()
-		return err
-	}
-	log := zerolog.New(w).With().Timestamp().Str("service", "checkout").Logger()
 
 	// The shipper: follows the log, ships to the receiver.
 	out, err := output.Open("beats://"+l.Addr().String(), &output.Options{Window: ship.OutputWindow})
@@ -126,7 +136,15 @@ func runDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		srv.Close()
 		return err
 	}
-	sh, err := ship.New(ship.Config{Dir: dir, Output: out, CursorPath: tail.CursorPath(dir, "demo"), Host: "demo"})
+	// The demo's own cursor starts at this run's first event: an earlier
+	// run's cursor (perhaps interrupted) is replaced.
+	cursor := tail.CursorPath(dir, "demo")
+	if err := os.Remove(cursor); err != nil && !errors.Is(err, os.ErrNotExist) {
+		w.Close()
+		srv.Close()
+		return err
+	}
+	sh, err := ship.New(ship.Config{Dir: dir, Output: out, CursorPath: cursor, From: strconv.FormatUint(base, 10), Host: "demo"})
 	if err != nil {
 		w.Close()
 		srv.Close()
@@ -142,12 +160,23 @@ func runDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	} else {
 		fmt.Fprintf(stdout, "      %d events, as fast as the application can log them\n", n)
 	}
+	// On a terminal the progress line is redrawn in place every 200 ms;
+	// into a pipe or a file a plain line is printed every few seconds.
+	tty := isTerminal(stdout)
+	every := 3 * time.Second
+	if tty {
+		every = 200 * time.Millisecond
+	}
 	var progressMu sync.Mutex
 	progress := func(logged int) {
 		progressMu.Lock()
 		defer progressMu.Unlock()
 		st := sh.Stats()
-		fmt.Fprintf(stdout, "\r  logged %7d / %d   shipped and acknowledged %7d   lost %d ", logged, n, st.Acked, st.Lost)
+		if tty {
+			fmt.Fprintf(stdout, "\r  logged %7d / %d   shipped and acknowledged %7d   lost %d ", logged, n, st.Acked, st.Lost)
+		} else {
+			fmt.Fprintf(stdout, "  logged %d / %d, shipped and acknowledged %d, lost %d\n", logged, n, st.Acked, st.Lost)
+		}
 	}
 	start := time.Now()
 	callLat := make([]time.Duration, 0, n/64+1)
@@ -165,25 +194,32 @@ func runDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if i%64 == 0 {
 			t1 := time.Now()
 			callLat = append(callLat, t1.Sub(t0))
-			if t1.Sub(lastProgress) > 200*time.Millisecond {
+			if t1.Sub(lastProgress) > every {
 				lastProgress = t1
 				progress(i + 1)
 			}
 		}
 	}
 	logged := time.Since(start)
-	// Wait until the shipper has everything acknowledged.
-	deadline := time.Now().Add(30 * time.Second)
-	for sh.Stats().AckedSeq < uint64(n) && time.Now().Before(deadline) {
+	// Wait until the shipper has everything acknowledged, for as long as
+	// it makes progress (a busy machine is slow, not stuck).
+	last := base + uint64(n) - 1
+	acked, movedAt := sh.Stats().AckedSeq, time.Now()
+	for acked < last && time.Since(movedAt) < demoStall {
 		time.Sleep(10 * time.Millisecond)
-		if time.Since(lastProgress) > 200*time.Millisecond {
+		if a := sh.Stats().AckedSeq; a != acked {
+			acked, movedAt = a, time.Now()
+		}
+		if time.Since(lastProgress) > every {
 			lastProgress = time.Now()
 			progress(n)
 		}
 	}
 	total := time.Since(start)
 	progress(n)
-	fmt.Fprintln(stdout)
+	if tty {
+		fmt.Fprintln(stdout)
+	}
 	cancel()
 	err = <-shipErr
 	werr := w.Close()
@@ -196,7 +232,7 @@ func runDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return werr
 	}
 	missing := 0
-	for i := 1; i <= n; i++ {
+	for i := range seen {
 		if seen[i] == 0 {
 			missing++
 		}
@@ -213,7 +249,7 @@ func runDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		pct(us, 50), pct(us, 90), pct(us, 99), pct(us, 100))
 	fmt.Fprintf(stdout, "delivery:      %d events received, %d duplicate(s), %d batch(es), cursor at %d\n", received.Load(), dups.Load(), st.Batches, st.AckedSeq+1)
 	if missing > 0 || st.Lost > 0 || foreign.Load() > 0 {
-		return fmt.Errorf("lost events: %d of %d never arrived, %d reported lost, %d unrecognised", missing, n, st.Lost, foreign.Load())
+		return fmt.Errorf("lost events: %d of %d never arrived (sequence numbers %d to %d), %d reported lost, %d unrecognised", missing, n, base, last, st.Lost, foreign.Load())
 	}
 	fmt.Fprintln(stdout, "nothing lost:  every event arrived, acknowledged, checksums verified on the way")
 	return nil

@@ -19,8 +19,10 @@ type command struct {
 	args    string // synopsis of the arguments, for the usage line
 	summary string // one line for "mmaptail help"
 	// run parses args (everything after the command name) and runs. A
-	// *usageError prints the command's usage; any other error prints one line.
+	// *usageError (exit 2) and any other error (exit 1) print one line.
 	run func(args []string, stdin io.Reader, stdout, stderr io.Writer) error
+	// help writes the command's usage and flags; newFlags sets it.
+	help func(w io.Writer)
 }
 
 // commands is filled by the files of this package, one per command.
@@ -54,21 +56,33 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 			code = 2
 		}
 	}()
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
+	if len(args) == 0 {
+		// Not asked for: the usage goes with the error status, to stderr.
+		printHelp(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
 		if len(args) > 1 {
-			if c, ok := commands[args[1]]; ok {
-				return runCommand(c, []string{"--help"}, stdin, stdout, stderr)
+			c, ok := commands[args[1]]
+			if !ok {
+				fmt.Fprintf(stderr, "mmaptail: unknown command %q; run 'mmaptail --help'\n", args[1])
+				return 2
 			}
+			return runCommand(c, []string{"--help"}, stdin, stdout, stderr)
 		}
 		printHelp(stdout)
-		if len(args) == 0 {
-			return 2
-		}
 		return 0
+	case "-version", "--version", "-V":
+		return runCommand(commands["version"], nil, stdin, stdout, stderr)
 	}
 	c, ok := commands[args[0]]
 	if !ok {
-		fmt.Fprintf(stderr, "mmaptail: unknown command %q; run 'mmaptail help' for the list\n", args[0])
+		if strings.HasPrefix(args[0], "-") {
+			fmt.Fprintf(stderr, "mmaptail: unknown flag %s (flags go after the command); run 'mmaptail --help'\n", args[0])
+		} else {
+			fmt.Fprintf(stderr, "mmaptail: unknown command %q; run 'mmaptail --help'\n", args[0])
+		}
 		return 2
 	}
 	return runCommand(c, args[1:], stdin, stdout, stderr)
@@ -82,9 +96,15 @@ func runCommand(c *command, args []string, stdin io.Reader, stdout, stderr io.Wr
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
+		// Asked for: the help goes to stdout, with success.
+		if c.help != nil {
+			c.help(stdout)
+		} else {
+			fmt.Fprintf(stdout, "usage: mmaptail %s %s\n", c.name, c.args)
+		}
 		return 0
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "mmaptail %s: %s\nusage: mmaptail %s %s (see mmaptail %s --help)\n", c.name, ue.msg, c.name, c.args, c.name)
+		fmt.Fprintf(stderr, "mmaptail %s: %s; run 'mmaptail %s --help'\n", c.name, strings.TrimRight(oneLine(ue.msg), ".;"), c.name)
 		return 2
 	case errors.As(err, &ee):
 		return ee.code
@@ -107,23 +127,47 @@ func printHelp(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(w, "\nRun 'mmaptail COMMAND --help' for a command's flags.")
+	fmt.Fprintln(w, "\nRun 'mmaptail COMMAND --help' for a command's flags, 'mmaptail version' for the version.")
 }
 
-// newFlags returns a FlagSet for command c whose usage text goes to stderr.
+// newFlags returns a FlagSet for command c. Parsing prints nothing: a
+// mistake comes back as one usage error (parseInterleaved), and --help as
+// flag.ErrHelp, on which runCommand prints c's help (set here) to stdout.
+// The stderr argument is unused and kept for the callers' sake.
 func newFlags(c *command, stderr io.Writer, long string) *flag.FlagSet {
 	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: mmaptail %s %s\n\n%s\n", c.name, c.args, strings.TrimSpace(long))
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	c.help = func(w io.Writer) {
+		fmt.Fprintf(w, "usage: mmaptail %s %s\n\n%s\n", c.name, c.args, strings.TrimSpace(long))
 		has := false
 		fs.VisitAll(func(*flag.Flag) { has = true })
 		if has {
-			fmt.Fprintln(stderr, "\nflags:")
+			fmt.Fprintln(w, "\nflags:")
+			fs.SetOutput(w)
 			fs.PrintDefaults()
+			fs.SetOutput(io.Discard)
 		}
 	}
 	return fs
+}
+
+// flagError turns the flag package's message into ours: "flag provided
+// but not defined: -x" names the flag as unknown, as it was typed in args
+// ("--x" stays "--x").
+func flagError(err error, args []string) error {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		typed := "-" + name
+		for _, a := range args {
+			if n, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); n == name && strings.HasPrefix(a, "-") {
+				typed, _, _ = strings.Cut(a, "=")
+				break
+			}
+		}
+		msg = "unknown flag " + typed
+	}
+	return &usageError{msg}
 }
 
 // parseInterleaved parses flags that may come before or after the positional
@@ -136,7 +180,7 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
 			}
-			return nil, &usageError{err.Error()}
+			return nil, flagError(err, args)
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {

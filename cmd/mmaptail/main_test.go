@@ -83,7 +83,7 @@ func TestErrorsAreOneLine(t *testing.T) {
 		{[]string{"write"}, 2, "exactly one DIR"},
 		{[]string{"cat", "a", "b"}, 2, "exactly one DIR"},
 		{[]string{"frobnicate"}, 2, "unknown command"},
-		{[]string{"write", "--bogus", dir}, 2, "flag provided but not defined"},
+		{[]string{"write", "--bogus", dir}, 2, "unknown flag --bogus; run 'mmaptail write --help'"},
 	} {
 		code, _, errs := mmaptail(t, "", tc.args...)
 		if code != tc.code || !strings.Contains(errs, tc.msg) || strings.Contains(errs, "goroutine") || strings.Contains(errs, "panic") {
@@ -107,9 +107,9 @@ func TestErrorsAreOneLine(t *testing.T) {
 
 func TestHelpOnEveryCommand(t *testing.T) {
 	for name, c := range commands {
-		code, _, errs := mmaptail(t, "", name, "--help")
-		if code != 0 || !strings.Contains(errs, "usage: mmaptail "+name) {
-			t.Errorf("%s --help: exit %d, %q", name, code, errs)
+		code, out, errs := mmaptail(t, "", name, "--help")
+		if code != 0 || errs != "" || !strings.HasPrefix(out, "usage: mmaptail "+name) {
+			t.Errorf("%s --help: exit %d, stdout %q, stderr %q", name, code, out, errs)
 		}
 		if c.summary == "" {
 			t.Errorf("%s has no summary", name)

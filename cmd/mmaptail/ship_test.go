@@ -27,7 +27,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("MMAPTAIL_AS_MAIN") == "1" {
 		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeBuilt()
+	os.Exit(code)
 }
 
 // startMmaptail starts this test binary as mmaptail with args.

@@ -33,7 +33,8 @@ oldest and the newest record, whether a writer holds the log, and for each
 cursor under DIR/cursors (one per shipper) how far behind it is in records,
 bytes and seconds, and how many records it counted lost (damaged, or
 removed by retention before it read them). With -w it refreshes every
-second until interrupted.`
+second until interrupted: on a terminal it redraws the screen, into a pipe
+or a file it prints one block per refresh, each after a "--- TIME" line.`
 
 func runStat(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags(commands["stat"], stderr, statHelp)
@@ -49,6 +50,7 @@ func runStat(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if !*watch {
 		return printStat(stdout, pos[0])
 	}
+	tty := isTerminal(stdout)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM)
 	defer stop()
 	for {
@@ -56,8 +58,13 @@ func runStat(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if err := printStat(&b, pos[0]); err != nil {
 			return err
 		}
-		// Home the cursor, print, clear what is left of the old screen.
-		fmt.Fprintf(stdout, "\x1b[H\x1b[2J%s", b.String())
+		if tty {
+			// Home the cursor, clear the screen, print.
+			fmt.Fprintf(stdout, "\x1b[H\x1b[2J%s", b.String())
+		} else {
+			// Into a pipe or a file: one block per refresh, no escapes.
+			fmt.Fprintf(stdout, "--- %s\n%s", time.Now().Format(time.RFC3339), b.String())
+		}
 		select {
 		case <-ctx.Done():
 			return nil
