@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/mmaplog/mmaplog/internal/fault"
 	"github.com/mmaplog/mmaplog/region"
 )
 
@@ -28,6 +29,7 @@ type Map struct {
 	names    names
 	overflow *atomic.Uint64
 	created  bool
+	health   *health
 }
 
 // Open attaches the counter map at url (a region URL, see package region),
@@ -127,6 +129,7 @@ func newMap(r *region.Region, n Shape) *Map {
 		shipped:  unsafe.Add(base, g.shipped),
 		cnt:      n.Rules * n.Metrics,
 		overflow: (*atomic.Uint64)(unsafe.Add(base, offOverflow)),
+		health:   &health{where: r.String()},
 	}
 	m.names = names{
 		size:    n.NameSize,
@@ -177,12 +180,16 @@ func (m *Map) shippedWord(i int) *atomic.Uint64 {
 // address outside the shape adds nothing and is counted instead in the
 // map's overflow counter, which the collector reports: a mistake in a
 // producer shows up in what is shipped rather than vanishing.
+//
+// If the region's file was truncated by another process, touching it
+// raises a memory fault: Add then returns normally, the increment is
+// counted as lost (Lost), and Err reports the fault; see Err.
 func (m *Map) Add(rule, metric int, n uint64) {
 	if uint(rule) >= uint(m.shape.Rules) || uint(metric) >= uint(m.shape.Metrics) {
-		m.overflow.Add(1)
+		m.health.add(m.overflow, 1)
 		return
 	}
-	(*atomic.Uint64)(unsafe.Add(m.counters, (uintptr(rule)*m.metrics+uintptr(metric))*m.stride)).Add(n)
+	m.health.add((*atomic.Uint64)(unsafe.Add(m.counters, (uintptr(rule)*m.metrics+uintptr(metric))*m.stride)), n)
 }
 
 // Inc adds one to counter (rule, metric); see Add.
@@ -190,21 +197,52 @@ func (m *Map) Inc(rule, metric int) { m.Add(rule, metric, 1) }
 
 // Load returns the current value of counter (rule, metric): everything ever
 // added to it (it never decreases; it wraps after 2^64). 0 outside the shape.
-func (m *Map) Load(rule, metric int) uint64 {
-	if uint(rule) >= uint(m.shape.Rules) || uint(metric) >= uint(m.shape.Metrics) {
+// 0 also once the region is lost (see Err).
+func (m *Map) Load(rule, metric int) (v uint64) {
+	if uint(rule) >= uint(m.shape.Rules) || uint(metric) >= uint(m.shape.Metrics) || m.health.broken.Load() {
 		return 0
 	}
+	defer m.health.guard(nil)
+	defer fault.Catch()()
 	return m.word(rule*m.shape.Metrics + metric).Load()
 }
 
 // Overflow returns how many Add or Inc calls addressed a counter outside
-// the shape (and added nothing).
-func (m *Map) Overflow() uint64 { return m.overflow.Load() }
+// the shape (and added nothing); 0 once the region is lost.
+func (m *Map) Overflow() (v uint64) {
+	if m.health.broken.Load() {
+		return 0
+	}
+	defer m.health.guard(nil)
+	defer fault.Catch()()
+	return m.overflow.Load()
+}
+
+// Err returns nil while the map's region is sound. Once touching it raised
+// a memory fault in this process (its file truncated by another process,
+// or a page that could not be read), it returns that error, wrapping
+// fault.ErrFault: from then on this process's increments go nowhere and
+// are counted by Lost, and the collector's collections fail with the same
+// fault. Producers never crash on it. Check Err where the program can act,
+// say in a health check, and reopen the map once the region is restored.
+func (m *Map) Err() error {
+	if p := m.health.err.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Lost returns the increments (the sum of the n of each Add) this process
+// made after its region was lost (see Err): counted, never shipped.
+func (m *Map) Lost() uint64 { return m.health.lost.Load() }
 
 // Counter is a handle on one counter of a Map: Inc and Add on it are a
 // single atomic instruction, with no bounds check and no allocation. The
 // zero Counter is not usable; get one from Map.Counter.
-type Counter struct{ v *atomic.Uint64 }
+type Counter struct {
+	v *atomic.Uint64
+	h *health
+}
 
 // Counter returns the handle of counter (rule, metric), or an error if the
 // address is outside the map's shape.
@@ -212,17 +250,24 @@ func (m *Map) Counter(rule, metric int) (Counter, error) {
 	if uint(rule) >= uint(m.shape.Rules) || uint(metric) >= uint(m.shape.Metrics) {
 		return Counter{}, fmt.Errorf("counter: (rule %d, metric %d) is outside the map's shape %s", rule, metric, m.shape)
 	}
-	return Counter{m.word(rule*m.shape.Metrics + metric)}, nil
+	return Counter{m.word(rule*m.shape.Metrics + metric), m.health}, nil
 }
 
-// Inc adds one.
-func (c Counter) Inc() { c.v.Add(1) }
+// Inc adds one. A memory fault on the region is handled as by Map.Add.
+func (c Counter) Inc() { c.h.add(c.v, 1) }
 
-// Add adds n.
-func (c Counter) Add(n uint64) { c.v.Add(n) }
+// Add adds n. A memory fault on the region is handled as by Map.Add.
+func (c Counter) Add(n uint64) { c.h.add(c.v, n) }
 
-// Load returns the counter's value.
-func (c Counter) Load() uint64 { return c.v.Load() }
+// Load returns the counter's value (0 once the region is lost).
+func (c Counter) Load() (v uint64) {
+	if c.h.broken.Load() {
+		return 0
+	}
+	defer c.h.guard(nil)
+	defer fault.Catch()()
+	return c.v.Load()
+}
 
 // String formats a shape as RULESxMETRICS, with ",padded" if padded.
 func (s Shape) String() string {

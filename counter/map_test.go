@@ -31,6 +31,9 @@ func TestMain(m *testing.M) {
 	case "collect":
 		collectChild()
 		return
+	case "truncated":
+		truncatedChild()
+		return
 	}
 	goleak.VerifyTestMain(m)
 }

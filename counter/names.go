@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/mmaplog/mmaplog/internal/fault"
 )
 
 // Names live in fixed-size slots, one per rule and one per metric index
@@ -39,7 +41,7 @@ var ErrNoNames = errors.New("counter: the map has no room for names (created wit
 // Describe stores the name and labels of rule, for the collector to attach
 // to what it ships. labels are key, value pairs. The text must fit the map's
 // NameSize less 8 bytes, and contain no NUL byte.
-func (m *Map) Describe(rule int, name string, labels ...string) error {
+func (m *Map) Describe(rule int, name string, labels ...string) (err error) {
 	if uint(rule) >= uint(m.shape.Rules) {
 		return fmt.Errorf("counter: rule %d outside the map's %d rules", rule, m.shape.Rules)
 	}
@@ -53,27 +55,34 @@ func (m *Map) Describe(rule int, name string, labels ...string) error {
 		}
 		text += "\x00" + labels[i] + "\x00" + labels[i+1]
 	}
+	defer m.health.guard(&err)
+	defer fault.Catch()()
 	return m.names.set(m.names.rules, rule, name, text)
 }
 
 // NameMetric stores the name of metric index metric (the same for every
 // rule).
-func (m *Map) NameMetric(metric int, name string) error {
+func (m *Map) NameMetric(metric int, name string) (err error) {
 	if uint(metric) >= uint(m.shape.Metrics) {
 		return fmt.Errorf("counter: metric %d outside the map's %d metrics", metric, m.shape.Metrics)
 	}
 	if strings.IndexByte(name, 0) >= 0 {
 		return fmt.Errorf("counter: metric %d: the name contains a NUL byte", metric)
 	}
+	defer m.health.guard(&err)
+	defer fault.Catch()()
 	return m.names.set(m.names.metrics, metric, name, name)
 }
 
 // RuleName returns the name and labels stored for rule ("" and nil if
-// none, or if the slot is unreadable: being written, or damaged).
-func (m *Map) RuleName(rule int) (string, []Label) {
+// none, or if the slot is unreadable: being written, damaged, or the
+// region lost; see Err).
+func (m *Map) RuleName(rule int) (name string, labels []Label) {
 	if uint(rule) >= uint(m.shape.Rules) {
 		return "", nil
 	}
+	defer m.health.guard(nil)
+	defer fault.Catch()()
 	text, ok := m.names.get(m.names.rules, rule)
 	if !ok || text == "" {
 		return "", nil
@@ -82,10 +91,12 @@ func (m *Map) RuleName(rule int) (string, []Label) {
 }
 
 // MetricName returns the name stored for metric index metric, or "".
-func (m *Map) MetricName(metric int) string {
+func (m *Map) MetricName(metric int) (name string) {
 	if uint(metric) >= uint(m.shape.Metrics) {
 		return ""
 	}
+	defer m.health.guard(nil)
+	defer fault.Catch()()
 	text, ok := m.names.get(m.names.metrics, metric)
 	if !ok || strings.IndexByte(text, 0) >= 0 {
 		return ""
