@@ -268,7 +268,11 @@ func TestCollectWhileIncrementing(t *testing.T) {
 	em := &sumEmitter{sums: map[[2]int]uint64{}}
 	coll := counter.NewCollector(src, em, &counter.CollectorOptions{Host: "test", BatchSize: 7})
 
-	const goroutines, perG = 8, 20000
+	// Each producer adds at least perG times, and goes on until the
+	// collector has made minCollections collections: how much they
+	// overlap is a count, not a matter of this machine's speed.
+	const goroutines, perG, minCollections = 8, 20000, 10
+	var collected atomic.Int64
 	want := make([]map[[2]int]uint64, goroutines)
 	var wg sync.WaitGroup
 	for g := 0; g < goroutines; g++ {
@@ -277,7 +281,7 @@ func TestCollectWhileIncrementing(t *testing.T) {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(g), 1))
 			want[g] = map[[2]int]uint64{}
-			for i := 0; i < perG; i++ {
+			for i := 0; i < perG || collected.Load() < minCollections; i++ {
 				r, mt, n := rng.IntN(33), rng.IntN(8), uint64(1+rng.IntN(3))
 				m.Add(r, mt, n)
 				if r == 32 {
@@ -310,6 +314,7 @@ func TestCollectWhileIncrementing(t *testing.T) {
 			failures++
 		}
 		collections++
+		collected.Store(int64(collections))
 	}
 	em.fail = false
 	if _, err := coll.CollectOnce(true); err != nil {
@@ -330,7 +335,7 @@ func TestCollectWhileIncrementing(t *testing.T) {
 		}
 	}
 	t.Logf("%d collections (%d failed shipping), %d events", collections, failures, em.events)
-	if collections < 10 || failures == 0 {
+	if collections < minCollections || failures == 0 {
 		t.Errorf("only %d collections, %d failed: the test did not interleave", collections, failures)
 	}
 	// Nothing is left unshipped, and the collector's totals agree.
