@@ -65,10 +65,10 @@ type Encoder struct {
 
 	// Scratch of the merging path, reused from record to record.
 	tsVal, logVal []byte
-	arena     []byte // decoded names, displaced paths
-	displaced []displacedValue
-	levels    [][]metaMember // the metadata's members, per nesting level
-	taken     []span         // label names written
+	arena         []byte // decoded names, displaced paths
+	displaced     []displacedValue
+	levels        [][]metaMember // the metadata's members, per nesting level
+	taken         []span         // label names written
 }
 
 type displacedValue struct {
