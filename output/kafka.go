@@ -118,9 +118,9 @@ func newKafka(u *url.URL, name string, brokers []string, opts Options) (Output, 
 	opts.Pipelining *= 4
 	opts.BulkMaxSize = max(opts.BulkMaxSize, 1)
 	kopts = append(kopts, kgo.MaxBufferedRecords(max(50000, 2*opts.Pipelining*opts.BulkMaxSize)))
-	hooks := &kafkaHooks{}
-	kopts = append(kopts, kgo.WithHooks(hooks))
 	var e *engine
+	hooks := &kafkaHooks{onError: func(err error) { e.hosts[0].c.fail(fmt.Errorf("output %s: %w", name, err), opts.OnError) }}
+	kopts = append(kopts, kgo.WithHooks(hooks))
 	e = newEngine(name, opts, []string{strings.Join(brokers, ",")}, 1, func(ctx context.Context, _ string) (session, error) {
 		cl, err := kgo.NewClient(kopts...)
 		if err != nil {
@@ -142,6 +142,7 @@ func kafkaClientOptions(u *url.URL, brokers []string, topic string, opts *Option
 		kgo.ProducerLinger(ko.Linger),
 		kgo.ProduceRequestTimeout(opts.Timeout),
 		kgo.DialTimeout(opts.DialTimeout),
+		kgo.MetadataMinAge(min(opts.BackoffMax, 5*time.Second)),
 		kgo.RetryBackoffFn(func(tries int) time.Duration {
 			return min(opts.BackoffMin<<min(tries, 20), opts.BackoffMax)
 		}),
@@ -205,13 +206,20 @@ func kafkaClientOptions(u *url.URL, brokers []string, topic string, opts *Option
 	return kopts, nil
 }
 
-// kafkaHooks counts the client's broker connections.
-type kafkaHooks struct{ conns atomic.Int64 }
+// kafkaHooks counts the client's broker connections and reports the
+// failed ones (a broker down, TLS or SASL refused): the client retries them
+// on its own, and the records wait meanwhile.
+type kafkaHooks struct {
+	conns   atomic.Int64
+	onError func(error)
+}
 
-func (h *kafkaHooks) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+func (h *kafkaHooks) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
 	if err == nil {
 		h.conns.Add(1)
+		return
 	}
+	h.onError(fmt.Errorf("broker %s: connect: %w", net.JoinHostPort(meta.Host, fmt.Sprint(meta.Port)), err))
 }
 
 func (h *kafkaHooks) OnBrokerDisconnect(kgo.BrokerMetadata, net.Conn) { h.conns.Add(-1) }

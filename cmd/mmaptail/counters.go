@@ -264,7 +264,7 @@ func counterEmitter(ctx context.Context, to string, of *outputFlags, stdout, std
 	case "stdout", "stdout:", "-":
 		return &lineEmitter{w: bufio.NewWriterSize(stdout, 64<<10)}, func() {}, nil
 	}
-	out, err := of.open(to, "counters", 1, stderr)
+	out, err := of.open(to, "counters", 1, 0, stderr)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,0 +1,471 @@
+package ship
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mmaplog/mmaplog/output"
+	"github.com/mmaplog/mmaplog/tail"
+)
+
+// logShipper ships one log: a following reader, an encoder, the log's own
+// source of the output (its acknowledgements come back in its order), its
+// window, and its cursor with the cursor's lock and saver.
+type logShipper struct {
+	s        *Shipper
+	dir      string
+	announce bool // say when it starts: it was found by a pattern, or appeared later
+	cpath  string
+	src    output.Publisher
+	enc    *Encoder
+	r      *tail.Reader
+	lock   *cursorLock
+	logID  [16]byte
+	window window
+
+	// beyond is the sequence number shipping resumes at while the cursor
+	// (or From) is beyond the end of the log; 0 otherwise.
+	beyond atomic.Uint64
+
+	mu        sync.Mutex
+	cursor    tail.Cursor // the last acknowledged position
+	dirty     bool        // cursor not saved yet
+	saveKick  chan struct{}
+	saverDone chan struct{}
+	saving    bool // the saver runs
+	saveErr   error
+	unsavedEv int // events acknowledged and not saved yet
+	unsavedB  int   // their bytes
+	unsavedG  int64 // their budget
+	err       error
+
+	read, acked, lost, damage, batches, bytes, saves, saveErrs atomic.Uint64
+	ackedSeq, lastTime                                         atomic.Uint64
+	lag                                                        lagCache
+}
+
+// LogError is why the shipping of one log stopped. Run reports it through
+// Config.Logf when it happens and returns it in its error at the end.
+type LogError struct {
+	Dir string
+	Err error
+}
+
+func (e *LogError) Error() string { return e.Dir + ": " + e.Err.Error() }
+func (e *LogError) Unwrap() error { return e.Err }
+
+// Unreported returns err without the LogErrors in it (nil if that leaves
+// nothing): what Run's caller has not been told through Config.Logf.
+func Unreported(err error) error {
+	var le *LogError
+	if err == nil || errors.As(err, &le) && le == err {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var rest []error
+		for _, e := range j.Unwrap() {
+			if e := Unreported(e); e != nil {
+				rest = append(rest, e)
+			}
+		}
+		return errors.Join(rest...)
+	}
+	return err
+}
+
+type shipBatch struct {
+	buf    []byte
+	ends   []int // where each event ends in buf
+	events [][]byte
+	last   tail.Record // the batch's last record (Payload not kept)
+	grant  int64       // budget bytes it holds
+	sent   time.Time
+}
+
+// window bounds one log's events and bytes in flight: published, and not
+// yet acknowledged and saved in the cursor. Only the log's goroutine adds
+// to it.
+type window struct {
+	maxEvents, maxBytes int
+	mu                  sync.Mutex
+	events, bytes       int
+	freed               chan struct{}
+}
+
+// room waits until the window has room for a batch, and returns how many
+// events and bytes the batch may take (at least one event).
+func (w *window) room(ctx context.Context) (events, bytes int, err error) {
+	for {
+		w.mu.Lock()
+		if w.events == 0 {
+			w.mu.Unlock()
+			return w.maxEvents, w.maxBytes, nil
+		}
+		if w.events < w.maxEvents && w.bytes < w.maxBytes {
+			events, bytes = w.maxEvents-w.events, w.maxBytes-w.bytes
+			w.mu.Unlock()
+			return events, bytes, nil
+		}
+		w.mu.Unlock()
+		select {
+		case <-w.freed:
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		}
+	}
+}
+
+func (w *window) add(events, bytes int) {
+	w.mu.Lock()
+	w.events += events
+	w.bytes += bytes
+	w.mu.Unlock()
+}
+
+func (w *window) release(events, bytes int) {
+	w.mu.Lock()
+	w.events -= events
+	w.bytes -= bytes
+	w.mu.Unlock()
+	select {
+	case w.freed <- struct{}{}:
+	default:
+	}
+}
+
+func newLogShipper(s *Shipper, dir string) *logShipper {
+	return &logShipper{s: s, dir: dir, cpath: s.cursorPath(dir),
+		window:   window{maxEvents: s.cfg.Window, maxBytes: s.cfg.WindowBytes, freed: make(chan struct{}, 1)},
+		saveKick: make(chan struct{}, 1), saverDone: make(chan struct{})}
+}
+
+// firstGrant is what a batch takes from the shared budget before its first
+// event; it grows by budgetChunk while events fit.
+const (
+	firstGrant  = 64 << 10
+	budgetChunk = 256 << 10
+)
+
+// open locks and loads the cursor and opens the reader.
+func (l *logShipper) open() error {
+	cfg := &l.s.cfg
+	enc, err := NewEncoder(l.dir, cfg.Host, cfg.Fields)
+	if err != nil {
+		return err
+	}
+	l.enc = enc
+	ro := cfg.Reader
+	ro.Follow = true
+	ro.FromSeq, ro.FromEnd, ro.LogID = 0, false, [16]byte{}
+	haveCursor := false
+	if l.cpath != "" {
+		lock, err := lockCursor(l.cpath)
+		if err != nil {
+			return err
+		}
+		l.lock = lock
+		c, err := tail.LoadCursor(l.cpath)
+		switch {
+		case err == nil:
+			if id, ok := tail.LogID(l.dir); ok {
+				if err := c.Check(id, l.cpath); err != nil {
+					return err
+				}
+			}
+			haveCursor = true
+			l.cursor = c
+			ro.FromSeq, ro.LogID = c.NextSeq, c.LogID
+			l.ackedSeq.Store(c.NextSeq - 1)
+			l.lost.Store(c.Lost)
+		case errors.Is(err, tail.ErrNoCursor):
+		default:
+			return err
+		}
+	}
+	if !haveCursor {
+		ro.FromEnd, ro.FromSeq = l.s.start.end, l.s.start.seq
+	}
+	if ro.FromSeq > 1 {
+		l.checkBeyond(ro.FromSeq, haveCursor)
+	}
+	userDamage := ro.OnDamage
+	ro.OnDamage = func(d tail.Damage) {
+		l.lost.Add(d.Lost)
+		l.damage.Add(1)
+		if userDamage != nil {
+			userDamage(d)
+		}
+		if cfg.OnDamage != nil {
+			cfg.OnDamage(d)
+		}
+	}
+	r, err := tail.Open(l.dir, &ro)
+	if err != nil {
+		return err
+	}
+	l.r = r
+	return nil
+}
+
+// checkBeyond warns when shipping would start past the log's newest record.
+func (l *logShipper) checkBeyond(next uint64, cursor bool) {
+	e, err := tail.End(l.dir)
+	if err != nil {
+		return
+	}
+	st := Locate(next, e)
+	if st.Position != BeyondEnd {
+		return
+	}
+	l.beyond.Store(next)
+	what := "--from " + fmt.Sprint(next)
+	if cursor {
+		what = "the cursor " + l.cpath
+	}
+	l.s.cfg.Logf("%s: warning: %s asks for record %d but the newest record is %d: nothing is shipped until the log grows past it, and records %d to %d never are (a log restored from an older copy? delete the cursor to ship from --from)",
+		l.dir, what, next, st.Newest, st.Newest+1, next-1)
+}
+
+// run ships the log until ctx is done or it cannot go on.
+func (l *logShipper) run(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			err = &LogError{Dir: l.dir, Err: err}
+			l.mu.Lock()
+			l.err = err
+			l.mu.Unlock()
+		}
+	}()
+	if err := l.open(); err != nil {
+		return err
+	}
+	l.src = l.s.cfg.Output.NewSource()
+	l.mu.Lock()
+	l.saving = true
+	l.mu.Unlock()
+	go l.saver()
+	defer l.r.Close()
+	if l.announce {
+		l.s.cfg.Logf("%s: picked up, shipping (cursor %s)", l.dir, orNone(l.cpath))
+	}
+	for {
+		if !l.r.Next() {
+			if err := l.r.Err(); err != nil {
+				return err
+			}
+			if l.r.Wait(ctx) != nil {
+				return nil
+			}
+			continue
+		}
+		if err := l.batch(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+func orNone(p string) string {
+	if p == "" {
+		return "none"
+	}
+	return p
+}
+
+// batch makes a batch starting with the record the reader is at, as long
+// as the window, the batch limits and the shared budget allow and records
+// are there, and publishes it.
+func (l *logShipper) batch(ctx context.Context) error {
+	maxEv, maxBy, err := l.window.room(ctx)
+	if err != nil {
+		return err
+	}
+	maxEv, maxBy = min(maxEv, l.s.cfg.BatchSize), min(maxBy, l.s.cfg.BatchBytes)
+	grant := min(int64(maxBy), firstGrant)
+	if err := l.s.budget.acquire(ctx, grant); err != nil {
+		return err
+	}
+	b := l.s.newBatch()
+	full := false
+	for {
+		rec := l.r.Record()
+		b.buf = l.enc.Append(b.buf, rec)
+		b.ends = append(b.ends, len(b.buf))
+		rec.Payload = nil
+		b.last = rec
+		l.read.Add(1)
+		used := int64(len(b.buf))
+		if need := used - grant; need > 0 {
+			more := min(max(need, budgetChunk), max(int64(maxBy)-grant, need))
+			if !l.s.budget.tryAcquire(more) {
+				l.s.budget.force(need) // this event is encoded already
+				more, full = need, true
+			}
+			grant += more
+		}
+		if full || len(b.ends) >= maxEv || len(b.buf) >= maxBy || !l.r.Next() {
+			break
+		}
+	}
+	if unused := grant - int64(len(b.buf)); unused > 0 {
+		l.s.budget.release(unused)
+		grant -= unused
+	}
+	b.grant = grant
+	if seq := l.beyond.Load(); seq != 0 && b.last.Seq >= seq {
+		l.beyond.Store(0)
+		l.s.cfg.Logf("%s: the log has grown past where shipping was to resume (%d): shipping", l.dir, seq)
+	}
+	return l.publish(ctx, b)
+}
+
+func (s *Shipper) newBatch() *shipBatch {
+	select {
+	case b := <-s.free:
+		b.buf, b.ends, b.events = b.buf[:0], b.ends[:0], b.events[:0]
+		return b
+	default:
+		return &shipBatch{buf: make([]byte, 0, 16<<10)}
+	}
+}
+
+// recycle keeps a batch's memory for a later one, unless it is large.
+func (s *Shipper) recycle(b *shipBatch) {
+	if cap(b.buf) > 4<<20 {
+		return
+	}
+	clear(b.events)
+	select {
+	case s.free <- b:
+	default:
+	}
+}
+
+// publish hands b to the output. Its window share and budget are given back
+// when b is acknowledged and the cursor holding it is saved.
+func (l *logShipper) publish(ctx context.Context, b *shipBatch) error {
+	l.mu.Lock()
+	serr := l.saveErr
+	l.mu.Unlock()
+	n, size := len(b.ends), len(b.buf)
+	if serr != nil {
+		l.s.budget.release(b.grant)
+		return serr // shipping on without a durable cursor would not be at least once
+	}
+	start := 0
+	for _, end := range b.ends {
+		b.events = append(b.events, b.buf[start:end:end])
+		start = end
+	}
+	l.window.add(n, size)
+	if id, ok := l.r.LogID(); ok {
+		l.logID = id
+	}
+	id := l.logID
+	b.sent = time.Now()
+	err := l.src.Publish(ctx, b.events, func() { l.ackBatch(b, id, n, size) })
+	if err != nil {
+		l.window.release(n, size)
+		l.s.budget.release(b.grant)
+	}
+	return err
+}
+
+// ackBatch runs on the output's goroutine when b is acknowledged.
+func (l *logShipper) ackBatch(b *shipBatch, id [16]byte, n, size int) {
+	last := b.last
+	if m := l.s.cfg.Metrics; m != nil {
+		m.batchLatency.Observe(time.Since(b.sent).Seconds())
+	}
+	l.acked.Add(uint64(n))
+	l.bytes.Add(uint64(size))
+	l.batches.Add(1)
+	l.ackedSeq.Store(last.Seq)
+	l.lastTime.Store(uint64(last.Time))
+	grant := b.grant
+	l.s.recycle(b)
+	if l.cpath == "" {
+		l.window.release(n, size)
+		l.s.budget.release(grant)
+		return
+	}
+	l.mu.Lock()
+	l.cursor = tail.Cursor{LogID: id, NextSeq: last.Seq + 1, Segment: last.Segment, Offset: last.Offset + int64(last.Size), Time: last.Time, Lost: l.lost.Load()}
+	l.dirty = true
+	l.unsavedEv += n
+	l.unsavedB += size
+	l.unsavedG += grant
+	l.mu.Unlock()
+	select {
+	case l.saveKick <- struct{}{}:
+	default:
+	}
+}
+
+// saver saves the cursor after acknowledgements, coalescing those that come
+// while a save is in progress, and frees the window share and budget of the
+// batches a save covered.
+func (l *logShipper) saver() {
+	defer close(l.saverDone)
+	for range l.saveKick {
+		l.saveNow()
+	}
+	l.saveNow()
+}
+
+func (l *logShipper) saveNow() {
+	l.mu.Lock()
+	if !l.dirty {
+		l.mu.Unlock()
+		return
+	}
+	c := l.cursor
+	ev, by, g := l.unsavedEv, l.unsavedB, l.unsavedG
+	l.unsavedEv, l.unsavedB, l.unsavedG = 0, 0, 0
+	l.dirty = false
+	l.mu.Unlock()
+	c.Saved = 0
+	err := c.Save(l.cpath)
+	if err != nil {
+		l.saveErrs.Add(1)
+		l.mu.Lock()
+		if l.saveErr == nil {
+			l.saveErr = fmt.Errorf("ship: %w", err)
+		}
+		l.mu.Unlock()
+	}
+	l.saves.Add(1)
+	l.window.release(ev, by)
+	l.s.budget.release(g)
+}
+
+// finish, once the output is closed (every acknowledgement in), saves the
+// cursor a last time and releases its lock. It returns a save's error.
+func (l *logShipper) finish() error {
+	l.mu.Lock()
+	saving := l.saving
+	l.mu.Unlock()
+	if saving {
+		close(l.saveKick)
+		<-l.saverDone
+	}
+	l.lock.release()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.saveErr
+}
+
+func (l *logShipper) stats() LogStats {
+	l.mu.Lock()
+	err := l.err
+	l.mu.Unlock()
+	return LogStats{Dir: l.dir, Cursor: l.cpath, Read: l.read.Load(), Acked: l.acked.Load(), AckedSeq: l.ackedSeq.Load(),
+		Lost: l.lost.Load(), Damage: l.damage.Load(), Batches: l.batches.Load(), Bytes: l.bytes.Load(),
+		CursorSaves: l.saves.Load(), SaveErrors: l.saveErrs.Load(), BeyondEnd: l.beyond.Load() != 0, Err: err}
+}
