@@ -366,4 +366,6 @@ func TestKafkaTLS(t *testing.T) {
 	checkKafka(t, consumeKafka(t, c, 1000, kgo.DialTLSConfig(&tls.Config{RootCAs: pool})), 1000)
 }
 
-func plainAuth(user, pass string) sasl.Mechanism { return plain.Auth{User: user, Pass: pass}.AsMechanism() }
+func plainAuth(user, pass string) sasl.Mechanism {
+	return plain.Auth{User: user, Pass: pass}.AsMechanism()
+}

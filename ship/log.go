@@ -19,13 +19,13 @@ type logShipper struct {
 	s        *Shipper
 	dir      string
 	announce bool // say when it starts: it was found by a pattern, or appeared later
-	cpath  string
-	src    output.Publisher
-	enc    *Encoder
-	r      *tail.Reader
-	lock   *cursorLock
-	logID  [16]byte
-	window window
+	cpath    string
+	src      output.Publisher
+	enc      *Encoder
+	r        *tail.Reader
+	lock     *cursorLock
+	logID    [16]byte
+	window   window
 
 	// beyond is the sequence number shipping resumes at while the cursor
 	// (or From) is beyond the end of the log; 0 otherwise.
@@ -38,7 +38,7 @@ type logShipper struct {
 	saverDone chan struct{}
 	saving    bool // the saver runs
 	saveErr   error
-	unsavedEv int // events acknowledged and not saved yet
+	unsavedEv int   // events acknowledged and not saved yet
 	unsavedB  int   // their bytes
 	unsavedG  int64 // their budget
 	err       error

@@ -44,7 +44,7 @@ type Metrics struct {
 	s  *Shipper
 
 	events, bytes, ackedSeq, lagRecords, lagSeconds, lost, damage, saves, saveErrors, beyond, up *prometheus.Desc
-	connected, connects, errors, sent, acked, dropped, logs                                    *prometheus.Desc
+	connected, connects, errors, sent, acked, dropped, logs                                      *prometheus.Desc
 }
 
 // NewMetrics creates the metrics and registers them with reg.
