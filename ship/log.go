@@ -27,6 +27,12 @@ type logShipper struct {
 	logID    [16]byte
 	window   window
 
+	// scratch holds the event of the record read last (pendingRec) while
+	// pending: encoded, and not in a batch yet (it did not fit).
+	scratch    []byte
+	pending    bool
+	pendingRec tail.Record
+
 	// beyond is the sequence number shipping resumes at while the cursor
 	// (or From) is beyond the end of the log; 0 otherwise.
 	beyond atomic.Uint64
@@ -77,12 +83,16 @@ func Unreported(err error) error {
 	return err
 }
 
+// shipBatch is a batch of one log's events. Their bytes live in chunks of
+// the shipper's memory (chunkSize each, or one event's size where that is
+// larger), each taken from the shared budget before an event is copied in,
+// so that what the shipper holds is exactly what the budget counts.
 type shipBatch struct {
-	buf    []byte
-	ends   []int // where each event ends in buf
+	chunks [][]byte
 	events [][]byte
+	size   int         // bytes of the events
 	last   tail.Record // the batch's last record (Payload not kept)
-	grant  int64       // budget bytes it holds
+	grant  int64       // budget bytes its chunks hold
 	sent   time.Time
 }
 
@@ -143,12 +153,8 @@ func newLogShipper(s *Shipper, dir string) *logShipper {
 		saveKick: make(chan struct{}, 1), saverDone: make(chan struct{})}
 }
 
-// firstGrant is what a batch takes from the shared budget before its first
-// event; it grows by budgetChunk while events fit.
-const (
-	firstGrant  = 64 << 10
-	budgetChunk = 256 << 10
-)
+// chunkSize is the unit of the shipper's memory for events.
+const chunkSize = 64 << 10
 
 // open locks and loads the cursor and opens the reader.
 func (l *logShipper) open() error {
@@ -253,14 +259,17 @@ func (l *logShipper) run(ctx context.Context) (err error) {
 		l.s.cfg.Logf("%s: picked up, shipping (cursor %s)", l.dir, orNone(l.cpath))
 	}
 	for {
-		if !l.r.Next() {
-			if err := l.r.Err(); err != nil {
-				return err
+		if !l.pending {
+			if !l.r.Next() {
+				if err := l.r.Err(); err != nil {
+					return err
+				}
+				if l.r.Wait(ctx) != nil {
+					return nil
+				}
+				continue
 			}
-			if l.r.Wait(ctx) != nil {
-				return nil
-			}
-			continue
+			l.encode()
 		}
 		if err := l.batch(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -271,6 +280,18 @@ func (l *logShipper) run(ctx context.Context) (err error) {
 	}
 }
 
+// encode turns the reader's record into the pending event.
+func (l *logShipper) encode() {
+	rec := l.r.Record()
+	l.scratch = l.enc.Append(l.scratch[:0], rec)
+	rec.Payload = nil
+	l.pendingRec, l.pending = rec, true
+	l.read.Add(1)
+	if cap(l.scratch) > 4<<20 && len(l.scratch) < chunkSize {
+		l.scratch = nil // do not keep a rare large record's memory
+	}
+}
+
 func orNone(p string) string {
 	if p == "" {
 		return "none"
@@ -278,46 +299,46 @@ func orNone(p string) string {
 	return p
 }
 
-// batch makes a batch starting with the record the reader is at, as long
-// as the window, the batch limits and the shared budget allow and records
-// are there, and publishes it.
+// batch makes a batch starting with the pending event, as long as the
+// window, the batch limits and the shared budget allow and records are
+// there, and publishes it. An event the budget has no room for now stays
+// pending for the next batch.
 func (l *logShipper) batch(ctx context.Context) error {
 	maxEv, maxBy, err := l.window.room(ctx)
 	if err != nil {
 		return err
 	}
 	maxEv, maxBy = min(maxEv, l.s.cfg.BatchSize), min(maxBy, l.s.cfg.BatchBytes)
-	grant := min(int64(maxBy), firstGrant)
-	if err := l.s.budget.acquire(ctx, grant); err != nil {
-		return err
-	}
-	b := l.s.newBatch()
-	full := false
+	b := &shipBatch{}
 	for {
-		rec := l.r.Record()
-		b.buf = l.enc.Append(b.buf, rec)
-		b.ends = append(b.ends, len(b.buf))
-		rec.Payload = nil
-		b.last = rec
-		l.read.Add(1)
-		used := int64(len(b.buf))
-		if need := used - grant; need > 0 {
-			more := min(max(need, budgetChunk), max(int64(maxBy)-grant, need))
-			if !l.s.budget.tryAcquire(more) {
-				l.s.budget.force(need) // this event is encoded already
-				more, full = need, true
+		ev := l.scratch
+		cur := len(b.chunks) - 1
+		if cur < 0 || cap(b.chunks[cur])-len(b.chunks[cur]) < len(ev) {
+			size := int64(max(chunkSize, len(ev)))
+			if len(b.events) == 0 {
+				if err := l.s.budget.acquire(ctx, size); err != nil {
+					return err
+				}
+			} else if !l.s.budget.tryAcquire(size) {
+				break // the budget is taken: ship what there is
 			}
-			grant += more
+			b.grant += size
+			b.chunks = append(b.chunks, l.s.chunk(int(size)))
+			cur++
 		}
-		if full || len(b.ends) >= maxEv || len(b.buf) >= maxBy || !l.r.Next() {
+		c := b.chunks[cur]
+		start := len(c)
+		c = append(c, ev...)
+		b.chunks[cur] = c
+		b.events = append(b.events, c[start:len(c):len(c)])
+		b.size += len(ev)
+		b.last = l.pendingRec
+		l.pending = false
+		if len(b.events) >= maxEv || b.size >= maxBy || !l.r.Next() {
 			break
 		}
+		l.encode()
 	}
-	if unused := grant - int64(len(b.buf)); unused > 0 {
-		l.s.budget.release(unused)
-		grant -= unused
-	}
-	b.grant = grant
 	if seq := l.beyond.Load(); seq != 0 && b.last.Seq >= seq {
 		l.beyond.Store(0)
 		l.s.cfg.Logf("%s: the log has grown past where shipping was to resume (%d): shipping", l.dir, seq)
@@ -325,26 +346,31 @@ func (l *logShipper) batch(ctx context.Context) error {
 	return l.publish(ctx, b)
 }
 
-func (s *Shipper) newBatch() *shipBatch {
-	select {
-	case b := <-s.free:
-		b.buf, b.ends, b.events = b.buf[:0], b.ends[:0], b.events[:0]
-		return b
-	default:
-		return &shipBatch{buf: make([]byte, 0, 16<<10)}
+// chunk returns memory for events: a pooled chunk of chunkSize, or for a
+// larger event one of its own.
+func (s *Shipper) chunk(size int) []byte {
+	if size == chunkSize {
+		select {
+		case c := <-s.chunks:
+			return c[:0]
+		default:
+		}
 	}
+	return make([]byte, 0, size)
 }
 
-// recycle keeps a batch's memory for a later one, unless it is large.
+// recycle gives a batch's chunks back to the pool.
 func (s *Shipper) recycle(b *shipBatch) {
-	if cap(b.buf) > 4<<20 {
-		return
+	for _, c := range b.chunks {
+		if cap(c) != chunkSize {
+			continue
+		}
+		select {
+		case s.chunks <- c:
+		default:
+		}
 	}
-	clear(b.events)
-	select {
-	case s.free <- b:
-	default:
-	}
+	b.chunks, b.events = nil, nil
 }
 
 // publish hands b to the output. Its window share and budget are given back
@@ -353,15 +379,10 @@ func (l *logShipper) publish(ctx context.Context, b *shipBatch) error {
 	l.mu.Lock()
 	serr := l.saveErr
 	l.mu.Unlock()
-	n, size := len(b.ends), len(b.buf)
+	n, size := len(b.events), b.size
 	if serr != nil {
 		l.s.budget.release(b.grant)
 		return serr // shipping on without a durable cursor would not be at least once
-	}
-	start := 0
-	for _, end := range b.ends {
-		b.events = append(b.events, b.buf[start:end:end])
-		start = end
 	}
 	l.window.add(n, size)
 	if id, ok := l.r.LogID(); ok {
@@ -389,7 +410,7 @@ func (l *logShipper) ackBatch(b *shipBatch, id [16]byte, n, size int) {
 	l.ackedSeq.Store(last.Seq)
 	l.lastTime.Store(uint64(last.Time))
 	grant := b.grant
-	l.s.recycle(b)
+	l.s.recycle(b) // the output is done with the events
 	if l.cpath == "" {
 		l.window.release(n, size)
 		l.s.budget.release(grant)

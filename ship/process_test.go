@@ -101,15 +101,21 @@ func roleWriter() int {
 	return 0
 }
 
-// roleShipper ships DIR to URL with the cursor CURSOR until SIGTERM.
+// roleShipper ships DIR to URL with the cursor CURSOR until SIGTERM; or,
+// with LOGS (patterns separated by newlines), those logs with cursors named
+// CURSOR_NAME.
 func roleShipper() int {
 	out, err := output.Open(os.Getenv("URL"), &output.Options{Window: ship.OutputWindow, BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "shipper:", err)
 		return 1
 	}
-	s, err := ship.New(ship.Config{Dir: os.Getenv("DIR"), Output: out, CursorPath: os.Getenv("CURSOR"), BatchSize: envInt("BATCH", 500), Window: 2000,
-		Reader: tail.Options{HoleWait: time.Second}})
+	cfg := ship.Config{Dir: os.Getenv("DIR"), Output: out, CursorPath: os.Getenv("CURSOR"), BatchSize: envInt("BATCH", 500), Window: envInt("WINDOW", 2000),
+		Reader: tail.Options{HoleWait: time.Second}, Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, "shipper: "+f+"\n", a...) }}
+	if logs := os.Getenv("LOGS"); logs != "" {
+		cfg.Logs, cfg.CursorName = strings.Split(logs, "\n"), os.Getenv("CURSOR_NAME")
+	}
+	s, err := ship.New(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "shipper:", err)
 		return 1

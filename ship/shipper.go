@@ -25,7 +25,7 @@ const (
 	DefaultBatchBytes   = 2 << 20
 	DefaultWindow       = 8192
 	DefaultWindowBytes  = 16 << 20
-	DefaultBufferBytes  = 16 << 20
+	DefaultBufferBytes  = 8 << 20
 	DefaultDrainTimeout = 10 * time.Second
 	DefaultScanInterval = 500 * time.Millisecond
 
@@ -135,7 +135,7 @@ type Shipper struct {
 	cfg    Config
 	start  startPoint
 	budget *budget
-	free   chan *shipBatch
+	chunks chan []byte // chunks of memory for events, for reuse
 
 	mu      sync.Mutex
 	logs    map[string]*logShipper // by cleaned path
@@ -147,6 +147,9 @@ type Shipper struct {
 	first   bool          // the first scan: plain paths that exist are not announced
 	wg      sync.WaitGroup
 }
+
+// chunkPool is the number of free chunks kept for reuse (4 MiB).
+const chunkPool = 64
 
 // startPoint is Config.From parsed.
 type startPoint struct {
@@ -225,7 +228,7 @@ func New(cfg Config) (*Shipper, error) {
 		return nil, fmt.Errorf("ship: %w", err)
 	}
 	s := &Shipper{cfg: cfg, start: sp, budget: newBudget(int64(cfg.BufferBytes)),
-		free: make(chan *shipBatch, 16), logs: map[string]*logShipper{}, waiting: map[string]bool{},
+		chunks: make(chan []byte, chunkPool), logs: map[string]*logShipper{}, waiting: map[string]bool{},
 		changed: make(chan struct{}, 1)}
 	if cfg.Metrics != nil {
 		cfg.Metrics.attach(s)
