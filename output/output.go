@@ -232,15 +232,15 @@ func Open(rawURL string, o *Options) (Output, error) {
 	if rawURL == "stdout" || rawURL == "stdout://" || rawURL == "-" {
 		return newStreamOutput("stdout", opts, func() (writeCloser, error) { return nopCloser{opts.Stdout}, nil }), nil
 	}
-	u, err := url.Parse(rawURL)
+	u, hostList, err := parseURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("output %q: %w", rawURL, errors.Unwrap(err))
+		return nil, err
 	}
 	name := redact(u)
 	var hosts []string
 	switch u.Scheme {
 	case "beats", "tcp", "redis", "kafka":
-		if hosts, err = splitHosts(u); err != nil {
+		if hosts, err = splitHosts(u, hostList); err != nil {
 			return nil, fmt.Errorf("output %s: %w", name, err)
 		}
 	}
@@ -274,8 +274,43 @@ func Open(rawURL string, o *Options) (Output, error) {
 	return nil, fmt.Errorf("output %s: unknown scheme %q (beats, tcp, redis, kafka, stdout, file)", name, u.Scheme)
 }
 
+// parseURL parses an output URL. The host part of the network outputs is
+// a comma-separated list, which net/url does not take: it is cut out
+// first, returned as it is, and u.Host holds it too (for messages).
+func parseURL(rawURL string) (u *url.URL, hostList string, err error) {
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if ok {
+		switch scheme {
+		case "beats", "tcp", "redis", "kafka":
+			end := strings.IndexAny(rest, "/?#")
+			if end < 0 {
+				end = len(rest)
+			}
+			auth := rest[:end]
+			userinfo := ""
+			if at := strings.LastIndex(auth, "@"); at >= 0 {
+				userinfo, auth = auth[:at+1], auth[at+1:]
+			}
+			hostList = auth
+			rawURL = scheme + "://" + userinfo + "hosts" + rest[end:]
+		}
+	}
+	u, err = url.Parse(rawURL)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, "", fmt.Errorf("output %q: %w", rawURL, err)
+	}
+	if ok && hostList != "" || u.Host == "hosts" {
+		u.Host = hostList
+	}
+	return u, hostList, nil
+}
+
 // splitHosts returns the HOST:PORT list of a URL's host part.
-func splitHosts(u *url.URL) ([]string, error) {
+func splitHosts(u *url.URL, list string) ([]string, error) {
 	want := u.Scheme + "://HOST:PORT[,HOST:PORT...]"
 	switch u.Scheme {
 	case "redis":
@@ -283,12 +318,12 @@ func splitHosts(u *url.URL) ([]string, error) {
 	case "kafka":
 		want = "kafka://BROKER:PORT[,BROKER:PORT...]/TOPIC"
 	}
-	if u.Host == "" {
+	if list == "" {
 		return nil, fmt.Errorf("no host: want %s", want)
 	}
 	var hosts []string
 	seen := map[string]bool{}
-	for _, h := range strings.Split(u.Host, ",") {
+	for _, h := range strings.Split(list, ",") {
 		host, port, err := net.SplitHostPort(h)
 		if err != nil || host == "" || port == "" {
 			return nil, fmt.Errorf("host %q: want HOST:PORT, as in %s", h, want)

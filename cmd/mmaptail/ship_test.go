@@ -100,7 +100,14 @@ func TestShipCommand(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{"mmaptail_events_shipped_total 3000", "mmaptail_acked_sequence 3000", "mmaptail_lag_records 0", "mmaptail_output_connected 1", "mmaptail_batch_latency_seconds_count"} {
+	for _, want := range []string{
+		fmt.Sprintf(`mmaptail_events_shipped_total{log=%q} 3000`, dir),
+		fmt.Sprintf(`mmaptail_acked_sequence{log=%q} 3000`, dir),
+		fmt.Sprintf(`mmaptail_lag_records{log=%q} 0`, dir),
+		fmt.Sprintf(`mmaptail_cursor_beyond_end{log=%q} 0`, dir),
+		fmt.Sprintf(`mmaptail_output_connected{host=%q} 1`, "file://"+out),
+		fmt.Sprintf(`mmaptail_output_events_acked_total{host=%q} 3000`, "file://"+out),
+		"mmaptail_logs 1", "mmaptail_batch_latency_seconds_count"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
 		}
@@ -115,7 +122,8 @@ func TestShipCommand(t *testing.T) {
 		if lg["offset"].(float64) != float64(i+1) {
 			t.Fatalf("event %d has log.offset %v", i, lg["offset"])
 		}
-		if ev["host"].(map[string]any)["name"] != "h1" || ev["service"].(map[string]any)["name"] != "checkout" || ev["agent"].(map[string]any)["type"] != "mmaptail" {
+		if ev["host"].(map[string]any)["name"] != "h1" || ev["service"].(map[string]any)["name"] != "checkout" || ev["agent"].(map[string]any)["type"] != "mmaptail" ||
+			ev["agent"].(map[string]any)["name"] != "h1" || ev["ecs"].(map[string]any)["version"] == nil {
 			t.Fatalf("event %d metadata: %v", i, ev)
 		}
 		if i%3 == 0 && ev["message"] != fmt.Sprintf("plain line %d", i) || i%3 != 0 && ev["i"].(float64) != float64(i) {
