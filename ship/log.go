@@ -44,9 +44,9 @@ type logShipper struct {
 	saverDone chan struct{}
 	saving    bool // the saver runs
 	saveErr   error
-	unsavedEv int   // events acknowledged and not saved yet
-	unsavedB  int   // their bytes
-	unsavedG  int64 // their budget
+	unsavedEv int           // events acknowledged and not saved yet
+	unsavedB  int           // their bytes
+	halfKick  chan struct{} // half the window waits for a save
 	err       error
 
 	read, acked, lost, damage, batches, bytes, saves, saveErrs atomic.Uint64
@@ -150,7 +150,7 @@ func (w *window) release(events, bytes int) {
 func newLogShipper(s *Shipper, dir string) *logShipper {
 	return &logShipper{s: s, dir: dir, cpath: s.cursorPath(dir),
 		window:   window{maxEvents: s.cfg.Window, maxBytes: s.cfg.WindowBytes, freed: make(chan struct{}, 1)},
-		saveKick: make(chan struct{}, 1), saverDone: make(chan struct{})}
+		saveKick: make(chan struct{}, 1), halfKick: make(chan struct{}, 1), saverDone: make(chan struct{})}
 }
 
 // chunkSize is the unit of the shipper's memory for events.
@@ -410,10 +410,10 @@ func (l *logShipper) ackBatch(b *shipBatch, id [16]byte, n, size int) {
 	l.ackedSeq.Store(last.Seq)
 	l.lastTime.Store(uint64(last.Time))
 	grant := b.grant
-	l.s.recycle(b) // the output is done with the events
+	l.s.recycle(b) // the output is done with the events: their memory is free
+	l.s.budget.release(grant)
 	if l.cpath == "" {
 		l.window.release(n, size)
-		l.s.budget.release(grant)
 		return
 	}
 	l.mu.Lock()
@@ -421,21 +421,49 @@ func (l *logShipper) ackBatch(b *shipBatch, id [16]byte, n, size int) {
 	l.dirty = true
 	l.unsavedEv += n
 	l.unsavedB += size
-	l.unsavedG += grant
+	half := l.unsavedEv >= l.window.maxEvents/2 || l.unsavedB >= l.window.maxBytes/2
 	l.mu.Unlock()
 	select {
 	case l.saveKick <- struct{}{}:
 	default:
 	}
+	if half {
+		select {
+		case l.halfKick <- struct{}{}:
+		default:
+		}
+	}
 }
 
-// saver saves the cursor after acknowledgements, coalescing those that come
-// while a save is in progress, and frees the window share and budget of the
-// batches a save covered.
+// saver saves the cursor after acknowledgements, and frees the window share
+// of the batches a save covered. Saves coalesce the acknowledgements that
+// come meanwhile, and come at most every SaveInterval while less than half
+// the window waits for them: a save is two fsyncs, and a shipper of many
+// logs saving after each batch of each would do thousands a second.
 func (l *logShipper) saver() {
 	defer close(l.saverDone)
+	var last time.Time
 	for range l.saveKick {
+		if wait := l.s.cfg.SaveInterval - time.Since(last); wait > 0 {
+			t := time.NewTimer(wait)
+		wait:
+			for {
+				select {
+				case <-t.C:
+					break wait
+				case <-l.halfKick:
+					t.Stop()
+					break wait
+				case _, ok := <-l.saveKick:
+					if !ok { // finishing
+						t.Stop()
+						break wait
+					}
+				}
+			}
+		}
 		l.saveNow()
+		last = time.Now()
 	}
 	l.saveNow()
 }
@@ -447,8 +475,8 @@ func (l *logShipper) saveNow() {
 		return
 	}
 	c := l.cursor
-	ev, by, g := l.unsavedEv, l.unsavedB, l.unsavedG
-	l.unsavedEv, l.unsavedB, l.unsavedG = 0, 0, 0
+	ev, by := l.unsavedEv, l.unsavedB
+	l.unsavedEv, l.unsavedB = 0, 0
 	l.dirty = false
 	l.mu.Unlock()
 	c.Saved = 0
@@ -463,7 +491,6 @@ func (l *logShipper) saveNow() {
 	}
 	l.saves.Add(1)
 	l.window.release(ev, by)
-	l.s.budget.release(g)
 }
 
 // finish, once the output is closed (every acknowledgement in), saves the

@@ -28,6 +28,7 @@ const (
 	DefaultBufferBytes  = 8 << 20
 	DefaultDrainTimeout = 10 * time.Second
 	DefaultScanInterval = 500 * time.Millisecond
+	DefaultSaveInterval = time.Second
 
 	// MaxBatchSize and MaxWindow are the most events per batch and in
 	// flight per log. Memory is bounded by bytes (BatchBytes,
@@ -98,6 +99,11 @@ type Config struct {
 	// logs. Logs wait for it in turn. Default DefaultBufferBytes, at most
 	// MaxBufferBytes.
 	BufferBytes int
+	// SaveInterval is the least time between two saves of a log's cursor
+	// while less than half its window waits for one (a save is two
+	// fsyncs; with many logs, saving after every batch of each would be
+	// thousands a second). Default DefaultSaveInterval.
+	SaveInterval time.Duration
 	// DrainTimeout bounds how long Run waits, once ctx is done, for the
 	// batches in flight to be acknowledged. Default DefaultDrainTimeout.
 	DrainTimeout time.Duration
@@ -203,6 +209,9 @@ func New(cfg Config) (*Shipper, error) {
 	}
 	if cfg.ScanInterval <= 0 {
 		cfg.ScanInterval = DefaultScanInterval
+	}
+	if cfg.SaveInterval <= 0 {
+		cfg.SaveInterval = DefaultSaveInterval
 	}
 	if cfg.Host == "" {
 		cfg.Host, _ = os.Hostname()
