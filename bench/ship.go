@@ -339,11 +339,11 @@ var (
 type receiver struct {
 	srv     *lumber.Server
 	cluster *kfake.Cluster // instead of srv, for the Kafka rows
-	addr   string
-	events atomic.Uint64
-	wire   atomic.Int64
-	done   chan struct{}
-	once   sync.Once
+	addr    string
+	events  atomic.Uint64
+	wire    atomic.Int64
+	done    chan struct{}
+	once    sync.Once
 }
 
 func startReceiver(decodeJSON bool) (*receiver, error) {
