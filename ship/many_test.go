@@ -84,7 +84,7 @@ func (r *running) finish(t *testing.T) error {
 	case err := <-r.done:
 		r.done <- err
 		return err
-	case <-time.After(time.Minute):
+	case <-time.After(hangLimit):
 		t.Fatal("the shipper did not stop")
 	}
 	return nil
@@ -161,7 +161,7 @@ func TestProcManyLogs(t *testing.T) {
 			go func(d string) {
 				defer wg.Done()
 				defer func() { <-sem }()
-				if err := start(t, "writer", "DIR="+d, "N="+strconv.Itoa(per), "SEGMENT="+strconv.Itoa(64<<10), "PACE=50").wait(t, 2*time.Minute); err != nil {
+				if err := start(t, "writer", "DIR="+d, "N="+strconv.Itoa(per), "SEGMENT="+strconv.Itoa(64<<10), "PACE=50").wait(t, hangLimit); err != nil {
 					t.Errorf("writer of %s: %v", d, err)
 				}
 			}(d)
@@ -171,9 +171,9 @@ func TestProcManyLogs(t *testing.T) {
 	writeAll(dirs[:30])
 	out := filepath.Join(root, "events.ndjson")
 	r := runShipper(t, ship.Config{Logs: []string{filepath.Join(root, "apps", "*")}, Output: openOutput(t, "file://"+out), CursorName: "test", BatchSize: 100})
-	waitFor(t, "the first 30 logs shipped", 2*time.Minute, func() bool { return countAll(shipped(t, out)) == 30*per })
+	waitFor(t, "the first 30 logs shipped", hangLimit, func() bool { return countAll(shipped(t, out)) == 30*per })
 	writeAll(dirs[30:])
-	waitFor(t, "all 50 logs shipped", 2*time.Minute, func() bool { return countAll(shipped(t, out)) == logs*per })
+	waitFor(t, "all 50 logs shipped", hangLimit, func() bool { return countAll(shipped(t, out)) == logs*per })
 	if err := r.finish(t); err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +246,7 @@ func TestProcManyLogsRSS(t *testing.T) {
 		m := memOf(sh.cmd.Process.Pid)
 		peak.rss, peak.anon, peak.file = max(peak.rss, m.rss), max(peak.anon, m.anon), max(peak.file, m.file)
 	}
-	waitFor(t, "every log shipped", 3*time.Minute, func() bool {
+	waitFor(t, "every log shipped", hangLimit, func() bool {
 		sample()
 		done := 0
 		for i := 0; i < logs; i++ {
@@ -345,17 +345,17 @@ func TestProcKafkaShipperKilled(t *testing.T) {
 		}
 	}()
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(seen) }
-	waitFor(t, "a first part delivered", time.Minute, func() bool { return count() > 8000 })
+	waitFor(t, "a first part delivered", hangLimit, func() bool { return count() > 8000 })
 	sh.kill()
 	before := count()
 	if before >= n {
 		t.Fatalf("all %d delivered before the shipper was killed: the test wants it mid-stream", before)
 	}
 	sh = start(t, "shipper", "DIR="+s.dir, url, "CURSOR="+s.cursor)
-	if err := w.wait(t, 2*time.Minute); err != nil {
+	if err := w.wait(t, hangLimit); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "every record delivered", 2*time.Minute, func() bool { return count() == n })
+	waitFor(t, "every record delivered", hangLimit, func() bool { return count() == n })
 	if err := sh.term(t); err != nil {
 		t.Fatalf("shipper exit: %v", err)
 	}
@@ -396,12 +396,12 @@ func TestCursorLocked(t *testing.T) {
 	writeRecords(t, dir, 100)
 	out := filepath.Join(t.TempDir(), "a.ndjson")
 	first := runShipper(t, ship.Config{Dir: dir, Output: openOutput(t, "file://"+out), CursorName: "same"})
-	waitFor(t, "the first shipper", time.Minute, func() bool { return countAll(shipped(t, out)) == 100 })
+	waitFor(t, "the first shipper", hangLimit, func() bool { return countAll(shipped(t, out)) == 100 })
 	second := runShipper(t, ship.Config{Dir: dir, Output: openOutput(t, "file://"+out+".2"), CursorName: "same"})
 	var err error
 	select {
 	case err = <-second.done:
-	case <-time.After(time.Minute):
+	case <-time.After(hangLimit):
 		t.Fatal("the second shipper did not stop")
 	}
 	second.done <- err
@@ -414,14 +414,14 @@ func TestCursorLocked(t *testing.T) {
 		}
 	}
 	writeRecords(t, dir, 50)
-	waitFor(t, "the first shipper going on", time.Minute, func() bool { return countAll(shipped(t, out)) == 150 })
+	waitFor(t, "the first shipper going on", hangLimit, func() bool { return countAll(shipped(t, out)) == 150 })
 	if err := first.finish(t); err != nil {
 		t.Fatal(err)
 	}
 	// Once the first one stopped, the cursor is free.
 	third := runShipper(t, ship.Config{Dir: dir, Output: openOutput(t, "file://"+out), CursorName: "same"})
 	writeRecords(t, dir, 10)
-	waitFor(t, "a new shipper on the freed cursor", time.Minute, func() bool { return countAll(shipped(t, out)) == 160 })
+	waitFor(t, "a new shipper on the freed cursor", hangLimit, func() bool { return countAll(shipped(t, out)) == 160 })
 	if err := third.finish(t); err != nil {
 		t.Fatal(err)
 	}
@@ -453,12 +453,12 @@ func TestCursorBeyondEnd(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "events.ndjson")
 	r := runShipper(t, ship.Config{Dir: dir, Output: openOutput(t, "file://"+out), CursorName: "ahead"})
-	waitFor(t, "the warning", time.Minute, func() bool { return r.logs.has("asks for record 200 but the newest record is 100") })
+	waitFor(t, "the warning", hangLimit, func() bool { return r.logs.has("asks for record 200 but the newest record is 100") })
 	if ls := r.s.LogStats(); len(ls) != 1 || !ls[0].BeyondEnd {
 		t.Fatalf("log stats %+v", ls)
 	}
 	writeRecords(t, dir, 150) // records 101 to 250
-	waitFor(t, "records from 200 on", time.Minute, func() bool { return countAll(shipped(t, out)) == 51 })
+	waitFor(t, "records from 200 on", hangLimit, func() bool { return countAll(shipped(t, out)) == 51 })
 	if err := r.finish(t); err != nil {
 		t.Fatal(err)
 	}
@@ -485,9 +485,9 @@ func TestLogAppearsLater(t *testing.T) {
 	writeRecords(t, a, 10)
 	out := filepath.Join(root, "events.ndjson")
 	r := runShipper(t, ship.Config{Logs: []string{a, b}, Output: openOutput(t, "file://"+out), CursorName: "c", ScanInterval: 20 * time.Millisecond})
-	waitFor(t, "the waiting message", time.Minute, func() bool { return r.logs.has(b + " does not exist yet: waiting for it to appear") })
+	waitFor(t, "the waiting message", hangLimit, func() bool { return r.logs.has(b + " does not exist yet: waiting for it to appear") })
 	writeRecords(t, b, 20)
-	waitFor(t, "both logs shipped", time.Minute, func() bool { m := shipped(t, out); return len(m[a]) == 10 && len(m[b]) == 20 })
+	waitFor(t, "both logs shipped", hangLimit, func() bool { m := shipped(t, out); return len(m[a]) == 10 && len(m[b]) == 20 })
 	if err := r.finish(t); err != nil {
 		t.Fatal(err)
 	}
@@ -532,7 +532,7 @@ func TestQuietLogNotHeldUp(t *testing.T) {
 	rcv := startLumber(t)
 	co := &countingOutput{Output: openOutput(t, "beats://"+rcv.addr), mark: []byte(quiet)}
 	runShipper(t, ship.Config{Logs: []string{busy, quiet}, Output: co, Host: "test"})
-	waitFor(t, "the busy log shipping", time.Minute, func() bool { return co.other.Load() > 20000 })
+	waitFor(t, "the busy log shipping", hangLimit, func() bool { return co.other.Load() > 20000 })
 	const rounds = 5
 	var worst uint64
 	for i := 0; i < rounds; i++ {
@@ -546,7 +546,7 @@ func TestQuietLogNotHeldUp(t *testing.T) {
 		var m [2]uint64
 		select {
 		case m = <-co.marked:
-		case <-time.After(time.Minute):
+		case <-time.After(hangLimit):
 			t.Fatal("the quiet record was not shipped")
 		}
 		worst = max(worst, m[1]-m[0])

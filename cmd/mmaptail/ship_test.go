@@ -175,7 +175,7 @@ func TestShipCommand(t *testing.T) {
 
 func waitLines(t *testing.T, path string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
 		b, _ := os.ReadFile(path)
 		if bytes.Count(b, []byte("\n")) >= n {
@@ -212,7 +212,7 @@ func TestCatFollow(t *testing.T) {
 	writeLog(t, dir, 0, 100)
 	cmd, stdout, stderr := startMmaptail(t, "cat", "-f", dir)
 	writeLog(t, dir, 100, 2000)
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
 	for strings.Count(stdout.String(), "\n") < 2000 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -27,7 +27,7 @@ func waitExit(t *testing.T, cmd *exec.Cmd) int {
 			t.Fatal(err)
 		}
 		return 0
-	case <-time.After(time.Minute):
+	case <-time.After(3 * time.Minute):
 		t.Fatalf("mmaptail %v did not exit", cmd.Args[1:])
 	}
 	return -1
@@ -35,7 +35,7 @@ func waitExit(t *testing.T, cmd *exec.Cmd) int {
 
 func waitStderr(t *testing.T, b *syncBuffer, sub string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
 	for !strings.Contains(b.String(), sub) {
 		if time.Now().After(deadline) {
 			t.Fatalf("stderr never said %q: %s", sub, b)
