@@ -92,7 +92,10 @@ func TestShipAllocationsPerEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := []byte(`{"level":"info","service":"checkout","user":"u-1042","amount":42.5,"order":1234567,"message":"order placed, padded so that the record is about two hundred bytes ........."}`)
-	const warm, n = 100000, 400000
+	warm, n := 100000, 400000
+	if raceEnabled {
+		warm, n = 10000, 40000
+	}
 	for i := 0; i < warm+n; i++ {
 		if _, err := w.Append(mmaplog.LevelInfo, p); err != nil {
 			t.Fatal(err)
@@ -111,9 +114,9 @@ func TestShipAllocationsPerEvent(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	waitAcked := func(k uint64) {
+	waitAcked := func(k int) {
 		deadline := time.Now().Add(2 * time.Minute)
-		for s.Stats().AckedSeq < k {
+		for s.Stats().AckedSeq < uint64(k) {
 			if time.Now().After(deadline) {
 				t.Fatalf("%d of %d events acknowledged", s.Stats().AckedSeq, k)
 			}

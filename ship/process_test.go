@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -87,7 +88,7 @@ func roleWriter() int {
 					fmt.Fprintln(os.Stderr, "writer:", err)
 					os.Exit(1)
 				}
-				if pace > 0 && i%pace == 0 {
+				if pace > 0 && (i/workers)%pace == 0 { // every PACE records of this goroutine
 					time.Sleep(time.Millisecond)
 				}
 			}
@@ -112,6 +113,7 @@ func roleShipper() int {
 	}
 	cfg := ship.Config{Dir: os.Getenv("DIR"), Output: out, CursorPath: os.Getenv("CURSOR"), BatchSize: envInt("BATCH", 500), Window: envInt("WINDOW", 2000),
 		SaveInterval: time.Duration(envInt("SAVE_MS", 0)) * time.Millisecond,
+		ScanInterval: time.Duration(envInt("SCAN_MS", 0)) * time.Millisecond,
 		Reader:       tail.Options{HoleWait: time.Second}, Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, "shipper: "+f+"\n", a...) }}
 	if logs := os.Getenv("LOGS"); logs != "" {
 		cfg.Logs, cfg.CursorName = strings.Split(logs, "\n"), os.Getenv("CURSOR_NAME")
@@ -403,9 +405,19 @@ func TestProcShipperKilled(t *testing.T) {
 // goes on with the same log.
 func TestProcWriterKilled(t *testing.T) {
 	s := newSetup(t)
-	w := s.writer(t, 1000000, "PACE=50", "WORKERS=8")
+	// Receiver and shipper first, so that the writer is killed soon after
+	// it started, with a backlog the shipper delivers quickly even when
+	// the machine is busy (the shipper waits for the log to appear).
 	s.receiver(t)
-	sh := s.shipper(t)
+	waitFor(t, "the receiver listening", hangLimit, func() bool {
+		c, err := net.Dial("tcp", s.addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	sh := s.shipper(t, "SCAN_MS=10")
+	w := s.writer(t, 1000000, "PACE=5", "WORKERS=8")
 	waitFor(t, "a first part delivered", hangLimit, func() bool { return len(received(t, s.out)) > 5000 })
 	w.kill()
 	// What the dead writer left readable, as a static reader sees it.
