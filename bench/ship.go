@@ -23,7 +23,7 @@ import (
 
 // Shipping throughput: a backlog of the JSON stream is written into an
 // mmaplog log, then the real shipper (ship.New(...).Run, what `mmaptail
-// ship` runs, cursor saved after every acknowledged batch) ships it through
+// ship` runs, cursor saved as batches are acknowledged) ships it through
 // the beats:// output to go-lumber's server (the Beats protocol Logstash's
 // beats input speaks) on a loopback port in this process, as ship's
 // BenchmarkShipBeats does. The pass is bounded by time: events
@@ -52,7 +52,7 @@ func shipGroup(quick bool) *Group {
 		Scenario: "ship", Size: SizeJSON, Goroutines: 1, Segment: SegmentDefault, Baseline: "ship/beats",
 		Title: fmt.Sprintf("Shipping to go-lumber's Beats server on loopback: %s records", sizeName(SizeJSON)),
 		Note: "A backlog of the JSON stream is written into a log first; then the shipper (`ship.New(...).Run`, what `mmaptail ship` runs: " +
-			"follow reader, records turned into ECS events, batches of 2048, a window of 8192 events, the cursor saved with fsync after every acknowledged batch) " +
+			"follow reader, records turned into ECS events, batches of 2048, a window of 8192 events, the cursor saved with fsync as batches are acknowledged: at most once a second unless half the window waits for it) " +
 			"ships it through the `beats://` output to go-lumber's server (`server/v2`, the Beats protocol of Logstash's beats input) on 127.0.0.1 in this process. " +
 			"The receiver acknowledges every batch and keeps each event's bytes without decoding them (a JSONDecoder that copies the bytes), " +
 			"as a Logstash on cores of its own would cost us nothing; it still reads the frames and inflates zlib batches. " +

@@ -59,9 +59,10 @@ acknowledged, saves the cursors and exits 0.
 Each log has its own cursor (default DIR/cursors/NAME, NAME made from the
 URL or given with --cursor-name; with --cursor-dir D, D/NAME/<the log's
 path>), holding the log's identity and the first record not yet
-acknowledged. It is saved atomically after every acknowledged batch, so
-after a crash shipping resumes there, sending at most --window events per
-log again. A cursor of another log is refused, and a cursor in use by
+acknowledged. It is saved atomically as batches are acknowledged (at most
+once a second, unless half the log's window waits for it), so after a
+crash shipping resumes there, sending at most --window events per log
+again. A cursor of another log is refused, and a cursor in use by
 another shipper too. Without a cursor, --from says where to start: begin
 (the oldest record), end (records written from now on) or a sequence
 number. A cursor or --from past the newest record of its log is reported,
