@@ -462,16 +462,16 @@ func TestProcWriterKilled(t *testing.T) {
 	}
 }
 
-// TestProcSlowReceiver: a receiver that takes 60 ms per batch while a large
-// backlog waits; the shipper reads no further ahead than its window, and
-// its memory stays bounded.
+// TestProcSlowReceiver: a receiver that takes 200 ms per batch while a
+// large backlog waits; the shipper reads no further ahead than its window,
+// and its memory stays bounded.
 func TestProcSlowReceiver(t *testing.T) {
 	s := newSetup(t)
-	const n = 100000
+	const n = 50000
 	if err := s.writer(t, n, "SEGMENT="+strconv.Itoa(4<<20)).wait(t, hangLimit); err != nil {
 		t.Fatal(err)
 	}
-	slow := s.receiver(t, "DELAY=60")
+	slow := s.receiver(t, "DELAY=200")
 	sh := s.shipper(t, "BATCH=1000")
 	var maxRSS int
 	deadline := time.Now().Add(3 * time.Second)
@@ -492,7 +492,7 @@ func TestProcSlowReceiver(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("after 3 s: %d delivered, cursor at %d, shipper RSS at most %d KiB (a race-instrumented binary when run with -race)", got, c.NextSeq, maxRSS)
-	// The log holds 100000 x ~330 bytes = 33 MB of events the shipper
+	// The log holds 50000 x ~330 bytes = 16 MB of events the shipper
 	// could have read; what it holds is a window of 2000 events.
 	if limit := 64 << 10; !raceEnabled && maxRSS > limit {
 		t.Fatalf("shipper RSS %d KiB, over %d KiB", maxRSS, limit)
