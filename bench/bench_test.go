@@ -110,7 +110,7 @@ func TestQuick(t *testing.T) {
 			}
 		}
 	}
-	for _, id := range []string{"follow/20us", "follow/flat", "ship/beats", "ship/beats-zlib3"} {
+	for _, id := range []string{"follow/20us", "follow/flat", "ship/beats", "ship/beats-zlib3", "ship/beats-host", "ship/kafka", "ship/logs-1", "ship/logs-100", "ship/logs-quiet"} {
 		if !seen[id] {
 			t.Errorf("shipping row %s was not measured", id)
 		}
@@ -209,7 +209,12 @@ func TestQuick(t *testing.T) {
 // wire: at least the events' JSON uncompressed, less with zlib.
 func checkShipRow(t *testing.T, where string, r *Result) {
 	t.Helper()
-	if r.LatRecords != 0 || r.P50 != 0 || r.Max != 0 {
+	if r.ID == "ship/logs-quiet" {
+		// The quiet log's records' latency, one every millisecond.
+		if r.LatRecords == 0 || r.P50 <= 0 || r.P50 > r.Max {
+			t.Errorf("%s: quiet log latency over %d samples, p50 %d, max %d", where, r.LatRecords, r.P50, r.Max)
+		}
+	} else if r.LatRecords != 0 || r.P50 != 0 || r.Max != 0 {
 		t.Errorf("%s: latency figures %d samples, p50 %d, max %d: the shipping rows measure none", where, r.LatRecords, r.P50, r.Max)
 	}
 	if r.EventBytes <= r.MeanSize || r.WireBytes <= 0 {
@@ -217,7 +222,10 @@ func checkShipRow(t *testing.T, where string, r *Result) {
 	}
 	switch r.ID {
 	case "ship/beats":
-		if r.WireBytes < r.EventBytes {
+		// The bytes read and the events acknowledged during a pass are
+		// counted at slightly different moments (a window in flight),
+		// hence the tenth of slack.
+		if r.WireBytes < 0.9*r.EventBytes {
 			t.Errorf("%s: uncompressed, yet %.0f bytes per event on the wire for %.0f of JSON", where, r.WireBytes, r.EventBytes)
 		}
 	case "ship/beats-zlib3":

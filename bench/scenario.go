@@ -144,7 +144,7 @@ func init() {
 	registerScenario(&Scenario{
 		Name:   "ship",
 		Title:  "Shipping throughput to a Beats server",
-		Groups: func(quick bool) []*Group { return []*Group{shipGroup(quick)} },
+		Groups: func(quick bool) []*Group { return []*Group{shipGroup(quick), shipLogsGroup(quick)} },
 	})
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	lumber "github.com/elastic/go-lumber/server/v2"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/mmaplog/mmaplog/mmaplog"
 	"github.com/mmaplog/mmaplog/output"
@@ -22,7 +23,7 @@ import (
 
 // Shipping throughput: a backlog of the JSON stream is written into an
 // mmaplog log, then the real shipper (ship.New(...).Run, what `mmaptail
-// ship` runs, cursor saved after every acknowledged batch) ships it through
+// ship` runs, cursor saved as batches are acknowledged) ships it through
 // the beats:// output to go-lumber's server (the Beats protocol Logstash's
 // beats input speaks) on a loopback port in this process, as ship's
 // BenchmarkShipBeats does. The pass is bounded by time: events
@@ -33,9 +34,13 @@ const quickShipEvents = 5000
 
 type shipSpec struct {
 	id, name   string
-	level      int  // zlib level of the beats output; 0: uncompressed
-	host       bool // the records keep zerolog's "host" member (see shipStream)
-	decodeJSON bool // the receiver decodes every event with encoding/json
+	kafka      string // ship to a kfake cluster with this compression instead of go-lumber's server
+	level      int    // zlib level of the beats output; 0: uncompressed
+	host       bool   // the records keep zerolog's "host" member (see shipStream)
+	decodeJSON bool   // the receiver decodes every event with encoding/json
+	logs       int    // logs the backlog is spread over, one shipper for all (0: one)
+	segment    int64  // segment size of the backlog's logs (0: mmaplog's default)
+	quiet      bool   // a second log gets a record every millisecond, whose latency is measured
 	// maxRate is the fastest shipping the backlog is sized for
 	// (events/s): a pass that empties the backlog early ends there, its
 	// rate still right, only measured over less time.
@@ -47,10 +52,13 @@ func shipGroup(quick bool) *Group {
 		Scenario: "ship", Size: SizeJSON, Goroutines: 1, Segment: SegmentDefault, Baseline: "ship/beats",
 		Title: fmt.Sprintf("Shipping to go-lumber's Beats server on loopback: %s records", sizeName(SizeJSON)),
 		Note: "A backlog of the JSON stream is written into a log first; then the shipper (`ship.New(...).Run`, what `mmaptail ship` runs: " +
-			"follow reader, records turned into ECS events, batches of 2048, a window of 8192 events, the cursor saved with fsync after every acknowledged batch) " +
+			"follow reader, records turned into ECS events, batches of 2048, a window of 8192 events, the cursor saved with fsync as batches are acknowledged: at most once a second unless half the window waits for it) " +
 			"ships it through the `beats://` output to go-lumber's server (`server/v2`, the Beats protocol of Logstash's beats input) on 127.0.0.1 in this process. " +
 			"The receiver acknowledges every batch and keeps each event's bytes without decoding them (a JSONDecoder that copies the bytes), " +
-			"as a Logstash on cores of its own would cost us nothing; it still reads the frames and inflates zlib batches. " +
+			"as a Logstash on cores of its own would cost us nothing; it still reads the frames and inflates zlib batches (its allocations, several per event, are most of allocs/op: " +
+			"the shipper's own are 0.02 per event, ship's TestShipAllocationsPerEvent). " +
+			"The Kafka rows ship to franz-go's kfake, a Kafka cluster of 3 brokers in this process, through the `kafka://` output (franz-go's idempotent producer, acks all); " +
+			"kfake keeps every record in memory (the RSS column). " +
 			"The last row decodes every event with encoding/json, go-lumber's default: on these 2 cores the receiver then competes with the shipper for CPU. " +
 			"records/s is events acknowledged per second over the pass, MB/s the records' bytes (as given to Write) shipped; CPU ns/op and allocs/op are the whole process " +
 			"(shipper and receiver) per event. There is no per-record latency here: the columns are empty.",
@@ -58,13 +66,41 @@ func shipGroup(quick bool) *Group {
 	specs := []shipSpec{
 		{id: "ship/beats", name: "beats, uncompressed", maxRate: 2e6},
 		{id: "ship/beats-zlib3", name: "beats, zlib 3", level: 3, maxRate: 2e6},
+		{id: "ship/beats-host", name: "beats, uncompressed, records with a host member (ECS-colliding: merged)", host: true, maxRate: 2e6},
+		{id: "ship/kafka", name: "kafka (kfake, 3 brokers, this process), uncompressed", kafka: "none", maxRate: 1e6},
+		{id: "ship/kafka-lz4", name: "kafka (kfake, 3 brokers, this process), lz4", kafka: "lz4", maxRate: 1e6},
 		{id: "ship/beats-zlib3-host", name: "beats, zlib 3, records with a host member", level: 3, host: true, maxRate: 5e5},
 		{id: "ship/beats-zlib3-json", name: "beats, zlib 3, receiver decodes JSON", level: 3, decodeJSON: true, maxRate: 5e5},
 	}
 	if quick {
-		specs = specs[:2]
+		specs = specs[:4]
 	}
 	for _, s := range specs {
+		g.Cases = append(g.Cases, &Case{ID: s.id, Name: s.name, Run: shipCase(s)})
+	}
+	return g
+}
+
+// shipLogsGroup compares one shipper following one log with the same one
+// following 100 logs that hold the same backlog between them, and measures
+// how long a record of a quiet log takes while another log ships flat out.
+func shipLogsGroup(quick bool) *Group {
+	const seg = 4 << 20
+	g := &Group{
+		Scenario: "ship", Size: SizeJSON, Goroutines: 1, Segment: seg, Baseline: "ship/logs-1",
+		Title: fmt.Sprintf("One shipper, many logs, to go-lumber's Beats server on loopback: %s records", sizeName(SizeJSON)),
+		Note: "The same backlog of the JSON stream (records without a host member), in one log or spread over 100 logs of 4 MiB segments, is shipped by one shipper " +
+			"(`ship.New(...).Run` with the logs, a cursor per log, one output: the logs' batches are taken in turn) through the `beats://` output, uncompressed, " +
+			"to go-lumber's server in this process, which keeps each event's bytes without decoding them. records/s is events acknowledged per second, all logs together; " +
+			"RSS is the growth of the process's resident set (the segments' pages mapped by the readers included). " +
+			"The last row ships one log's backlog flat out while a second log gets a record every millisecond: its p50 to max are those records' latency, " +
+			"from just before the writer's Append to the shipper's acknowledgement callback.",
+	}
+	for _, s := range []shipSpec{
+		{id: "ship/logs-1", name: "1 log", segment: seg, maxRate: 2e6},
+		{id: "ship/logs-100", name: "100 logs", segment: seg, logs: 100, maxRate: 2e6},
+		{id: "ship/logs-quiet", name: "1 log flat out, 1 quiet log (latency)", segment: seg, quiet: true, maxRate: 2e6},
+	} {
 		g.Cases = append(g.Cases, &Case{ID: s.id, Name: s.name, Run: shipCase(s)})
 	}
 	return g
@@ -76,38 +112,82 @@ func shipCase(spec shipSpec) func(env *Env) (*Sample, error) {
 		if err != nil {
 			return nil, err
 		}
-		dir := filepath.Join(env.Dir, "log")
 		n := max(int((env.Warmup+env.Duration).Seconds()*spec.maxRate), 20000)
-		w, err := mmaplog.Open(dir, &mmaplog.Options{MaxBackups: -1})
-		if err != nil {
-			return nil, err
-		}
-		for i := 0; i < n; i++ {
-			if _, err := w.Write(stream.Record(i)); err != nil {
-				w.Close()
-				return nil, fmt.Errorf("ship: writing the backlog: %w", err)
+		logs := max(spec.logs, 1)
+		n -= n % logs
+		var dirs []string
+		for l := 0; l < logs; l++ {
+			dir := filepath.Join(env.Dir, "log")
+			if logs > 1 {
+				dir = filepath.Join(env.Dir, "logs", fmt.Sprintf("app-%03d", l))
 			}
-		}
-		if err := w.Close(); err != nil {
-			return nil, err
+			dirs = append(dirs, dir)
+			w, err := mmaplog.Open(dir, &mmaplog.Options{MaxBackups: -1, SegmentSize: spec.segment})
+			if err != nil {
+				return nil, err
+			}
+			for i := l; i < n; i += logs {
+				if _, err := w.Write(stream.Record(i)); err != nil {
+					w.Close()
+					return nil, fmt.Errorf("ship: writing the backlog: %w", err)
+				}
+			}
+			if err := w.Close(); err != nil {
+				return nil, err
+			}
 		}
 
 		runtime.GC()
 		var smp Sample
 		smp.RSSOpen = residentBytes()
-		rcv, err := startReceiver(spec.decodeJSON)
+		var rcv *receiver
+		var out output.Output
+		if spec.kafka != "" {
+			rcv, err = startKafka()
+			if err != nil {
+				return nil, err
+			}
+			out, err = output.Open("kafka://"+rcv.addr+"/logs", &output.Options{Window: ship.OutputWindow, Kafka: output.KafkaOptions{Compression: spec.kafka}})
+		} else {
+			rcv, err = startReceiver(spec.decodeJSON)
+			if err != nil {
+				return nil, err
+			}
+			out, err = output.Open("beats://"+rcv.addr, &output.Options{Window: ship.OutputWindow, CompressionLevel: spec.level})
+		}
 		if err != nil {
+			rcv.stop()
 			return nil, err
 		}
 		defer rcv.stop()
-		out, err := output.Open("beats://"+rcv.addr, &output.Options{Window: ship.OutputWindow, CompressionLevel: spec.level})
-		if err != nil {
-			return nil, err
+		cfg := ship.Config{Logs: dirs, Output: out, CursorName: "bench", Host: "bench"}
+		var q *quietLog
+		if spec.quiet {
+			if q, err = startQuiet(filepath.Join(env.Dir, "quiet"), out); err != nil {
+				out.Close(context.Background())
+				return nil, err
+			}
+			defer q.stop()
+			cfg.Logs = append(cfg.Logs, q.dir)
+			cfg.Output = q.out
 		}
-		s, err := ship.New(ship.Config{Dir: dir, Output: out, CursorPath: filepath.Join(dir, "cursors", "bench"), Host: "bench"})
+		s, err := ship.New(cfg)
 		if err != nil {
 			out.Close(context.Background())
 			return nil, err
+		}
+		// acked is the backlog's events acknowledged (the quiet log's
+		// aside), counted by sequence number for one log.
+		acked := func() uint64 {
+			if logs == 1 {
+				for _, ls := range s.LogStats() {
+					if ls.Dir == dirs[0] {
+						return ls.AckedSeq
+					}
+				}
+				return 0
+			}
+			return s.Stats().Acked
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
@@ -123,16 +203,16 @@ func shipCase(spec shipSpec) func(env *Env) (*Sample, error) {
 		// With min > 0 it waits, past the deadline, until min more events
 		// are acknowledged (up to passLimit, which catches a hang).
 		poll := func(deadline time.Time, min uint64) error {
-			from, limit := s.Stats().AckedSeq, time.Now().Add(passLimit)
-			for s.Stats().AckedSeq < uint64(n) {
+			from, limit := acked(), time.Now().Add(passLimit)
+			for acked() < uint64(n) {
 				now := time.Now()
-				if !now.Before(deadline) && s.Stats().AckedSeq >= from+min {
+				if !now.Before(deadline) && acked() >= from+min {
 					break
 				}
 				if now.After(limit) {
 					cancel()
 					<-done
-					return fmt.Errorf("ship: %d of %d events acknowledged in %v: a hang? (output: %s)", s.Stats().AckedSeq-from, min, passLimit, out.Stats().LastError)
+					return fmt.Errorf("ship: %d of %d events acknowledged in %v: a hang? (output: %s)", acked()-from, min, passLimit, out.Stats().LastError)
 				}
 				select {
 				case err := <-done:
@@ -145,7 +225,24 @@ func shipCase(spec shipSpec) func(env *Env) (*Sample, error) {
 		if err := poll(time.Now().Add(env.Warmup), 0); err != nil {
 			return nil, err
 		}
-		a0 := s.Stats().AckedSeq
+		// With many logs, the warm-up lasts until every log shipped a
+		// batch: the pass measures them all shipping, not their start.
+		for limit := time.Now().Add(passLimit); logs > 1; {
+			started := 0
+			for _, ls := range s.LogStats() {
+				if ls.Batches > 0 {
+					started++
+				}
+			}
+			if started >= logs {
+				break
+			}
+			if time.Now().After(limit) {
+				return fail(fmt.Errorf("ship: %d of %d logs shipped a batch in %v", started, logs, passLimit))
+			}
+			time.Sleep(time.Millisecond)
+		}
+		a0 := acked()
 		if a0 >= uint64(n) {
 			return fail(fmt.Errorf("ship: the backlog of %d events was shipped within the warm-up (%v): raise shipSpec.maxRate", n, env.Warmup))
 		}
@@ -161,10 +258,16 @@ func shipCase(spec shipSpec) func(env *Env) (*Sample, error) {
 		if env.Quick {
 			min = quickShipEvents
 		}
+		if q != nil {
+			q.measure()
+		}
 		if err := poll(t0.Add(env.Duration), min); err != nil {
 			return nil, err
 		}
-		a1 := s.Stats().AckedSeq
+		a1 := acked()
+		if q != nil {
+			smp.Hist = q.hist()
+		}
 		smp.Elapsed = time.Since(t0)
 		cpu1 := cpuTime()
 		runtime.ReadMemStats(&ms1)
@@ -181,7 +284,7 @@ func shipCase(spec shipSpec) func(env *Env) (*Sample, error) {
 
 		smp.Records = int64(a1 - a0)
 		for seq := a0 + 1; seq <= a1; seq++ {
-			smp.Bytes += int64(len(stream.Record(int(seq - 1))))
+			smp.Bytes += int64(len(stream.Record(int(seq - 1)))) // the same sizes however the records are spread
 		}
 		smp.Mallocs = ms1.Mallocs - ms0.Mallocs
 		smp.CPU = cpu1 - cpu0
@@ -190,8 +293,9 @@ func shipCase(spec shipSpec) func(env *Env) (*Sample, error) {
 		smp.EventCount = int64(o1.Events - o0.Events)
 		smp.WireBytes = w1 - w0
 		// Every event acknowledged was received: the receiver acknowledges
-		// only what it took off the connection.
-		if got := rcv.events.Load(); got < st.Acked {
+		// only what it took off the connection (Kafka: what the brokers
+		// acknowledged, they have).
+		if got := rcv.events.Load(); spec.kafka == "" && got < st.Acked {
 			smp.Dropped = st.Acked - got
 		}
 		if smp.Records == 0 {
@@ -236,12 +340,13 @@ var (
 // receiver is go-lumber's server on a loopback port, acknowledging every
 // batch, counting events and the bytes that came over its connections.
 type receiver struct {
-	srv    *lumber.Server
-	addr   string
-	events atomic.Uint64
-	wire   atomic.Int64
-	done   chan struct{}
-	once   sync.Once
+	srv     *lumber.Server
+	cluster *kfake.Cluster // instead of srv, for the Kafka rows
+	addr    string
+	events  atomic.Uint64
+	wire    atomic.Int64
+	done    chan struct{}
+	once    sync.Once
 }
 
 func startReceiver(decodeJSON bool) (*receiver, error) {
@@ -275,6 +380,10 @@ func startReceiver(decodeJSON bool) (*receiver, error) {
 
 func (r *receiver) stop() {
 	r.once.Do(func() {
+		if r.cluster != nil {
+			r.cluster.Close()
+			return
+		}
 		r.srv.Close()
 		<-r.done
 	})

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/mmaplog/mmaplog/internal/ecs"
 	"github.com/mmaplog/mmaplog/internal/jsonenc"
 )
 
@@ -18,14 +19,19 @@ type EventMeta struct {
 // and returns the extended buffer:
 //
 //	{"@timestamp":"2024-05-01T12:00:00.000Z","timestamp":1714564800000,
-//	 "type":"counter","host":"web-1","region":"shm:app","rule":12,"metric":3,
+//	 "type":"counter","region":"shm:app","rule":12,"metric":3,
 //	 "value":5,"total":1234,"rule_name":"http","labels":{"route":"/"},
-//	 "metric_name":"status_5xx"}
+//	 "metric_name":"status_5xx",
+//	 "agent":{"name":"web-1","type":"mmaptail","version":"v1.2.0"},
+//	 "ecs":{"version":"8.11.0"},"host":{"name":"web-1"}}
 //
 // "total", "rule_name", "labels" and "metric_name" are left out when
 // unknown. The pseudo-counter of Adds outside the shape has type
 // "counter_overflow" and no rule or metric. "timestamp" (Unix milliseconds)
-// and "host" are the fields the VCS design's records carry.
+// is the field the VCS design's records carry. host, agent and ecs are the
+// members every event mmaptail ships has, log events too (host.name as an
+// object, as the Elastic Common Schema maps it), so that both kinds of
+// events fit one Elasticsearch index.
 func AppendEvent(dst []byte, d Delta, meta EventMeta) []byte {
 	ts := meta.Time.UTC()
 	dst = append(dst, `{"@timestamp":"`...)
@@ -37,8 +43,6 @@ func AppendEvent(dst []byte, d Delta, meta EventMeta) []byte {
 	} else {
 		dst = append(dst, `,"type":"counter"`...)
 	}
-	dst = append(dst, `,"host":`...)
-	dst = jsonenc.AppendString(dst, meta.Host)
 	dst = append(dst, `,"region":`...)
 	dst = jsonenc.AppendString(dst, meta.Region)
 	if !d.Overflow {
@@ -73,5 +77,6 @@ func AppendEvent(dst []byte, d Delta, meta EventMeta) []byte {
 		dst = append(dst, `,"metric_name":`...)
 		dst = jsonenc.AppendString(dst, d.MetricName)
 	}
+	dst = ecs.AppendMembers(dst, meta.Host)
 	return append(dst, '}')
 }

@@ -4,43 +4,30 @@ import (
 	"log/slog"
 
 	"github.com/rs/zerolog"
+
+	"github.com/mmaplog/mmaplog/ring"
 )
 
 // Level is the severity stored in a record's type byte, so that a reader can
-// filter records without parsing their payload. 0 means no level.
-type Level uint8
+// filter records without parsing their payload. 0 means no level. It is
+// ring.Level: the byte's meaning belongs to the record format, which readers
+// and shippers use without this package.
+type Level = ring.Level
 
 // Levels, from least to most severe.
 const (
-	LevelNone Level = iota
-	LevelTrace
-	LevelDebug
-	LevelInfo
-	LevelWarn
-	LevelError
-	LevelFatal
-	LevelPanic
+	LevelNone  = ring.LevelNone
+	LevelTrace = ring.LevelTrace
+	LevelDebug = ring.LevelDebug
+	LevelInfo  = ring.LevelInfo
+	LevelWarn  = ring.LevelWarn
+	LevelError = ring.LevelError
+	LevelFatal = ring.LevelFatal
+	LevelPanic = ring.LevelPanic
 )
 
-var levelNames = [...]string{"", "trace", "debug", "info", "warn", "error", "fatal", "panic"}
-
-// String returns the level's lowercase name ("" for LevelNone).
-func (l Level) String() string {
-	if int(l) < len(levelNames) {
-		return levelNames[l]
-	}
-	return "level(" + itoa(int(l)) + ")"
-}
-
-// ParseLevel returns the level with the given name as String gives it.
-func ParseLevel(s string) (Level, bool) {
-	for i, n := range levelNames {
-		if n == s && i > 0 {
-			return Level(i), true
-		}
-	}
-	return LevelNone, false
-}
+// ParseLevel returns the level with the given name as Level.String gives it.
+func ParseLevel(s string) (Level, bool) { return ring.ParseLevel(s) }
 
 // LevelFromZerolog maps a zerolog level to a Level.
 func LevelFromZerolog(l zerolog.Level) Level {

@@ -1,61 +1,164 @@
 package output
 
 import (
+	"bufio"
 	"context"
-	"encoding/json"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
 	"net"
-	"net/url"
+	"time"
 
-	lumber "github.com/elastic/go-lumber/client/v2"
+	"github.com/klauspost/compress/zlib"
 )
 
-// newBeats returns the beats:// output: Logstash's beats input, through
-// Elastic's lumberjack v2 client. Each batch is one lumberjack window; the
+// newBeats returns the beats:// output: Logstash's beats input, through the
+// lumberjack v2 protocol. Each window is one lumberjack window; the
 // receiver acknowledges it once Logstash's pipeline has taken it.
-func newBeats(u *url.URL, opts Options) Output {
-	addr := hostPort(u)
-	return newEngine(redact(u), opts, func(ctx context.Context) (session, error) {
+//
+// The frames are written here rather than through go-lumber's client,
+// whose Send takes []interface{}: each event would be boxed into an
+// interface (an allocation per event) only to be handed back as the bytes
+// it already is, and a zlib writer would be allocated per window. Here the
+// events, already JSON, are framed into a buffer that is reused, and the
+// zlib writer is reset rather than made again. The protocol:
+//
+//	window:      '2' 'W' count:u32                 (big endian)
+//	compressed:  '2' 'C' length:u32 zlib(frames)   (optional)
+//	JSON event:  '2' 'J' seq:u32 length:u32 JSON   (seq 1..count within the window)
+//	ack:         '2' 'A' seq:u32                   (from the receiver; seq = count: all taken)
+//
+// A receiver still working on a window sends acks of fewer events than it
+// has (partial acknowledgements, which are progress) or of none
+// (keepalives, which show it is alive but not that it is moving).
+func newBeats(name string, hosts []string, opts Options) Output {
+	return newEngine(name, opts, hosts, opts.Workers, func(ctx context.Context, addr string) (session, error) {
 		c, err := dial(ctx, addr, &opts)
 		if err != nil {
 			return nil, err
 		}
-		cl, err := lumber.NewWithConn(c,
-			lumber.Timeout(opts.Timeout),
-			lumber.CompressionLevel(opts.CompressionLevel),
-			lumber.JSONEncoder(rawJSON))
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		return &beatsSession{conn: c, cl: cl}, nil
+		s := &beatsSession{conn: c, br: bufio.NewReaderSize(c, 512), level: opts.CompressionLevel, timeout: opts.Timeout}
+		return s, nil
 	})
 }
 
-// rawJSON is the client's encoder: events are encoded already.
-func rawJSON(v interface{}) ([]byte, error) { return v.(json.RawMessage), nil }
-
 type beatsSession struct {
-	conn  net.Conn
-	cl    *lumber.Client
-	items []interface{}
+	conn    net.Conn
+	br      *bufio.Reader
+	level   int
+	timeout time.Duration
+	others  func() bool
+
+	buf   []byte // the window's frames as sent
+	plain []byte // uncompressed frames, when compressing
+	zw    *zlib.Writer
+	zout  appendWriter
 }
 
-func (s *beatsSession) send(b *batch) error {
-	s.items = s.items[:0]
-	for _, ev := range b.events {
-		s.items = append(s.items, json.RawMessage(ev))
+// appendWriter appends what is written to it to a byte slice.
+type appendWriter struct{ b []byte }
+
+func (a *appendWriter) Write(p []byte) (int, error) {
+	a.b = append(a.b, p...)
+	return len(p), nil
+}
+
+// appendFrames appends the JSON data frames of w's events.
+func appendFrames(dst []byte, w *window) []byte {
+	var seq uint32
+	w.each(func(ev []byte) {
+		seq++
+		dst = append(dst, '2', 'J')
+		dst = binary.BigEndian.AppendUint32(dst, seq)
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(ev)))
+		dst = append(dst, ev...)
+	})
+	return dst
+}
+
+// frame builds the bytes of window w in s.buf.
+func (s *beatsSession) frame(w *window) error {
+	s.buf = append(s.buf[:0], '2', 'W')
+	s.buf = binary.BigEndian.AppendUint32(s.buf, uint32(w.events))
+	if s.level == 0 {
+		s.buf = appendFrames(s.buf, w)
+		return nil
 	}
-	err := s.cl.Send(s.items)
-	clear(s.items)
+	s.plain = appendFrames(s.plain[:0], w)
+	s.buf = append(s.buf, '2', 'C', 0, 0, 0, 0)
+	lenAt := len(s.buf)
+	s.zout.b = s.buf
+	if s.zw == nil {
+		zw, err := zlib.NewWriterLevel(&s.zout, s.level)
+		if err != nil {
+			return err
+		}
+		s.zw = zw
+	} else {
+		s.zw.Reset(&s.zout)
+	}
+	if _, err := s.zw.Write(s.plain); err != nil {
+		return err
+	}
+	if err := s.zw.Close(); err != nil {
+		return err
+	}
+	s.buf = s.zout.b
+	s.zout.b = nil
+	binary.BigEndian.PutUint32(s.buf[lenAt-4:], uint32(len(s.buf)-lenAt))
+	return nil
+}
+
+func (s *beatsSession) send(w *window) error {
+	if err := s.frame(w); err != nil {
+		return err
+	}
+	s.conn.SetWriteDeadline(timeNow().Add(s.timeout))
+	_, err := s.conn.Write(s.buf)
+	if cap(s.buf) > 4<<20 && len(s.buf) < 1<<20 {
+		s.buf, s.plain = nil, nil // do not keep a rare large window's memory
+	}
 	return err
 }
 
-// await reads acknowledgements until the whole window is acknowledged. A
-// receiver that is still working on it sends empty acknowledgements
-// (keepalives), which reset the timeout.
-func (s *beatsSession) await(b *batch) error {
-	_, err := s.cl.AwaitACK(uint32(len(b.events)))
-	return err
+// errStalled is a receiver that sends keepalives and does not acknowledge.
+var errStalled = errors.New("stalled: keepalives only, nothing acknowledged")
+
+// await reads acknowledgements until the whole window is acknowledged. Each
+// read waits Timeout at most. A receiver that sends only keepalives for
+// Timeout is stalled: the window goes to another host if there is one, and
+// otherwise the shipper waits on (the receiver is alive, and sending to it
+// again would only add duplicates).
+func (s *beatsSession) await(w *window) error {
+	var acked uint32
+	want := uint32(w.events)
+	progressAt := timeNow()
+	var msg [6]byte
+	for acked < want {
+		s.conn.SetReadDeadline(timeNow().Add(s.timeout))
+		if _, err := io.ReadFull(s.br, msg[:]); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errors.New("connection closed by the receiver")
+			}
+			return err
+		}
+		if msg[0] != '2' || msg[1] != 'A' {
+			return fmt.Errorf("lumberjack protocol error: % x is not an acknowledgement", msg[:2])
+		}
+		seq := binary.BigEndian.Uint32(msg[2:])
+		switch {
+		case seq > want:
+			return fmt.Errorf("lumberjack protocol error: acknowledgement of %d events in a window of %d", seq, want)
+		case seq > acked:
+			acked, progressAt = seq, timeNow()
+		case s.others != nil && s.others() && timeNow().Sub(progressAt) >= s.timeout:
+			return fmt.Errorf("%w for %v (%d of %d events acknowledged)", errStalled, s.timeout, acked, want)
+		}
+	}
+	return nil
 }
 
 func (s *beatsSession) close() error { return s.conn.Close() }
+
+func (s *beatsSession) setOthers(f func() bool) { s.others = f }

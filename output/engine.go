@@ -5,73 +5,178 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
+// The engine is what every output shares: the queue of published batches,
+// taken from the sources in turn; the hosts and their connections
+// (workers), each pulling windows of batches from the queue while it has
+// room in its pipeline; failover and load balancing; reconnection with
+// exponential backoff and jitter; sending every unacknowledged window
+// again, to another host where there is one; and handing acknowledgements
+// back to each source in its own publishing order.
+//
+// Pulling is what keeps a slow host from holding up the others
+// (elastic/beats#12567): a connection takes a window only when its own
+// pipeline has room, so a host that does not acknowledge holds at most its
+// pipeline's windows, and those are sent elsewhere once it is found dead or
+// stalled (Options.Timeout).
+
 // batch is one published batch.
 type batch struct {
+	src    *source
+	seq    uint64 // position in its source's publishing order
 	events [][]byte
-	ack    func()
 	bytes  int
+	ack    func()
+	done   bool // acknowledged by a receiver; its ack may wait for earlier batches of its source
 }
 
-// session is one connection of an output. send writes a batch; await waits
-// for the acknowledgement of the oldest batch sent and not yet awaited (it
-// runs on another goroutine than send, one batch at a time, in order); close
-// breaks the connection, making a blocked send or await return.
+// window is what one connection sends, and has acknowledged, as one unit:
+// one or more batches, BulkMaxSize events at most unless a single batch is
+// larger.
+type window struct {
+	batches []*batch
+	events  int
+	bytes   int
+	state   any // the session's own, for asynchronous outputs (Kafka)
+}
+
+// each calls fn with every event of the window, in order.
+func (w *window) each(fn func(ev []byte)) {
+	for _, b := range w.batches {
+		for _, ev := range b.events {
+			fn(ev)
+		}
+	}
+}
+
+// source is one publishing order.
+type source struct {
+	e      *engine
+	unsent []*batch // waiting to be sent (again), in order
+	order  []*batch // published and not acknowledged to the publisher yet, in order
+	ready  bool     // in e.ready
+	next   uint64
+}
+
+func (s *source) Publish(ctx context.Context, events [][]byte, ack func()) error {
+	return s.e.publish(ctx, s, events, ack)
+}
+
+// session is one connection to a host. send writes a window; await waits
+// for the acknowledgement of the oldest window sent and not yet awaited (it
+// runs on another goroutine than send, one window at a time, in order);
+// close breaks the connection, making a blocked send or await return.
 type session interface {
-	send(b *batch) error
-	await(b *batch) error
+	send(w *window) error
+	await(w *window) error
 	close() error
 }
 
-// engine is what every output shares: the window of unacknowledged batches,
-// the sending goroutine, the acknowledging goroutine of each connection,
-// reconnection with exponential backoff and jitter, and resending every
-// unacknowledged batch on a new connection.
-type engine struct {
-	name    string
-	opts    Options
+// host is one address of an output.
+type host struct {
+	addr    string
+	index   int
 	connect func(ctx context.Context) (session, error)
-	c       counters
+	c       hostCounters
+}
 
-	slots chan struct{} // one token per batch in flight
-	kick  chan struct{} // something was published
+// worker is one connection's state, guarded by engine.mu.
+type worker struct {
+	h        *host
+	windows  []*window // sent (or being sent) and not acknowledged, in order
+	broken   bool
+	err      error
+	progress atomic.Bool // a window was acknowledged on this connection
+}
 
-	mu      sync.Mutex
-	pending []*batch // published and not acknowledged, oldest first
-	unsent  int      // pending[unsent:] are not sent on the current connection
-	closing bool
-	drained chan struct{} // closed when closing and nothing is pending
+type engine struct {
+	name  string
+	opts  Options
+	hosts []*host
 
-	progress atomic.Bool // a batch was acknowledged since the last failure
+	mu       sync.Mutex
+	cond     *sync.Cond
+	ready    []*source // sources with batches waiting, taken from in turn
+	rr       int
+	pending  int // batches published whose ack has not been called
+	closing  bool
+	stopping bool
+	active   int // failover: the host in use
+	drained  chan struct{}
+
+	slots chan struct{} // one token per pending batch (Window)
+	ackMu sync.Mutex    // serializes ack callbacks, keeping each source's order
+	acks  []*batch      // scratch of ackWindow, under ackMu
+
+	def                             *source
+	events, bytes, batches, dropped atomic.Uint64
+	// hostConnected, if set, says how many connections a host has up
+	// (Kafka: the client's broker connections) instead of the sessions.
+	hostConnected func(h *host) int
 
 	ctx    context.Context
 	cancel context.CancelFunc
+	wg     sync.WaitGroup
 	done   chan struct{}
 }
 
-func newEngine(name string, opts Options, connect func(ctx context.Context) (session, error)) *engine {
+// newEngine starts an output over hosts, each with opts.Workers
+// connections made by connect.
+func newEngine(name string, opts Options, hosts []string, workers int, connect func(ctx context.Context, addr string) (session, error)) *engine {
 	e := &engine{
-		name: name, opts: opts, connect: connect,
+		name: name, opts: opts,
 		slots:   make(chan struct{}, opts.Window),
-		kick:    make(chan struct{}, 1),
 		drained: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	e.cond = sync.NewCond(&e.mu)
+	e.def = &source{e: e}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
-	go e.run()
+	for i, a := range hosts {
+		h := &host{addr: a, index: i}
+		h.connect = func(ctx context.Context) (session, error) { return connect(ctx, h.addr) }
+		e.hosts = append(e.hosts, h)
+	}
+	if len(hosts) > 1 {
+		e.active = rand.IntN(len(hosts))
+	}
+	for _, h := range e.hosts {
+		for range workers {
+			e.wg.Add(1)
+			go e.worker(&worker{h: h})
+		}
+	}
 	return e
 }
 
 func (e *engine) String() string { return e.name }
 
+func (e *engine) NewSource() Publisher { return &source{e: e} }
+
 func (e *engine) Stats() Stats {
-	s := e.c.stats()
+	s := Stats{Events: e.events.Load(), Bytes: e.bytes.Load(), Batches: e.batches.Load(), Dropped: e.dropped.Load()}
+	var last string
+	for _, h := range e.hosts {
+		hs := h.c.stats(h.addr)
+		if e.hostConnected != nil {
+			hs.Connected = e.hostConnected(h)
+		}
+		s.Hosts = append(s.Hosts, hs)
+		s.Connects += hs.Connects
+		s.Errors += hs.Errors
+		s.Connected = s.Connected || hs.Connected > 0
+		if hs.LastError != "" {
+			last = hs.LastError
+		}
+	}
+	s.LastError = last
 	e.mu.Lock()
-	s.Pending = len(e.pending)
+	s.Pending = e.pending
 	e.mu.Unlock()
 	return s
 }
@@ -80,6 +185,10 @@ func (e *engine) Stats() Stats {
 var ErrClosed = errors.New("output closed")
 
 func (e *engine) Publish(ctx context.Context, events [][]byte, ack func()) error {
+	return e.publish(ctx, e.def, events, ack)
+}
+
+func (e *engine) publish(ctx context.Context, src *source, events [][]byte, ack func()) error {
 	if len(events) == 0 {
 		if ack != nil {
 			ack()
@@ -93,7 +202,7 @@ func (e *engine) Publish(ctx context.Context, events [][]byte, ack func()) error
 	case <-e.done:
 		return ErrClosed
 	}
-	b := &batch{events: events, ack: ack}
+	b := &batch{src: src, events: events, ack: ack}
 	for _, ev := range events {
 		b.bytes += len(ev)
 	}
@@ -103,12 +212,17 @@ func (e *engine) Publish(ctx context.Context, events [][]byte, ack func()) error
 		<-e.slots
 		return ErrClosed
 	}
-	e.pending = append(e.pending, b)
-	e.mu.Unlock()
-	select {
-	case e.kick <- struct{}{}:
-	default:
+	b.seq = src.next
+	src.next++
+	src.order = append(src.order, b)
+	src.unsent = append(src.unsent, b)
+	if !src.ready {
+		src.ready = true
+		e.ready = append(e.ready, src)
 	}
+	e.pending++
+	e.cond.Broadcast()
+	e.mu.Unlock()
 	return nil
 }
 
@@ -120,8 +234,7 @@ func (e *engine) Close(ctx context.Context) error {
 		return ErrClosed
 	}
 	e.closing = true
-	left := len(e.pending)
-	if left == 0 {
+	if e.pending == 0 {
 		close(e.drained)
 	}
 	e.mu.Unlock()
@@ -130,158 +243,264 @@ func (e *engine) Close(ctx context.Context) error {
 	case <-e.drained:
 	case <-ctx.Done():
 		e.mu.Lock()
-		left = len(e.pending)
+		left := e.pending
 		e.mu.Unlock()
 		err = fmt.Errorf("output %s: closed with %d batch(es) not acknowledged: %w", e.name, left, ctx.Err())
 	}
+	e.mu.Lock()
+	e.stopping = true
+	e.cond.Broadcast()
+	e.mu.Unlock()
 	e.cancel()
-	<-e.done
+	e.wg.Wait()
+	close(e.done)
 	return err
 }
 
-// acked is called by a connection's acknowledging goroutine for the oldest
-// pending batch.
-func (e *engine) acked(b *batch) {
-	e.mu.Lock()
-	if len(e.pending) == 0 || e.pending[0] != b {
-		e.mu.Unlock()
-		panic("output: acknowledgement out of order")
+// mayUse reports whether h's connections may take windows now (under mu).
+func (e *engine) mayUse(h *host) bool { return e.opts.Loadbalance || e.active == h.index }
+
+// take removes the next window from the queue (under mu): batches from the
+// sources with batches waiting, one from each in turn, until BulkMaxSize
+// events.
+func (e *engine) take() *window {
+	w := &window{}
+	for len(e.ready) > 0 {
+		if e.rr >= len(e.ready) {
+			e.rr = 0
+		}
+		src := e.ready[e.rr]
+		b := src.unsent[0]
+		if w.events > 0 && w.events+len(b.events) > e.opts.BulkMaxSize {
+			break
+		}
+		src.unsent[0] = nil
+		src.unsent = src.unsent[1:]
+		w.batches = append(w.batches, b)
+		w.events += len(b.events)
+		w.bytes += b.bytes
+		if len(src.unsent) == 0 {
+			src.ready = false
+			e.ready = slices.Delete(e.ready, e.rr, e.rr+1)
+		} else {
+			e.rr++
+		}
+		if w.events >= e.opts.BulkMaxSize {
+			break
+		}
 	}
-	e.pending[0] = nil
-	e.pending = e.pending[1:]
-	e.unsent--
-	if e.closing && len(e.pending) == 0 {
+	return w
+}
+
+// requeue puts the batches of windows that were not acknowledged back into
+// their sources' queues, in order (under mu).
+func (e *engine) requeue(ws []*window) {
+	for _, w := range ws {
+		for _, b := range w.batches {
+			src := b.src
+			i, _ := slices.BinarySearchFunc(src.unsent, b.seq, func(x *batch, seq uint64) int {
+				switch {
+				case x.seq < seq:
+					return -1
+				case x.seq > seq:
+					return 1
+				}
+				return 0
+			})
+			src.unsent = slices.Insert(src.unsent, i, b)
+			if !src.ready {
+				src.ready = true
+				e.ready = append(e.ready, src)
+			}
+		}
+	}
+	e.cond.Broadcast()
+}
+
+// ackWindow hands w's acknowledgement to the publishers: each batch is
+// done, and every source whose oldest batches are done gets their acks, in
+// its order.
+func (e *engine) ackWindow(h *host, w *window) {
+	h.c.acked.Add(uint64(w.events))
+	e.ackMu.Lock()
+	e.mu.Lock()
+	for _, b := range w.batches {
+		b.done = true
+	}
+	calls := e.acks[:0]
+	for _, b := range w.batches {
+		src := b.src
+		for len(src.order) > 0 && src.order[0].done {
+			calls = append(calls, src.order[0])
+			src.order[0] = nil
+			src.order = src.order[1:]
+		}
+	}
+	e.pending -= len(calls)
+	if e.closing && e.pending == 0 {
 		close(e.drained)
 	}
 	e.mu.Unlock()
-	e.c.events.Add(uint64(len(b.events)))
-	e.c.bytes.Add(uint64(b.bytes))
-	e.c.batches.Add(1)
-	if b.ack != nil {
-		b.ack()
+	for _, b := range calls {
+		e.events.Add(uint64(len(b.events)))
+		e.bytes.Add(uint64(b.bytes))
+		e.batches.Add(1)
+		if b.ack != nil {
+			b.ack()
+		}
 	}
-	<-e.slots
+	n := len(calls)
+	clear(calls)
+	e.acks = calls
+	e.ackMu.Unlock()
+	for range n {
+		<-e.slots
+	}
 }
 
-// run sends pending batches over a connection, making a new one (after a
-// backoff) whenever the current one fails, and sending every unacknowledged
-// batch again on it.
-func (e *engine) run() {
-	defer close(e.done)
-	var (
-		sess    session
-		sent    chan *batch
-		failed  chan error
-		ackDone chan struct{}
-		backoff time.Duration
-	)
-	drop := func(err error) {
-		e.c.fail(fmt.Errorf("output %s: %w", e.name, err), e.opts.OnError)
-		e.c.connected.Store(false)
-		sess.close()
-		close(sent)
-		<-ackDone
-		sess = nil
-		e.mu.Lock()
-		e.unsent = 0 // send everything not acknowledged again
-		e.mu.Unlock()
+// hostFailed moves failover on to the next host after a failure of h.
+func (e *engine) hostFailed(h *host) {
+	e.mu.Lock()
+	if !e.opts.Loadbalance && len(e.hosts) > 1 && e.active == h.index {
+		e.active = (h.index + 1) % len(e.hosts)
+		e.cond.Broadcast()
 	}
-	defer func() {
-		if sess != nil {
-			e.c.connected.Store(false)
-			sess.close()
-			close(sent)
-			<-ackDone
-		}
-	}()
+	e.mu.Unlock()
+}
+
+// others reports whether another host could take a stalled host's windows.
+func (e *engine) others() bool { return len(e.hosts) > 1 }
+
+// worker is one connection to wk.h: it connects when there is work for its
+// host, serves until the connection fails, and reconnects after a backoff.
+func (e *engine) worker(wk *worker) {
+	defer e.wg.Done()
+	h := wk.h
+	var backoff time.Duration
 	for {
 		e.mu.Lock()
-		var b *batch
-		if e.unsent < len(e.pending) {
-			b = e.pending[e.unsent]
+		for !e.stopping && !(len(e.ready) > 0 && e.mayUse(h)) {
+			e.cond.Wait()
 		}
+		stop := e.stopping
 		e.mu.Unlock()
-		if b == nil {
+		if stop {
+			return
+		}
+		if backoff > 0 {
+			// Full jitter on the upper half: [d/2, d).
+			d := backoff/2 + rand.N(backoff/2+1)
+			t := time.NewTimer(d)
 			select {
-			case <-e.kick:
-			case err := <-failed:
-				drop(err)
-				failed = nil
-				backoff = e.next(backoff)
+			case <-t.C:
 			case <-e.ctx.Done():
+				t.Stop()
 				return
 			}
-			continue
 		}
-		if sess == nil {
-			if backoff > 0 {
-				// Full jitter on the upper half: [d/2, d).
-				d := backoff/2 + rand.N(backoff/2+1)
-				select {
-				case <-time.After(d):
-				case <-e.ctx.Done():
-					return
-				}
+		sess, err := h.connect(e.ctx)
+		if err != nil {
+			if e.ctx.Err() != nil {
+				return
 			}
-			s, err := e.connect(e.ctx)
-			if err != nil {
-				if e.ctx.Err() != nil {
-					return
-				}
-				e.c.fail(fmt.Errorf("output %s: connect: %w", e.name, err), e.opts.OnError)
-				backoff = e.next(backoff)
-				continue
-			}
-			e.c.connects.Add(1)
-			e.c.connected.Store(true)
-			sess = s
-			sent = make(chan *batch, e.opts.Window)
-			failed = make(chan error, 1)
-			ackDone = make(chan struct{})
-			go e.acker(sess, sent, failed, ackDone)
-		}
-		select {
-		case err := <-failed:
-			drop(err)
-			failed = nil
-			backoff = e.next(backoff)
-			continue
-		default:
-		}
-		if err := sess.send(b); err != nil {
-			drop(fmt.Errorf("send: %w", err))
-			failed = nil
-			backoff = e.next(backoff)
+			h.c.fail(fmt.Errorf("output %s: %s: connect: %w", e.name, h.addr, err), e.opts.OnError)
+			e.hostFailed(h)
+			backoff = e.next(backoff, false)
 			continue
 		}
-		e.mu.Lock()
-		e.unsent++
-		e.mu.Unlock()
-		sent <- b
+		if st, ok := sess.(interface{ setOthers(func() bool) }); ok {
+			st.setOthers(e.others)
+		}
+		h.c.connects.Add(1)
+		h.c.connected.Add(1)
+		err = e.serve(wk, sess)
+		h.c.connected.Add(-1)
+		if e.ctx.Err() != nil {
+			return
+		}
+		h.c.fail(fmt.Errorf("output %s: %s: %w", e.name, h.addr, err), e.opts.OnError)
+		e.hostFailed(h)
+		backoff = e.next(backoff, wk.progress.Swap(false))
 	}
 }
 
-// next returns the backoff after a failure: it starts over at BackoffMin
-// when a batch got through since the last failure, and doubles otherwise.
-func (e *engine) next(d time.Duration) time.Duration {
-	if e.progress.Swap(false) {
+// next returns the backoff after a failure: BackoffMin when the connection
+// got a window acknowledged, doubling otherwise.
+func (e *engine) next(d time.Duration, progress bool) time.Duration {
+	if progress {
 		return e.opts.BackoffMin
 	}
 	return min(max(2*d, e.opts.BackoffMin), e.opts.BackoffMax)
 }
 
-// acker waits for the acknowledgement of each batch sent on sess, in order.
-func (e *engine) acker(sess session, sent <-chan *batch, failed chan<- error, done chan<- struct{}) {
-	defer close(done)
-	for b := range sent {
-		if err := sess.await(b); err != nil {
-			failed <- fmt.Errorf("waiting for acknowledgement: %w", err)
-			sess.close() // unblock a send in progress
-			for range sent {
+// serve sends windows on sess while its pipeline has room, until the
+// connection fails or the output stops; then it puts what was not
+// acknowledged back into the queue and returns why it stopped.
+func (e *engine) serve(wk *worker, sess session) error {
+	depth := e.opts.Pipelining
+	sent := make(chan *window, depth)
+	ackerDone := make(chan struct{})
+	go func() {
+		defer close(ackerDone)
+		for w := range sent {
+			if err := sess.await(w); err != nil {
+				e.mu.Lock()
+				if !wk.broken {
+					wk.broken, wk.err = true, fmt.Errorf("waiting for acknowledgement: %w", err)
+				}
+				e.cond.Broadcast()
+				e.mu.Unlock()
+				sess.close() // unblock a send in progress
+				for range sent {
+				}
+				return
 			}
-			return
+			wk.progress.Store(true)
+			e.mu.Lock()
+			wk.windows[0] = nil
+			wk.windows = wk.windows[1:]
+			e.cond.Broadcast()
+			e.mu.Unlock()
+			e.ackWindow(wk.h, w)
 		}
-		e.progress.Store(true)
-		e.acked(b)
+	}()
+	h := wk.h
+	for {
+		e.mu.Lock()
+		for !e.stopping && !wk.broken && !(len(wk.windows) < depth && len(e.ready) > 0 && e.mayUse(h)) {
+			e.cond.Wait()
+		}
+		if e.stopping || wk.broken {
+			e.mu.Unlock()
+			break
+		}
+		w := e.take()
+		wk.windows = append(wk.windows, w)
+		e.mu.Unlock()
+		if err := sess.send(w); err != nil {
+			e.mu.Lock()
+			if !wk.broken {
+				wk.broken, wk.err = true, fmt.Errorf("send: %w", err)
+			}
+			e.mu.Unlock()
+			break
+		}
+		h.c.sent.Add(uint64(w.events))
+		sent <- w
 	}
+	close(sent)
+	sess.close()
+	<-ackerDone
+	e.mu.Lock()
+	err := wk.err
+	if err == nil {
+		err = errors.New("stopped")
+	}
+	if !e.stopping {
+		e.requeue(wk.windows)
+	}
+	clear(wk.windows)
+	wk.windows, wk.broken, wk.err = wk.windows[:0], false, nil
+	e.mu.Unlock()
+	return err
 }

@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -411,12 +412,31 @@ func TestFileAndStdout(t *testing.T) {
 }
 
 func TestOpenErrors(t *testing.T) {
-	for _, u := range []string{"beats://nohostport", "redis://127.0.0.1:6379", "redis://127.0.0.1:6379/a/b", "ftp://x:1", "file://", "just-a-name", "redis://127.0.0.1:1/k?db=x"} {
+	for _, u := range []string{"beats://nohostport", "redis://127.0.0.1:6379", "redis://127.0.0.1:6379/a/b", "ftp://x:1", "file://", "just-a-name", "redis://127.0.0.1:1/k?db=x",
+		"beats://", "beats://h:1,h:1", "beats://h:1,", "beats://h:99999", "beats://h:1/path", "kafka://b:9092", "kafka://b:9092/a/b", "tcp://:5000"} {
 		if _, err := output.Open(u, nil); err == nil {
 			t.Errorf("%s: no error", u)
+		} else if msg := err.Error(); strings.Contains(msg, "::") || strings.Contains(msg, ": :") {
+			t.Errorf("%s: doubled punctuation in %q", u, msg)
 		} else {
 			t.Logf("%s: %v", u, err)
 		}
+	}
+	for _, u := range []string{"beats://[::1]:5044,127.0.0.1:5044", "kafka://u:p@b1:9092,b2:9092/logs", "redis://:pw@a:1,b:2/k?db=2", "tcp://h:1,h:2"} {
+		out, err := output.Open(u, nil)
+		if err != nil {
+			t.Errorf("%s: %v", u, err)
+			continue
+		}
+		if strings.Contains(out.String(), "pw") || strings.Contains(out.String(), ":p@") {
+			t.Errorf("%s: the name shows the password: %s", u, out)
+		}
+		if n := len(out.Stats().Hosts); n != 2 && !strings.HasPrefix(u, "kafka") {
+			t.Errorf("%s: %d hosts", u, n)
+		}
+		ctx, cancel := contextWithTimeout(time.Second)
+		out.Close(ctx)
+		cancel()
 	}
 	if _, err := output.Open("beats://127.0.0.1:1", &output.Options{CompressionLevel: 10}); err == nil {
 		t.Error("compression level 10 accepted")

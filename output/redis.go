@@ -11,26 +11,26 @@ import (
 	"strings"
 )
 
-// newRedis returns the redis:// output: each batch is one RPUSH of all its
+// newRedis returns the redis:// output: each window is one RPUSH of all its
 // events onto the list KEY, what Logstash's redis input (data_type => list)
-// pops. Commands are pipelined: up to Options.Window batches are on the
+// pops. Commands are pipelined: up to Options.Pipelining windows are on the
 // wire before the first reply is read. Redis replies to every RPUSH once
-// the events are in the list, which acknowledges the batch.
+// the events are in the list, which acknowledges the window.
 //
 // The protocol (RESP) is written here rather than through a client
 // library: one command and three reply types are all it takes, and a
-// general client's own pooling and retries would hide which batches the
+// general client's own pooling and retries would hide which windows the
 // server took.
-func newRedis(u *url.URL, opts Options) (Output, error) {
+func newRedis(u *url.URL, name string, hosts []string, opts Options) (Output, error) {
 	key := trimSlash(u.Path)
 	if key == "" || strings.Contains(key, "/") {
-		return nil, fmt.Errorf("output %s: want redis://HOST:PORT/KEY, the list to push onto", redact(u))
+		return nil, fmt.Errorf("output %s: want redis://HOST:PORT[,HOST:PORT...]/KEY, KEY the list to push onto", name)
 	}
 	db := 0
 	if s := u.Query().Get("db"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {
-			return nil, fmt.Errorf("output %s: db=%q: want a database number", redact(u), s)
+			return nil, fmt.Errorf("output %s: db=%q: want a database number", name, s)
 		}
 		db = n
 	}
@@ -42,8 +42,7 @@ func newRedis(u *url.URL, opts Options) (Output, error) {
 			user, pass = "", user // redis://:PASS@ or redis://PASS@
 		}
 	}
-	addr := hostPort(u)
-	return newEngine(redact(u), opts, func(ctx context.Context) (session, error) {
+	return newEngine(name, opts, hosts, opts.Workers, func(ctx context.Context, addr string) (session, error) {
 		c, err := dial(ctx, addr, &opts)
 		if err != nil {
 			return nil, err
@@ -93,8 +92,9 @@ func (s *redisSession) command(args ...string) error {
 }
 
 func (s *redisSession) bulk(b []byte) {
+	var n [20]byte
 	s.bw.WriteByte('$')
-	s.bw.WriteString(strconv.Itoa(len(b)))
+	s.bw.Write(strconv.AppendInt(n[:0], int64(len(b)), 10))
 	s.bw.WriteString("\r\n")
 	s.bw.Write(b)
 	s.bw.WriteString("\r\n")
@@ -106,23 +106,21 @@ func (s *redisSession) flush() error {
 }
 
 // send writes RPUSH KEY EVENT... without waiting for the reply.
-func (s *redisSession) send(b *batch) error {
-	s.bw.WriteString("*" + strconv.Itoa(2+len(b.events)) + "\r\n")
+func (s *redisSession) send(w *window) error {
+	s.bw.WriteString("*" + strconv.Itoa(2+w.events) + "\r\n")
 	s.bulk([]byte("RPUSH"))
 	s.bulk([]byte(s.key))
-	for _, ev := range b.events {
-		s.bulk(ev)
-	}
+	w.each(s.bulk)
 	return s.flush()
 }
 
 // await reads the reply to the oldest RPUSH: the list's new length.
-func (s *redisSession) await(b *batch) error {
+func (s *redisSession) await(w *window) error {
 	line, err := s.reply()
 	if err != nil {
 		return err
 	}
-	if n, err := strconv.ParseInt(line, 10, 64); err != nil || n < int64(len(b.events)) {
+	if n, err := strconv.ParseInt(line, 10, 64); err != nil || n < int64(w.events) {
 		return fmt.Errorf("%w: RPUSH replied %q", errProtocol, line)
 	}
 	return nil

@@ -1,12 +1,11 @@
 package output
 
 import (
-	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -22,65 +21,182 @@ type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
 
-// openFile opens path for appending, creating it 0600, never through a
-// symbolic link.
-func openFile(path string) (writeCloser, error) {
-	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-}
-
 // newStreamOutput returns an output writing newline-delimited JSON to what
-// open returns (standard output, a file). A batch counts as acknowledged
-// once written.
+// open returns (standard output). A window counts as acknowledged once
+// written.
 func newStreamOutput(name string, opts Options, open func() (writeCloser, error)) Output {
-	return newEngine(name, opts, func(context.Context) (session, error) {
+	return newEngine(name, opts, []string{name}, 1, func(context.Context, string) (session, error) {
 		w, err := open()
 		if err != nil {
 			return nil, err
 		}
-		return &streamSession{w: w, bw: bufio.NewWriterSize(w, 64<<10)}, nil
+		return &streamSession{w: w}, nil
 	})
 }
 
 // newTCP returns the tcp:// output: newline-delimited JSON on a TCP (or TLS)
 // connection, what Logstash's tcp input reads with the json_lines codec. The
-// protocol has no acknowledgements: a batch counts as delivered once the
+// protocol has no acknowledgements: a window counts as delivered once the
 // kernel accepted it, so events in the socket buffers and in the receiver
 // when the receiver dies are lost (see the package documentation).
-func newTCP(u *url.URL, opts Options) Output {
-	addr := hostPort(u)
-	return newEngine(redact(u), opts, func(ctx context.Context) (session, error) {
+func newTCP(name string, hosts []string, opts Options) Output {
+	return newEngine(name, opts, hosts, opts.Workers, func(ctx context.Context, addr string) (session, error) {
 		c, err := dial(ctx, addr, &opts)
 		if err != nil {
 			return nil, err
 		}
-		return &streamSession{w: c, bw: bufio.NewWriterSize(c, 64<<10), conn: c, opts: &opts}, nil
+		return &streamSession{w: c, conn: c, opts: &opts}, nil
 	})
 }
 
 type streamSession struct {
 	w    writeCloser
-	bw   *bufio.Writer
-	conn net.Conn // for write deadlines; nil for files
+	conn net.Conn // for write deadlines; nil for stdout
 	opts *Options
+	buf  []byte
 }
 
-func (s *streamSession) send(b *batch) error {
+// appendLines appends w's events, each followed by a newline.
+func appendLines(dst []byte, w *window) []byte {
+	w.each(func(ev []byte) {
+		dst = append(dst, ev...)
+		dst = append(dst, '\n')
+	})
+	return dst
+}
+
+func (s *streamSession) send(w *window) error {
 	if s.conn != nil {
 		s.conn.SetWriteDeadline(timeNow().Add(s.opts.Timeout))
 	}
-	for _, ev := range b.events {
-		s.bw.Write(ev)
-		if err := s.bw.WriteByte('\n'); err != nil {
-			return err
-		}
+	s.buf = appendLines(s.buf[:0], w)
+	_, err := s.w.Write(s.buf)
+	if cap(s.buf) > 4<<20 && len(s.buf) < 1<<20 {
+		s.buf = nil
 	}
-	if err := s.bw.Flush(); err != nil {
+	if err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
 	return nil
 }
 
 // await has nothing to wait for: the protocol has no acknowledgements.
-func (s *streamSession) await(*batch) error { return nil }
+func (s *streamSession) await(*window) error { return nil }
 
 func (s *streamSession) close() error { return s.w.Close() }
+
+// newFileOutput returns the file:// output: newline-delimited JSON appended
+// to path, which is created 0600, never through a symbolic link. A window
+// counts as delivered once write(2) returned.
+//
+// The file never keeps a torn line, whatever fails: a window is written
+// with one write of whole lines; when it is written in part (a full disk)
+// or not at all, the file is truncated back to where the window started
+// before the window is tried again. A file found ending without a newline
+// when the output opens it (the shipper was killed in the middle of a
+// write) is truncated back to its last complete line first; the events of
+// that line are sent again, since their window was never acknowledged.
+func newFileOutput(path string, opts Options) Output {
+	name := "file://" + path
+	return newEngine(name, opts, []string{name}, 1, func(context.Context, string) (session, error) {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		s := &fileSession{f: f, path: path}
+		if err := s.repair(); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return s, nil
+	})
+}
+
+type fileSession struct {
+	f    *os.File
+	path string
+	size int64 // where the next window starts: the end of the last complete line
+	buf  []byte
+}
+
+// repair finds the end of the file's last complete line and truncates
+// anything after it.
+func (s *fileSession) repair() error {
+	st, err := s.f.Stat()
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		s.size = -1 // a pipe or a device: nothing to truncate
+		return nil
+	}
+	size := st.Size()
+	end, err := lastLineEnd(s.path, size)
+	if err != nil {
+		return err
+	}
+	if end < size {
+		if err := s.f.Truncate(end); err != nil {
+			return fmt.Errorf("%s ends with a torn line (offsets %d to %d) that could not be removed: %w", s.path, end, size, err)
+		}
+	}
+	s.size = end
+	return nil
+}
+
+// lastLineEnd returns the offset just after the last newline in the first
+// size bytes of path (0 if there is none).
+func lastLineEnd(path string, size int64) (int64, error) {
+	if size == 0 {
+		return 0, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	for end := size; end > 0; {
+		start := max(end-int64(len(buf)), 0)
+		n, err := f.ReadAt(buf[:end-start], start)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return 0, err
+		}
+		for i := n - 1; i >= 0; i-- {
+			if buf[i] == '\n' {
+				return start + int64(i) + 1, nil
+			}
+		}
+		end = start
+	}
+	return 0, nil
+}
+
+func (s *fileSession) send(w *window) error {
+	s.buf = appendLines(s.buf[:0], w)
+	n, err := s.f.Write(s.buf)
+	if cap(s.buf) > 4<<20 && len(s.buf) < 1<<20 {
+		s.buf = nil
+	}
+	if err == nil {
+		if s.size >= 0 {
+			s.size += int64(n)
+		}
+		return nil
+	}
+	if s.size >= 0 && n > 0 {
+		// Part of the window went in: take it out again, so that the
+		// file ends with a whole line, before the window is retried.
+		if st, serr := s.f.Stat(); serr == nil && st.Size() != s.size+int64(n) {
+			return fmt.Errorf("write: %w; %s grew by %d bytes instead of the %d written: another process writes to it, so the torn line is left in place", err, s.path, st.Size()-s.size, n)
+		}
+		if terr := s.f.Truncate(s.size); terr != nil {
+			return fmt.Errorf("write: %w; removing the %d bytes written of the window failed too: %w", err, n, terr)
+		}
+	}
+	return fmt.Errorf("write: %w", err)
+}
+
+func (s *fileSession) await(*window) error { return nil }
+
+func (s *fileSession) close() error { return s.f.Close() }

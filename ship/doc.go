@@ -1,31 +1,50 @@
-// Package ship follows an mmaplog log and ships its records to an output
+// Package ship follows mmaplog logs and ships their records to an output
 // (package output) at least once: what `mmaptail ship` runs.
 //
-// A Shipper reads records with a following tail.Reader, turns each into an
-// event (Encoder: the record's own JSON object, or {"message": ...}, plus
-// Elastic Common Schema metadata as Filebeat writes it), gathers events into
-// batches and publishes them. A batch is sent when it is full or as soon as
-// the reader has caught up with the writer, so that a quiet log is shipped
-// within microseconds and a busy one in large batches.
+// A Shipper follows every log Config.Logs names: directories, or shell
+// patterns of directories, looked at again every ScanInterval so that a
+// log created later is picked up, and a plain path that does not exist yet
+// is followed once it does. For each log it runs a following tail.Reader,
+// turns each record into an event (Encoder: the record's own JSON object,
+// or {"message": ...}, plus Elastic Common Schema metadata as Filebeat
+// writes it), gathers events into batches and publishes them through a
+// source of its own on the one output. A batch is sent when it is full or
+// as soon as the reader has caught up with the writer, so that a quiet log
+// is shipped within moments and a busy one in large batches; the output
+// takes the logs' batches in turn, so that the quiet one does not wait for
+// the busy one's backlog.
 //
 // # At least once, with bounded duplicates
 //
-// The cursor moves only when the output has acknowledged a batch, and a
-// batch holds its share of the window (Config.Window events,
-// Config.WindowBytes bytes) until both its acknowledgement has come and a
-// cursor covering it has been saved. So after the shipper is killed, the
-// restarted one resends at most one window of events; and since the window
-// also bounds what the shipper reads ahead of its receiver, its memory stays
-// bounded whatever the backlog and however slow the receiver.
+// Each log has its own cursor, locked by the shipper that uses it (a second
+// shipper of the same log to the same place stops, naming the first one's
+// pid). The cursor moves only when the output has acknowledged a batch,
+// and only over batches acknowledged in the log's order. A batch holds its
+// share of the log's window (Config.Window events, Config.WindowBytes
+// bytes) until both its acknowledgement has come and a cursor covering it
+// has been saved. So after the shipper is killed, the restarted one resends
+// at most one window of events per log.
 //
 // Saves coalesce: while one is being written (a temporary file, fsync,
 // rename, fsync of the directory) the acknowledgements that arrive are
-// gathered into the next, so a slow disk costs throughput only when it is
-// slower than the receiver.
+// gathered into the next, and a log's cursor is saved at most every
+// SaveInterval unless half its window waits for a save, so that a shipper
+// of a hundred logs does not spend itself in fsync.
+//
+// # Memory
+//
+// The events in flight of all logs together live in 64 KiB chunks taken
+// from one budget (Config.BufferBytes) before an event is copied in, and
+// given back when the output acknowledged them; logs wait for it in the
+// order they asked. So the shipper's memory for events is bounded whatever
+// the number of logs, the backlog and the receivers' speed, and a busy log
+// cannot keep a quiet one waiting for more than the next acknowledgement.
 //
 // # Metrics
 //
-// NewMetrics registers Prometheus metrics for a Shipper (events and bytes
-// shipped, acknowledged sequence, lag in records and seconds, records lost,
-// connections and errors of the output, batch latency, cursor saves).
+// NewMetrics registers Prometheus metrics for a Shipper: per log (label
+// log) events and bytes shipped, acknowledged sequence, lag in records and
+// seconds, records lost, damage, cursor saves and whether the cursor is
+// beyond the end of its log; per host of the output (label host)
+// connections, errors, events sent and acknowledged; batch latency.
 package ship

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mmaplog/mmaplog/internal/ecs"
 	"github.com/mmaplog/mmaplog/internal/jsonenc"
-
-	"github.com/mmaplog/mmaplog/mmaplog"
+	"github.com/mmaplog/mmaplog/ring"
 	"github.com/mmaplog/mmaplog/tail"
 )
 
@@ -27,42 +27,80 @@ import (
 //
 //	"@timestamp":  the record's time (RFC 3339, UTC, microseconds), unless the object has one
 //	"log":         {"offset": sequence number, "file": {"path": the log directory}, "level": the record's level, if any}
+//	"agent":       {"name": host name, "type": "mmaptail", "version": this build's version}
+//	"ecs":         {"version": the ECS version}
 //	"host":        {"name": host name}
-//	"agent":       {"type": "mmaptail"}
 //
 // plus the extra fields (Fields), whose dotted keys become nested objects
 // ("service.name=checkout" gives {"service":{"name":"checkout"}}).
+// Counter events (package counter) carry the same agent, ecs and host
+// members, so that both kinds of events fit one index.
 //
 // Where the object already has a member the metadata adds ("log", "host",
-// "agent", or a top level key of the extra fields), the two are merged, the
-// metadata's values winning; @timestamp is the one the object's own value
-// wins. Nothing of the record is dropped: a value the metadata displaces
-// (an application's "host":"web-1" where ECS wants host.name) moves to the
-// ECS labels object, its path joined with underscores ("labels":
-// {"host":"web-1"}). Such events take a slower path (they are decoded and
-// encoded again with encoding/json). The log.file.path and log.offset pair identifies an event: a
+// "agent", "ecs", or a top level key of the extra fields), the two are
+// merged, object by object, the metadata's values winning; @timestamp is the
+// one the object's own value wins. Nothing of the record is dropped: a value
+// the metadata displaces (an application's "host":"web-1" where ECS wants
+// host.name) moves to the ECS labels object, its path joined with
+// underscores ("labels": {"host":"web-1"}). The merge works on the JSON
+// text, copying the record's other members as they are, without decoding
+// them. The log.file.path and log.offset pair identifies an event: a
 // receiver can drop the duplicates that at-least-once delivery brings with
 // it by using the pair as the document id.
+//
+// An Encoder is not safe for concurrent use.
 type Encoder struct {
-	logPath []byte            // JSON string of log.file.path
-	logMore []byte            // extra members of "log" (from fields), each starting with ','
-	rest    []byte            // the other members, each starting with ','
-	keys    map[string]bool   // top-level member names the metadata adds
-	first   [256]bool         // first bytes of those names
-	tsSec   int64             // the second tsText holds, or -1
-	tsText  []byte            // "2006-01-02T15:04:05." of tsSec
-	tree    map[string]any    // metadata less the per-record parts, for merging
-	fields  map[string]string // as given
+	logPath []byte          // JSON string of log.file.path
+	logMore []byte          // extra members of "log" (from fields), each starting with ','
+	rest    []byte          // the other members, each starting with ','
+	keys    map[string]bool // top-level member names the metadata adds
+	first   [256]bool       // first bytes of those names
+	tsSec   int64           // the second tsText holds, or -1
+	tsText  []byte          // "2006-01-02T15:04:05." of tsSec
+
+	static []metaMember // the members of rest, for merging
+
+	// The record's top-level members, as the validating scan met them.
+	members []rawMember
+
+	// Scratch of the merging path, reused from record to record.
+	tsVal, logVal []byte
+	arena         []byte // decoded names, displaced paths
+	displaced     []displacedValue
+	levels        [][]metaMember // the metadata's members, per nesting level
+	taken         []span         // label names written
+}
+
+type displacedValue struct {
+	name  span // its label name, in arena
+	value []byte
+}
+
+type span struct{ off, n int }
+
+type rawMember struct{ name, value []byte }
+
+var (
+	nameTimestamp = []byte("@timestamp")
+	nameLog       = []byte("log")
+	nameLabels    = []byte("labels")
+)
+
+type metaMember struct {
+	name, value []byte
+	used        bool
 }
 
 // NewEncoder returns an Encoder for the log in dir (log.file.path), this
-// host's name (host.name) and the extra fields. A field whose key is empty,
-// or collides with a string and an object at once ("a=1", "a.b=2"), is an
-// error.
+// host's name (host.name, agent.name) and the extra fields. A field whose
+// key is empty, collides with a string and an object at once ("a=1",
+// "a.b=2"), or names what the encoder sets per record (@timestamp,
+// log.offset, log.file.path, log.level), is an error.
 func NewEncoder(dir, host string, fields map[string]string) (*Encoder, error) {
 	tree := map[string]any{
 		"host":  map[string]any{"name": host},
-		"agent": map[string]any{"type": "mmaptail"},
+		"agent": map[string]any{"name": host, "type": ecs.AgentType, "version": ecs.AgentVersion()},
+		"ecs":   map[string]any{"version": ecs.Version},
 	}
 	keys := make([]string, 0, len(fields))
 	for k := range fields {
@@ -103,7 +141,10 @@ func NewEncoder(dir, host string, fields map[string]string) (*Encoder, error) {
 			m = next
 		}
 	}
-	e := &Encoder{keys: map[string]bool{"log": true}, fields: fields, tsSec: -1}
+	if _, ok := logTree["file"]; ok {
+		return nil, fmt.Errorf("field log.file: set by mmaptail itself (log.file.path)")
+	}
+	e := &Encoder{keys: map[string]bool{"log": true}, tsSec: -1}
 	path, _ := json.Marshal(dir)
 	e.logPath = path
 	for _, k := range sortedKeys(logTree) {
@@ -115,11 +156,13 @@ func NewEncoder(dir, host string, fields map[string]string) (*Encoder, error) {
 		e.rest = append(e.rest, ',')
 		e.rest = appendMember(e.rest, k, tree[k])
 	}
-	tree["log"] = logTree
-	e.tree = tree
 	for k := range e.keys {
 		e.first[k[0]] = true
 	}
+	jsonenc.Members(append([]byte{'{'}, e.rest[1:]...), func(name, value []byte) bool {
+		e.static = append(e.static, metaMember{name: name, value: value})
+		return true
+	})
 	return e, nil
 }
 
@@ -157,13 +200,18 @@ func (e *Encoder) Append(dst []byte, rec tail.Record) []byte {
 	hasTS, collide := false, false
 	closing, members, ok := -1, false, false
 	if len(p) > 0 && (p[0] == '{' || p[0] == ' ' || p[0] == '\t' || p[0] == '\n' || p[0] == '\r') {
-		closing, members, ok = scanObject(p, func(name []byte) {
+		e.members = e.members[:0]
+		closing, members, ok = jsonenc.ScanObject(p, func(name, value []byte) {
+			e.members = append(e.members, rawMember{name, value})
 			if len(name) == 10 && string(name) == "@timestamp" {
 				hasTS = true
 			} else if len(name) > 0 && e.first[name[0]] && e.keys[string(name)] || bytes.IndexByte(name, '\\') >= 0 {
 				collide = true
 			}
 		})
+	}
+	if ok && collide {
+		return e.merge(dst, rec)
 	}
 	start := len(dst)
 	if ok {
@@ -180,29 +228,37 @@ func (e *Encoder) Append(dst []byte, rec tail.Record) []byte {
 		dst = jsonenc.AppendBytes(dst, p)
 		dst = append(dst, ',')
 	}
-	if !hasTS {
+	dst = e.appendMeta(dst, rec, !hasTS)
+	return append(dst, '}')
+}
+
+// appendMeta appends the metadata members of rec, separated by commas,
+// @timestamp first if ts is set.
+func (e *Encoder) appendMeta(dst []byte, rec tail.Record, ts bool) []byte {
+	if ts {
 		dst = append(dst, `"@timestamp":"`...)
 		dst = e.appendTime(dst, rec.Time)
 		dst = append(dst, `",`...)
 	}
-	dst = append(dst, `"log":{"offset":`...)
+	dst = append(dst, `"log":`...)
+	dst = e.appendLog(dst, rec)
+	return append(dst, e.rest...)
+}
+
+// appendLog appends the value of the log member.
+func (e *Encoder) appendLog(dst []byte, rec tail.Record) []byte {
+	dst = append(dst, `{"offset":`...)
 	dst = strconv.AppendUint(dst, rec.Seq, 10)
 	dst = append(dst, `,"file":{"path":`...)
 	dst = append(dst, e.logPath...)
 	dst = append(dst, '}')
-	if lv := mmaplog.Level(rec.Type); rec.Type != 0 && int(rec.Type) < 8 {
+	if lv := ring.Level(rec.Type); lv.Known() {
 		dst = append(dst, `,"level":"`...)
 		dst = append(dst, lv.String()...)
 		dst = append(dst, '"')
 	}
 	dst = append(dst, e.logMore...)
-	dst = append(dst, '}')
-	dst = append(dst, e.rest...)
-	dst = append(dst, '}')
-	if ok && collide {
-		return e.merge(dst[:start], dst[start:], p)
-	}
-	return dst
+	return append(dst, '}')
 }
 
 // appendTime appends t (Unix ns) as RFC 3339 in UTC with microseconds,
@@ -227,87 +283,269 @@ func (e *Encoder) appendTime(dst []byte, t int64) []byte {
 	return append(dst, 'Z')
 }
 
-// merge rebuilds an event whose record has members the metadata adds too:
-// both are decoded and merged, the metadata winning except for @timestamp.
-func (e *Encoder) merge(dst, fast, rec []byte) []byte {
-	var ev, meta map[string]any
-	d := json.NewDecoder(bytes.NewReader(rec))
-	d.UseNumber()
-	if d.Decode(&ev) != nil {
-		return append(dst, fast...)
+// merge appends the event of a record (a valid JSON object) that has
+// members the metadata adds too.
+func (e *Encoder) merge(dst []byte, rec tail.Record) []byte {
+	e.arena = e.arena[:0]
+	e.displaced = e.displaced[:0]
+	e.taken = e.taken[:0]
+	e.tsVal = append(e.tsVal[:0], '"')
+	e.tsVal = e.appendTime(e.tsVal, rec.Time)
+	e.tsVal = append(e.tsVal, '"')
+	e.logVal = e.appendLog(e.logVal[:0], rec)
+	if len(e.levels) == 0 {
+		e.levels = append(e.levels, nil)
 	}
-	d = json.NewDecoder(bytes.NewReader(fast))
-	d.UseNumber()
-	if d.Decode(&meta) != nil {
-		return append(dst, fast...)
-	}
-	displaced := map[string]any{}
-	for k := range e.keys {
-		if v, ok := meta[k]; ok {
-			ev[k] = mergeValue(ev[k], v, k, displaced)
-		}
-	}
-	if len(displaced) > 0 {
-		labels, _ := ev["labels"].(map[string]any)
-		if labels == nil {
-			labels = map[string]any{}
-			if old, ok := ev["labels"]; ok {
-				displaced["labels"] = old
-			}
-		}
-		for k, v := range displaced {
-			for {
-				if _, taken := labels[k]; !taken {
-					break
-				}
-				k += "_"
-			}
-			labels[k] = v
-		}
-		ev["labels"] = labels
-	}
-	if _, ok := ev["@timestamp"]; !ok {
-		ev["@timestamp"] = meta["@timestamp"]
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if enc.Encode(ev) != nil {
-		return append(dst, fast...)
-	}
-	return append(dst, bytes.TrimRight(buf.Bytes(), "\n")...)
+	ms := append(e.levels[0][:0], metaMember{name: nameTimestamp, value: e.tsVal}, metaMember{name: nameLog, value: e.logVal})
+	e.levels[0] = append(ms, e.static...)
+	return e.mergeObject(dst, rec.Payload, nil, span{}, 0)
 }
 
-// mergeValue merges the metadata value meta into the record's value old at
-// path: objects are merged member by member; otherwise meta wins and old, if
-// there was one, goes into displaced under path (dots as underscores).
-func mergeValue(old, meta any, path string, displaced map[string]any) any {
-	mo, ok1 := old.(map[string]any)
-	mm, ok2 := meta.(map[string]any)
-	if !ok1 || !ok2 {
-		if old != nil && !equalJSON(old, meta) {
-			displaced[path] = old
-		}
-		return meta
+// mergeObject appends the merge of the record's object rec and the
+// metadata's object meta at nesting depth (at the top, the members Append
+// and merge listed instead): the record's members in their
+// order, a member the metadata has too replaced by the metadata's value
+// (objects merged member by member), then the metadata's other members. A
+// record's value that the metadata replaces is kept (displace) unless it
+// equals it. path is the label path of rec (in arena; empty at the top).
+// At the top, the record's own @timestamp wins, and labels come last,
+// gathering what was displaced.
+func (e *Encoder) mergeObject(dst, rec, meta []byte, path span, depth int) []byte {
+	top := depth == 0
+	for len(e.levels) <= depth {
+		e.levels = append(e.levels, nil)
 	}
-	for k, v := range mm {
-		if prev, ok := mo[k]; ok {
-			mo[k] = mergeValue(prev, v, path+"_"+k, displaced)
+	ms := e.levels[depth]
+	if !top { // the top level's members are set by merge
+		ms = ms[:0]
+		it := jsonenc.NewMemberIter(meta)
+		for {
+			name, value, ok := it.Next()
+			if !ok {
+				break
+			}
+			ms = append(ms, metaMember{name: name, value: value})
+		}
+		e.levels[depth] = ms
+	}
+	dst = append(dst, '{')
+	n := 0
+	comma := func() {
+		if n > 0 {
+			dst = append(dst, ',')
+		}
+		n++
+	}
+	var recLabels []byte
+	recTS := false
+	it := jsonenc.NewMemberIter(rec)
+	for k := 0; ; k++ {
+		var name, value []byte
+		if top {
+			if k == len(e.members) {
+				break
+			}
+			name, value = e.members[k].name, e.members[k].value
 		} else {
-			mo[k] = v
+			var ok bool
+			if name, value, ok = it.Next(); !ok {
+				break
+			}
+		}
+		key := name
+		if bytes.IndexByte(name, '\\') >= 0 {
+			off := len(e.arena)
+			e.arena = jsonenc.AppendUnquoted(e.arena, name)
+			key = e.arena[off:]
+		}
+		if top && string(key) == "@timestamp" && !recTS {
+			recTS = true
+			comma()
+			dst = appendRawMember(dst, name, value)
+			continue
+		}
+		if top && string(key) == "labels" {
+			if recLabels == nil {
+				recLabels = value
+			} else {
+				e.displace(path, key, value)
+			}
+			continue
+		}
+		j := findMember(ms, key)
+		if j < 0 {
+			comma()
+			dst = appendRawMember(dst, name, value)
+			continue
+		}
+		m := &ms[j]
+		if m.used {
+			e.displace(path, key, value) // a second member of the same name
+			continue
+		}
+		m.used = true
+		comma()
+		dst = appendRawMember(dst, m.name, nil)
+		if jsonenc.IsObject(value) && jsonenc.IsObject(m.value) {
+			dst = e.mergeObject(dst, value, m.value, e.join(path, key), depth+1)
+			ms = e.levels[depth] // the slice may have been grown by a deeper level's use
+			continue
+		}
+		dst = append(dst, m.value...)
+		if !sameScalar(value, m.value) {
+			e.displace(path, key, value)
 		}
 	}
-	return mo
+	var metaLabels []byte
+	for i := range ms {
+		m := &ms[i]
+		if m.used || top && recTS && string(m.name) == "@timestamp" {
+			continue
+		}
+		if top && string(m.name) == "labels" {
+			metaLabels = m.value
+			continue
+		}
+		comma()
+		dst = appendRawMember(dst, m.name, m.value)
+	}
+	switch {
+	case !top:
+	case metaLabels == nil && len(e.displaced) == 0 && recLabels != nil:
+		comma()
+		dst = appendRawMember(dst, nameLabels, recLabels) // nothing to add
+	case metaLabels != nil || len(e.displaced) > 0:
+		comma()
+		dst = e.appendLabels(dst, recLabels, metaLabels)
+	}
+	return append(dst, '}')
 }
 
-// equalJSON reports whether two decoded scalar values are the same, so that
-// a record that already says what the metadata says displaces nothing.
-func equalJSON(a, b any) bool {
-	switch a := a.(type) {
-	case string, bool, json.Number:
-		return a == b
+// appendLabels appends the labels member: the metadata's labels (from the
+// extra fields), the record's own labels object, then every displaced
+// value, each under a name not taken yet (underscores appended until it is
+// free).
+func (e *Encoder) appendLabels(dst, recLabels, metaLabels []byte) []byte {
+	dst = append(dst, `"labels":{`...)
+	n := 0
+	add := func(name, value []byte) {
+		if n > 0 {
+			dst = append(dst, ',')
+		}
+		n++
+		dst = jsonenc.AppendBytes(dst, name)
+		dst = append(dst, ':')
+		dst = append(dst, value...)
+	}
+	labelsPath := span{}
+	if metaLabels != nil {
+		it := jsonenc.NewMemberIter(metaLabels)
+		for {
+			name, value, ok := it.Next()
+			if !ok {
+				break
+			}
+			key := e.decoded(name)
+			e.taken = append(e.taken, key)
+			add(e.bytes(key), value)
+		}
+	}
+	if recLabels != nil && !jsonenc.IsObject(recLabels) {
+		e.displace(labelsPath, nameLabels, recLabels)
+	} else if recLabels != nil {
+		labelsPath = e.join(span{}, nameLabels)
+		it := jsonenc.NewMemberIter(recLabels)
+		for {
+			name, value, ok := it.Next()
+			if !ok {
+				break
+			}
+			key := e.decoded(name)
+			if e.isTaken(e.bytes(key)) {
+				e.displace(labelsPath, e.bytes(key), value)
+				continue
+			}
+			e.taken = append(e.taken, key)
+			add(e.bytes(key), value)
+		}
+	}
+	for i := 0; i < len(e.displaced); i++ {
+		d := e.displaced[i]
+		for e.isTaken(e.bytes(d.name)) {
+			// Copy the name with an underscore more to the arena's end.
+			off := len(e.arena)
+			e.arena = append(e.arena, e.bytes(d.name)...)
+			e.arena = append(e.arena, '_')
+			d.name = span{off, len(e.arena) - off}
+		}
+		e.taken = append(e.taken, d.name)
+		add(e.bytes(d.name), d.value)
+	}
+	return append(dst, '}')
+}
+
+// displace keeps a record's value that the metadata replaced at path.key
+// (null values are not kept: there is nothing to lose).
+func (e *Encoder) displace(path span, key, value []byte) {
+	if string(value) == "null" {
+		return
+	}
+	e.displaced = append(e.displaced, displacedValue{name: e.join(path, key), value: value})
+}
+
+// join returns path_key in the arena (key alone if path is empty).
+func (e *Encoder) join(path span, key []byte) span {
+	off := len(e.arena)
+	if path.n > 0 {
+		e.arena = append(e.arena, e.arena[path.off:path.off+path.n]...)
+		e.arena = append(e.arena, '_')
+	}
+	e.arena = append(e.arena, key...)
+	return span{off, len(e.arena) - off}
+}
+
+func (e *Encoder) decoded(name []byte) span {
+	off := len(e.arena)
+	e.arena = jsonenc.AppendUnquoted(e.arena, name)
+	return span{off, len(e.arena) - off}
+}
+
+func (e *Encoder) bytes(s span) []byte { return e.arena[s.off : s.off+s.n] }
+
+func (e *Encoder) isTaken(name []byte) bool {
+	for _, t := range e.taken {
+		if bytes.Equal(e.bytes(t), name) {
+			return true
+		}
 	}
 	return false
+}
+
+func findMember(ms []metaMember, key []byte) int {
+	for i := range ms {
+		if bytes.Equal(ms[i].name, key) {
+			return i
+		}
+	}
+	return -1
+}
+
+// appendRawMember appends "name":value with name as it is between quotes.
+func appendRawMember(dst, name, value []byte) []byte {
+	dst = append(dst, '"')
+	dst = append(dst, name...)
+	dst = append(dst, '"', ':')
+	return append(dst, value...)
+}
+
+// sameScalar reports whether a record's value says what the metadata's
+// does, so that it displaces nothing: equal strings, numbers or booleans,
+// as written.
+func sameScalar(rec, meta []byte) bool {
+	if len(rec) == 0 || rec[0] == '{' || rec[0] == '[' {
+		return false
+	}
+	return bytes.Equal(rec, meta)
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

@@ -21,8 +21,8 @@ func ExampleEncoder() {
 	fmt.Println(string(e.Append(nil, tail.Record{Seq: 42, Time: ts, Type: 3, Payload: []byte(`{"level":"info","message":"order placed"}`)})))
 	fmt.Println(string(e.Append(nil, tail.Record{Seq: 43, Time: ts, Payload: []byte(`GET /cart 200`)})))
 	// Output:
-	// {"level":"info","message":"order placed","@timestamp":"2026-01-02T03:04:05.678901Z","log":{"offset":42,"file":{"path":"/var/log/myapp"},"level":"info"},"agent":{"type":"mmaptail"},"host":{"name":"web-1"},"service":{"name":"checkout"}}
-	// {"message":"GET /cart 200","@timestamp":"2026-01-02T03:04:05.678901Z","log":{"offset":43,"file":{"path":"/var/log/myapp"}},"agent":{"type":"mmaptail"},"host":{"name":"web-1"},"service":{"name":"checkout"}}
+	// {"level":"info","message":"order placed","@timestamp":"2026-01-02T03:04:05.678901Z","log":{"offset":42,"file":{"path":"/var/log/myapp"},"level":"info"},"agent":{"name":"web-1","type":"mmaptail","version":"devel"},"ecs":{"version":"8.11.0"},"host":{"name":"web-1"},"service":{"name":"checkout"}}
+	// {"message":"GET /cart 200","@timestamp":"2026-01-02T03:04:05.678901Z","log":{"offset":43,"file":{"path":"/var/log/myapp"}},"agent":{"name":"web-1","type":"mmaptail","version":"devel"},"ecs":{"version":"8.11.0"},"host":{"name":"web-1"},"service":{"name":"checkout"}}
 }
 
 // Ship a log to Logstash's beats input until interrupted, keeping a cursor

@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -87,7 +88,7 @@ func roleWriter() int {
 					fmt.Fprintln(os.Stderr, "writer:", err)
 					os.Exit(1)
 				}
-				if pace > 0 && i%pace == 0 {
+				if pace > 0 && (i/workers)%pace == 0 { // every PACE records of this goroutine
 					time.Sleep(time.Millisecond)
 				}
 			}
@@ -101,15 +102,23 @@ func roleWriter() int {
 	return 0
 }
 
-// roleShipper ships DIR to URL with the cursor CURSOR until SIGTERM.
+// roleShipper ships DIR to URL with the cursor CURSOR until SIGTERM; or,
+// with LOGS (patterns separated by newlines), those logs with cursors named
+// CURSOR_NAME.
 func roleShipper() int {
 	out, err := output.Open(os.Getenv("URL"), &output.Options{Window: ship.OutputWindow, BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "shipper:", err)
 		return 1
 	}
-	s, err := ship.New(ship.Config{Dir: os.Getenv("DIR"), Output: out, CursorPath: os.Getenv("CURSOR"), BatchSize: envInt("BATCH", 500), Window: 2000,
-		Reader: tail.Options{HoleWait: time.Second}})
+	cfg := ship.Config{Dir: os.Getenv("DIR"), Output: out, CursorPath: os.Getenv("CURSOR"), BatchSize: envInt("BATCH", 500), Window: envInt("WINDOW", 2000),
+		SaveInterval: time.Duration(envInt("SAVE_MS", 0)) * time.Millisecond,
+		ScanInterval: time.Duration(envInt("SCAN_MS", 0)) * time.Millisecond,
+		Reader:       tail.Options{HoleWait: time.Second}, Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, "shipper: "+f+"\n", a...) }}
+	if logs := os.Getenv("LOGS"); logs != "" {
+		cfg.Logs, cfg.CursorName = strings.Split(logs, "\n"), os.Getenv("CURSOR_NAME")
+	}
+	s, err := ship.New(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "shipper:", err)
 		return 1
@@ -192,7 +201,7 @@ func (p *proc) term(t *testing.T) error {
 	p.cmd.Process.Signal(unix.SIGTERM)
 	select {
 	case <-p.done:
-	case <-time.After(30 * time.Second):
+	case <-time.After(hangLimit):
 		t.Fatalf("%s did not stop on SIGTERM", p.cmd.Env[len(p.cmd.Env)-1])
 	}
 	return p.err
@@ -318,7 +327,7 @@ func checkCursor(t *testing.T, s setup, n int) {
 func TestProcReceiverDownAtStart(t *testing.T) {
 	s := newSetup(t)
 	const n = 20000
-	if err := s.writer(t, n).wait(t, 60*time.Second); err != nil {
+	if err := s.writer(t, n).wait(t, hangLimit); err != nil {
 		t.Fatal(err)
 	}
 	sh := s.shipper(t)
@@ -327,7 +336,7 @@ func TestProcReceiverDownAtStart(t *testing.T) {
 		t.Fatal("something received before the receiver started")
 	}
 	s.receiver(t)
-	waitAll(t, s.out, n, 60*time.Second)
+	waitAll(t, s.out, n, hangLimit)
 	if err := sh.term(t); err != nil {
 		t.Fatalf("shipper exit: %v", err)
 	}
@@ -342,17 +351,17 @@ func TestProcReceiverKilled(t *testing.T) {
 	w := s.writer(t, n, "PACE=20")
 	sh := s.shipper(t)
 	r := s.receiver(t)
-	waitFor(t, "a first part delivered", 60*time.Second, func() bool { return len(received(t, s.out)) > 5000 })
+	waitFor(t, "a first part delivered", hangLimit, func() bool { return len(received(t, s.out)) > 5000 })
 	r.kill()
 	if got := len(received(t, s.out)); got >= n {
 		t.Fatalf("all %d delivered before the receiver was killed: the test wants it mid-stream", got)
 	}
 	time.Sleep(300 * time.Millisecond)
 	s.receiver(t)
-	if err := w.wait(t, 120*time.Second); err != nil {
+	if err := w.wait(t, hangLimit); err != nil {
 		t.Fatal(err)
 	}
-	seen := waitAll(t, s.out, n, 60*time.Second)
+	seen := waitAll(t, s.out, n, hangLimit)
 	if err := sh.term(t); err != nil {
 		t.Fatalf("shipper exit: %v", err)
 	}
@@ -369,17 +378,17 @@ func TestProcShipperKilled(t *testing.T) {
 	w := s.writer(t, n, "PACE=20")
 	s.receiver(t)
 	sh := s.shipper(t)
-	waitFor(t, "a first part delivered", 60*time.Second, func() bool { return len(received(t, s.out)) > 8000 })
+	waitFor(t, "a first part delivered", hangLimit, func() bool { return len(received(t, s.out)) > 8000 })
 	sh.kill()
 	before := received(t, s.out)
 	if len(before) >= n {
 		t.Fatalf("all %d delivered before the shipper was killed: the test wants it mid-stream", len(before))
 	}
 	sh = s.shipper(t)
-	if err := w.wait(t, 120*time.Second); err != nil {
+	if err := w.wait(t, hangLimit); err != nil {
 		t.Fatal(err)
 	}
-	seen := waitAll(t, s.out, n, 60*time.Second)
+	seen := waitAll(t, s.out, n, hangLimit)
 	if err := sh.term(t); err != nil {
 		t.Fatalf("shipper exit: %v", err)
 	}
@@ -396,10 +405,20 @@ func TestProcShipperKilled(t *testing.T) {
 // goes on with the same log.
 func TestProcWriterKilled(t *testing.T) {
 	s := newSetup(t)
-	w := s.writer(t, 1000000, "PACE=50", "WORKERS=8")
+	// Receiver and shipper first, so that the writer is killed soon after
+	// it started, with a backlog the shipper delivers quickly even when
+	// the machine is busy (the shipper waits for the log to appear).
 	s.receiver(t)
-	sh := s.shipper(t)
-	waitFor(t, "a first part delivered", 60*time.Second, func() bool { return len(received(t, s.out)) > 5000 })
+	waitFor(t, "the receiver listening", hangLimit, func() bool {
+		c, err := net.Dial("tcp", s.addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	sh := s.shipper(t, "SCAN_MS=10")
+	w := s.writer(t, 1000000, "PACE=5", "WORKERS=8")
+	waitFor(t, "a first part delivered", hangLimit, func() bool { return len(received(t, s.out)) > 5000 })
 	w.kill()
 	// What the dead writer left readable, as a static reader sees it.
 	r, err := tail.Open(s.dir, nil)
@@ -416,7 +435,7 @@ func TestProcWriterKilled(t *testing.T) {
 	}
 	last := want[len(want)-1]
 	t.Logf("writer killed after %d records (%d readable, %d lost in holes)", last, len(want), int(last)-len(want))
-	waitFor(t, "every published record delivered", 60*time.Second, func() bool {
+	waitFor(t, "every published record delivered", hangLimit, func() bool {
 		seen := received(t, s.out)
 		for _, q := range want {
 			if seen[q] == 0 {
@@ -426,10 +445,10 @@ func TestProcWriterKilled(t *testing.T) {
 		return true
 	})
 	// A new writer recovers the log and appends more; they arrive too.
-	if err := s.writer(t, 5000).wait(t, 60*time.Second); err != nil {
+	if err := s.writer(t, 5000).wait(t, hangLimit); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the new writer's records delivered", 60*time.Second, func() bool {
+	waitFor(t, "the new writer's records delivered", hangLimit, func() bool {
 		seen := received(t, s.out)
 		for q := last + 1; q <= last+5000; q++ {
 			if seen[q] == 0 {
@@ -443,16 +462,16 @@ func TestProcWriterKilled(t *testing.T) {
 	}
 }
 
-// TestProcSlowReceiver: a receiver that takes 60 ms per batch while a large
-// backlog waits; the shipper reads no further ahead than its window, and
-// its memory stays bounded.
+// TestProcSlowReceiver: a receiver that takes 200 ms per batch while a
+// large backlog waits; the shipper reads no further ahead than its window,
+// and its memory stays bounded.
 func TestProcSlowReceiver(t *testing.T) {
 	s := newSetup(t)
-	const n = 100000
-	if err := s.writer(t, n, "SEGMENT="+strconv.Itoa(4<<20)).wait(t, 60*time.Second); err != nil {
+	const n = 50000
+	if err := s.writer(t, n, "SEGMENT="+strconv.Itoa(4<<20)).wait(t, hangLimit); err != nil {
 		t.Fatal(err)
 	}
-	slow := s.receiver(t, "DELAY=60")
+	slow := s.receiver(t, "DELAY=200")
 	sh := s.shipper(t, "BATCH=1000")
 	var maxRSS int
 	deadline := time.Now().Add(3 * time.Second)
@@ -473,7 +492,7 @@ func TestProcSlowReceiver(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("after 3 s: %d delivered, cursor at %d, shipper RSS at most %d KiB (a race-instrumented binary when run with -race)", got, c.NextSeq, maxRSS)
-	// The log holds 100000 x ~330 bytes = 33 MB of events the shipper
+	// The log holds 50000 x ~330 bytes = 16 MB of events the shipper
 	// could have read; what it holds is a window of 2000 events.
 	if limit := 64 << 10; !raceEnabled && maxRSS > limit {
 		t.Fatalf("shipper RSS %d KiB, over %d KiB", maxRSS, limit)
@@ -486,7 +505,7 @@ func TestProcSlowReceiver(t *testing.T) {
 	slow.kill()
 	s.receiver(t)
 	sh = s.shipper(t)
-	waitAll(t, s.out, n, 60*time.Second)
+	waitAll(t, s.out, n, hangLimit)
 	if err := sh.term(t); err != nil {
 		t.Fatalf("shipper exit: %v", err)
 	}
@@ -509,3 +528,7 @@ func rssKiB(pid int) int {
 	}
 	return 0
 }
+
+// hangLimit bounds the waits of these tests: only a hang takes this long,
+// however busy the machine is.
+const hangLimit = 5 * time.Minute

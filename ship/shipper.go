@@ -2,395 +2,483 @@ package ship
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mmaplog/mmaplog/output"
+	"github.com/mmaplog/mmaplog/rotate"
 	"github.com/mmaplog/mmaplog/tail"
 )
 
-// Defaults of Config.
+// Defaults and limits of Config.
 const (
 	DefaultBatchSize    = 2048
 	DefaultBatchBytes   = 2 << 20
 	DefaultWindow       = 8192
 	DefaultWindowBytes  = 16 << 20
+	DefaultBufferBytes  = 8 << 20
 	DefaultDrainTimeout = 10 * time.Second
+	DefaultScanInterval = 500 * time.Millisecond
+	DefaultSaveInterval = time.Second
+
+	// MaxBatchSize and MaxWindow are the most events per batch and in
+	// flight per log. Memory is bounded by bytes (BatchBytes,
+	// WindowBytes, BufferBytes) whatever the counts; these bound what a
+	// receiver is sent in one go and what a restart may ship again.
+	MaxBatchSize = 65536
+	MaxWindow    = 1 << 20
+	// MaxBatchBytes, MaxWindowBytes and MaxBufferBytes bound the byte
+	// limits.
+	MaxBatchBytes  = 64 << 20
+	MaxWindowBytes = 1 << 30
+	MaxBufferBytes = 4 << 30
+
 	// OutputWindow is the number of batches the shipper lets an output
-	// have in flight (Window and WindowBytes bound them first).
-	OutputWindow = 64
+	// have published and not acknowledged, all logs together (the
+	// shipper's own Window, WindowBytes and BufferBytes bound them first).
+	OutputWindow = 1024
 )
 
 // Config says what to ship where.
 type Config struct {
-	// Dir is the log directory.
+	// Logs are the logs to ship: directories, or shell patterns of
+	// directories (filepath.Match: *, ?, [...]; "/var/log/apps/*").
+	// Patterns are looked at again every ScanInterval, and a directory
+	// that matches and holds a log is followed from then on; a plain path
+	// that does not exist yet is followed once it does.
+	Logs []string
+	// Dir is one log directory, added to Logs (for callers that ship one).
 	Dir string
 	// Output is where the events go. Run closes it.
 	Output output.Output
-	// CursorPath is the cursor file. If it exists, shipping continues
-	// after it (a cursor of another log is refused); it is saved after
-	// every acknowledged batch. "" ships without a cursor.
+	// CursorPath is the cursor file of the one log shipped (Dir, or a
+	// single path in Logs). If it exists, shipping continues after it (a
+	// cursor of another log is refused); it is saved after every
+	// acknowledged batch.
 	CursorPath string
+	// CursorName gives each log a cursor named so: DIR/cursors/NAME (see
+	// tail.CursorPath), or CursorDir/NAME/<the log's path> with CursorDir.
+	CursorName string
+	// CursorDir, if set, keeps the cursors there rather than under each
+	// log directory (for logs the shipper may not write into).
+	CursorDir string
+	// With CursorPath, CursorName and CursorDir all "", the shipper keeps
+	// no cursor: it starts at From every time.
+
 	// From is where to start when there is no cursor: "begin" (the oldest
 	// record; the default), "end" (records written from now on) or a
 	// sequence number.
 	From string
-	// Host is host.name in every event. Default: os.Hostname().
+	// Host is host.name and agent.name in every event. Default: os.Hostname().
 	Host string
 	// Fields are extra members of every event (see Encoder).
 	Fields map[string]string
 	// BatchSize and BatchBytes bound a batch (events, and bytes of JSON).
 	// A batch is sent when full, or at once when the shipper has caught up
-	// with the writer. Defaults DefaultBatchSize, DefaultBatchBytes.
+	// with the writer. Defaults DefaultBatchSize, DefaultBatchBytes; at
+	// most MaxBatchSize, MaxBatchBytes.
 	BatchSize, BatchBytes int
-	// Window is the number of events in flight: published and not yet
-	// both acknowledged and saved in the cursor. After a crash of the
-	// shipper at most this many events are shipped again. WindowBytes
-	// bounds the bytes of JSON they take (and so the shipper's memory).
-	// A batch larger than either is sent alone. Defaults DefaultWindow,
-	// DefaultWindowBytes. The output's own window (in batches) should be
-	// at least OutputWindow.
+	// Window is the number of events of one log in flight: published and
+	// not yet both acknowledged and saved in its cursor. After a crash of
+	// the shipper at most this many events per log are shipped again.
+	// WindowBytes bounds the bytes of JSON they take. A batch larger than
+	// either is sent alone. Defaults DefaultWindow, DefaultWindowBytes; at
+	// most MaxWindow, MaxWindowBytes.
 	Window, WindowBytes int
+	// BufferBytes bounds the bytes of events in flight of all logs
+	// together, the shipper's memory for events whatever the number of
+	// logs. Logs wait for it in turn. Default DefaultBufferBytes, at most
+	// MaxBufferBytes.
+	BufferBytes int
+	// SaveInterval is the least time between two saves of a log's cursor
+	// while less than half its window waits for one (a save is two
+	// fsyncs; with many logs, saving after every batch of each would be
+	// thousands a second). Default DefaultSaveInterval.
+	SaveInterval time.Duration
 	// DrainTimeout bounds how long Run waits, once ctx is done, for the
 	// batches in flight to be acknowledged. Default DefaultDrainTimeout.
 	DrainTimeout time.Duration
-	// OnDamage is told about damage (and records lost) the reader met.
+	// ScanInterval is how often Logs' patterns (and plain paths that do
+	// not exist yet) are looked at again. Default DefaultScanInterval.
+	ScanInterval time.Duration
+	// OnDamage is told about damage (and records lost) the readers met;
+	// Damage.Path names the segment, and so the log.
 	OnDamage func(tail.Damage)
+	// Logf, if set, is told what the shipper does that an operator should
+	// know (a log picked up, waited for, stopped; a cursor beyond the end
+	// of its log), one line each, without a trailing newline.
+	Logf func(format string, args ...any)
 	// Metrics, if set, are updated as the shipper goes.
 	Metrics *Metrics
-	// Reader tunes the follow reader (HoleWait, WaitTimeout). Its start
+	// Reader tunes the follow readers (HoleWait, WaitTimeout). Their start
 	// fields are set from the cursor or From.
 	Reader tail.Options
 }
 
-// Stats are what a Shipper did.
+// Stats are what a Shipper did, all logs together.
 type Stats struct {
+	Logs        int    // logs followed (started, failed ones included)
+	Failed      int    // logs that stopped on an error
 	Read        uint64 // records read
 	Acked       uint64 // events acknowledged by the output
-	AckedSeq    uint64 // sequence number of the last acknowledged record
+	AckedSeq    uint64 // with one log: the sequence number of its last acknowledged record
 	Lost        uint64 // records lost to damage or retention before they were read
 	Batches     uint64 // batches acknowledged
 	CursorSaves uint64
 }
 
-// Shipper follows a log and ships its records to an output, at least once.
+// Shipper follows logs and ships their records to an output, at least once.
 type Shipper struct {
-	cfg Config
-	enc *Encoder
-	r   *tail.Reader
+	cfg    Config
+	start  startPoint
+	budget *budget
+	chunks chan []byte // chunks of memory for events, for reuse
 
-	win  window
-	free chan *shipBatch
-
-	mu        sync.Mutex
-	cursor    tail.Cursor // the last acknowledged position
-	dirty     bool        // cursor not saved yet
-	saveKick  chan struct{}
-	saverDone chan struct{}
-	saveErr   error
-	unsavedEv int // events acknowledged and not saved yet
-	unsavedB  int // their bytes
-
-	read, acked, lost, batches, saves atomic.Uint64
-	ackedSeq                          atomic.Uint64
+	mu      sync.Mutex
+	logs    map[string]*logShipper // by cleaned path
+	order   []*logShipper          // in the order they were started
+	waiting map[string]bool        // patterns and paths reported as waited for
+	failed  []error
+	running int
+	changed chan struct{} // a log stopped
+	first   bool          // the first scan: plain paths that exist are not announced
+	wg      sync.WaitGroup
 }
 
-type shipBatch struct {
-	buf    []byte
-	events [][]byte
-	last   tail.Record // the batch's last record (Payload not kept)
-	sent   time.Time
+// chunkPool is the number of free chunks kept for reuse (4 MiB).
+const chunkPool = 64
+
+// startPoint is Config.From parsed.
+type startPoint struct {
+	end bool
+	seq uint64
 }
 
-// window bounds the events and bytes in flight: published, and not yet
-// acknowledged and saved in the cursor.
-type window struct {
-	maxEvents, maxBytes int
-	mu                  sync.Mutex
-	events, bytes       int
-	freed               chan struct{}
-}
-
-func (w *window) acquire(ctx context.Context, events, bytes int) error {
-	for {
-		w.mu.Lock()
-		if w.events == 0 || w.events+events <= w.maxEvents && w.bytes+bytes <= w.maxBytes {
-			w.events += events
-			w.bytes += bytes
-			w.mu.Unlock()
-			return nil
-		}
-		w.mu.Unlock()
-		select {
-		case <-w.freed:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
-func (w *window) release(events, bytes int) {
-	w.mu.Lock()
-	w.events -= events
-	w.bytes -= bytes
-	w.mu.Unlock()
-	select {
-	case w.freed <- struct{}{}:
-	default:
-	}
-}
-
-// New prepares a shipper: it loads the cursor and opens the log. Run ships.
+// New checks the configuration. Run ships.
 func New(cfg Config) (*Shipper, error) {
 	if cfg.Output == nil {
 		return nil, errors.New("ship: no output")
 	}
-	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = DefaultBatchSize
+	if cfg.Dir != "" {
+		cfg.Logs = append([]string{cfg.Dir}, cfg.Logs...)
 	}
-	if cfg.BatchBytes <= 0 {
-		cfg.BatchBytes = DefaultBatchBytes
+	if len(cfg.Logs) == 0 {
+		return nil, errors.New("ship: no log to ship")
 	}
-	if cfg.Window <= 0 {
-		cfg.Window = DefaultWindow
+	for i, p := range cfg.Logs {
+		if p == "" {
+			return nil, errors.New("ship: an empty log path")
+		}
+		if _, err := filepath.Match(p, ""); err != nil {
+			return nil, fmt.Errorf("ship: log pattern %q: %w", p, err)
+		}
+		cfg.Logs[i] = filepath.Clean(p)
 	}
-	if cfg.WindowBytes <= 0 {
-		cfg.WindowBytes = DefaultWindowBytes
+	if cfg.CursorPath != "" && (len(cfg.Logs) != 1 || isPattern(cfg.Logs[0])) {
+		return nil, errors.New("ship: a cursor file is for one log; with several logs or a pattern, name the cursors (CursorName) instead")
+	}
+	for _, c := range []struct {
+		v        *int
+		def, max int
+		name     string
+	}{
+		{&cfg.BatchSize, DefaultBatchSize, MaxBatchSize, "batch size"},
+		{&cfg.BatchBytes, DefaultBatchBytes, MaxBatchBytes, "batch bytes"},
+		{&cfg.Window, DefaultWindow, MaxWindow, "window"},
+		{&cfg.WindowBytes, DefaultWindowBytes, MaxWindowBytes, "window bytes"},
+		{&cfg.BufferBytes, DefaultBufferBytes, MaxBufferBytes, "buffer bytes"},
+	} {
+		if *c.v <= 0 {
+			*c.v = c.def
+		}
+		if *c.v > c.max {
+			return nil, fmt.Errorf("ship: %s %d: at most %d", c.name, *c.v, c.max)
+		}
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = DefaultDrainTimeout
 	}
+	if cfg.ScanInterval <= 0 {
+		cfg.ScanInterval = DefaultScanInterval
+	}
+	if cfg.SaveInterval <= 0 {
+		cfg.SaveInterval = DefaultSaveInterval
+	}
 	if cfg.Host == "" {
 		cfg.Host, _ = os.Hostname()
 	}
-	enc, err := NewEncoder(cfg.Dir, cfg.Host, cfg.Fields)
-	if err != nil {
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	var sp startPoint
+	switch cfg.From {
+	case "", "begin":
+	case "end":
+		sp.end = true
+	default:
+		n, err := strconv.ParseUint(cfg.From, 10, 64)
+		if err != nil || n == 0 {
+			return nil, fmt.Errorf("ship: from %q: want begin, end or a sequence number (1 or more)", cfg.From)
+		}
+		sp.seq = n
+	}
+	// The encoder checks the fields once here, so that a bad one is an
+	// error before anything runs.
+	if _, err := NewEncoder("/", cfg.Host, cfg.Fields); err != nil {
 		return nil, fmt.Errorf("ship: %w", err)
 	}
-	s := &Shipper{cfg: cfg, enc: enc,
-		win:      window{maxEvents: cfg.Window, maxBytes: cfg.WindowBytes, freed: make(chan struct{}, 1)},
-		free:     make(chan *shipBatch, 8),
-		saveKick: make(chan struct{}, 1), saverDone: make(chan struct{})}
-	ro := cfg.Reader
-	ro.Follow = true
-	ro.FromSeq, ro.FromEnd, ro.LogID = 0, false, [16]byte{}
-	haveCursor := false
-	if cfg.CursorPath != "" {
-		c, err := tail.LoadCursor(cfg.CursorPath)
-		switch {
-		case err == nil:
-			haveCursor = true
-			s.cursor = c
-			ro.FromSeq, ro.LogID = c.NextSeq, c.LogID
-			s.ackedSeq.Store(c.NextSeq - 1)
-			s.lost.Store(c.Lost)
-		case errors.Is(err, tail.ErrNoCursor):
-		default:
-			return nil, fmt.Errorf("ship: %w", err)
-		}
-	}
-	if !haveCursor {
-		switch cfg.From {
-		case "", "begin":
-		case "end":
-			ro.FromEnd = true
-		default:
-			n, err := strconv.ParseUint(cfg.From, 10, 64)
-			if err != nil || n == 0 {
-				return nil, fmt.Errorf("ship: from %q: want begin, end or a sequence number (1 or more)", cfg.From)
-			}
-			ro.FromSeq = n
-		}
-	}
-	userDamage := ro.OnDamage
-	ro.OnDamage = func(d tail.Damage) {
-		s.lost.Add(d.Lost)
-		if cfg.Metrics != nil {
-			cfg.Metrics.lost.Add(float64(d.Lost))
-			cfg.Metrics.damage.Inc()
-		}
-		if userDamage != nil {
-			userDamage(d)
-		}
-		if cfg.OnDamage != nil {
-			cfg.OnDamage(d)
-		}
-	}
-	r, err := tail.Open(cfg.Dir, &ro)
-	if err != nil {
-		return nil, fmt.Errorf("ship: %w", err)
-	}
-	s.r = r
+	s := &Shipper{cfg: cfg, start: sp, budget: newBudget(int64(cfg.BufferBytes)),
+		chunks: make(chan []byte, chunkPool), logs: map[string]*logShipper{}, waiting: map[string]bool{},
+		changed: make(chan struct{}, 1)}
 	if cfg.Metrics != nil {
 		cfg.Metrics.attach(s)
 	}
 	return s, nil
 }
 
+// isPattern reports whether p has shell pattern characters.
+func isPattern(p string) bool { return strings.ContainsAny(p, `*?[\`) }
+
+// cursorPath returns the cursor file of the log in dir ("" for none).
+func (s *Shipper) cursorPath(dir string) string {
+	switch {
+	case s.cfg.CursorPath != "":
+		return s.cfg.CursorPath
+	case s.cfg.CursorDir != "":
+		name := s.cfg.CursorName
+		if name == "" {
+			name = "ship"
+		}
+		return filepath.Join(s.cfg.CursorDir, name, CursorFileName(dir))
+	case s.cfg.CursorName != "":
+		return tail.CursorPath(dir, s.cfg.CursorName)
+	}
+	return ""
+}
+
+// CursorFileName is the file name of the cursor of the log in dir under a
+// cursor directory (Config.CursorDir): the log's absolute path with its
+// separators and other characters outside [A-Za-z0-9.-] as underscores,
+// and a hash of the path, so that two logs never share a cursor.
+func CursorFileName(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		abs = filepath.Clean(dir)
+	}
+	var b strings.Builder
+	for _, r := range strings.TrimPrefix(abs, "/") {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	sum := sha256.Sum256([]byte(abs))
+	name := b.String()
+	if len(name) > 200 {
+		name = name[len(name)-200:]
+	}
+	return name + "-" + hex.EncodeToString(sum[:4])
+}
+
 // Run ships until ctx is done, then waits (DrainTimeout at most) for the
-// batches in flight, saves the cursor, closes the output and returns. It
-// returns an error if the log cannot be read on (such as a cursor of
-// another log), if the cursor cannot be saved, or if batches were left
-// unacknowledged.
+// batches in flight, saves the cursors, closes the output and returns. A
+// log that cannot be shipped on (a cursor of another log, or held by
+// another shipper) stops alone, reported through Logf; Run returns early,
+// with that error, when every log has stopped so and no pattern can bring
+// another one, and otherwise reports the logs that stopped in its error at
+// the end. It also returns an error if a cursor cannot be saved or batches
+// were left unacknowledged.
 func (s *Shipper) Run(ctx context.Context) (err error) {
-	go s.saver()
-	defer s.r.Close()
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
-		defer cancel()
-		if cerr := s.cfg.Output.Close(dctx); err == nil && cerr != nil {
-			err = fmt.Errorf("ship: %w", cerr)
+	s.first = true
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	patterns := false
+	for _, p := range s.cfg.Logs {
+		patterns = patterns || isPattern(p)
+	}
+	t := time.NewTicker(s.cfg.ScanInterval)
+	defer t.Stop()
+	s.scan(ctx)
+	s.first = false
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-t.C:
+			s.scan(ctx)
+		case <-s.changed:
 		}
-		close(s.saveKick)
-		<-s.saverDone
-		if err == nil && s.saveErr != nil {
-			err = s.saveErr
+		s.mu.Lock()
+		allFailed := s.running == 0 && len(s.failed) > 0 && len(s.failed) == len(s.order) && !patterns && len(s.waiting) == 0
+		s.mu.Unlock()
+		if allFailed {
+			break
 		}
-	}()
-	b := s.newBatch()
-	for {
-		for len(b.events) < s.cfg.BatchSize && len(b.buf) < s.cfg.BatchBytes && s.r.Next() {
-			rec := s.r.Record()
-			start := len(b.buf)
-			b.buf = s.enc.Append(b.buf, rec)
-			b.events = append(b.events, b.buf[start:len(b.buf):len(b.buf)])
-			rec.Payload = nil
-			b.last = rec
-			s.read.Add(1)
+	}
+	cancel()
+	s.wg.Wait() // the logs stop reading and publishing
+	dctx, dcancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
+	defer dcancel()
+	var errs []error
+	if cerr := s.cfg.Output.Close(dctx); cerr != nil {
+		errs = append(errs, fmt.Errorf("ship: %w", cerr))
+	}
+	s.mu.Lock()
+	logs := append([]*logShipper(nil), s.order...)
+	errs = append(errs, s.failed...)
+	s.mu.Unlock()
+	for _, l := range logs {
+		if serr := l.finish(); serr != nil {
+			errs = append(errs, serr)
 		}
-		if len(b.events) > 0 {
-			if err := s.publish(ctx, b); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return err
+	}
+	return errors.Join(errs...)
+}
+
+// scan looks for the logs Logs names and starts those not followed yet.
+func (s *Shipper) scan(ctx context.Context) {
+	for _, p := range s.cfg.Logs {
+		if !isPattern(p) {
+			if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+				s.startLog(ctx, p, !s.first)
+			} else {
+				s.wait(p, fmt.Sprintf("%s does not exist yet: waiting for it to appear", p))
 			}
-			b = s.newBatch()
 			continue
 		}
-		if err := s.r.Err(); err != nil {
-			return fmt.Errorf("ship: %w", err)
+		matches, _ := filepath.Glob(p)
+		found := false
+		for _, m := range matches {
+			if fi, err := os.Stat(m); err != nil || !fi.IsDir() || !isLog(m) {
+				continue
+			}
+			found = true
+			s.startLog(ctx, m, true)
 		}
-		if s.r.Wait(ctx) != nil {
-			return nil
+		if !found {
+			s.wait(p, fmt.Sprintf("no log directory matches %s yet: waiting for one to appear", p))
 		}
 	}
 }
 
-func (s *Shipper) newBatch() *shipBatch {
-	select {
-	case b := <-s.free:
-		b.buf, b.events = b.buf[:0], b.events[:0]
-		return b
-	default:
-		return &shipBatch{buf: make([]byte, 0, s.cfg.BatchBytes+64<<10), events: make([][]byte, 0, s.cfg.BatchSize)}
+// isLog reports whether dir holds an mmaplog log (or one is being made).
+func isLog(dir string) bool {
+	if _, ok := tail.LogID(dir); ok {
+		return true
 	}
+	_, err := os.Stat(filepath.Join(dir, rotate.LockName))
+	return err == nil
 }
 
-// publish hands b to the output once a window slot is free. The slot is
-// given back when b is acknowledged and the cursor holding it is saved.
-func (s *Shipper) publish(ctx context.Context, b *shipBatch) error {
+// wait reports, once, that p is waited for.
+func (s *Shipper) wait(p, msg string) {
 	s.mu.Lock()
-	serr := s.saveErr
+	first := !s.waiting[p]
+	s.waiting[p] = true
 	s.mu.Unlock()
-	if serr != nil {
-		return serr // shipping on without a durable cursor would not be at least once
+	if first {
+		s.cfg.Logf("%s", msg)
 	}
-	n, size := len(b.events), len(b.buf)
-	if err := s.win.acquire(ctx, n, size); err != nil {
-		return err
-	}
-	id, _ := s.r.LogID()
-	b.sent = time.Now()
-	err := s.cfg.Output.Publish(ctx, b.events, func() { s.ackBatch(b, id, n, size) })
-	if err != nil {
-		s.win.release(n, size)
-	}
-	return err
 }
 
-// ackBatch runs on the output's goroutine when b is acknowledged.
-func (s *Shipper) ackBatch(b *shipBatch, id [16]byte, n, size int) {
-	last := b.last
-	if m := s.cfg.Metrics; m != nil {
-		m.batchLatency.Observe(time.Since(b.sent).Seconds())
-		m.events.Add(float64(n))
-		m.bytes.Add(float64(size))
-		m.ackedSeq.Set(float64(last.Seq))
-		m.lastTime.Store(last.Time)
-	}
-	s.acked.Add(uint64(n))
-	s.batches.Add(1)
-	s.ackedSeq.Store(last.Seq)
-	// The batch's memory goes back for reuse.
-	select {
-	case s.free <- b:
-	default:
-	}
-	if s.cfg.CursorPath == "" {
-		s.win.release(n, size)
-		return
-	}
+// startLog starts shipping the log in dir, unless it is shipped already.
+func (s *Shipper) startLog(ctx context.Context, dir string, announce bool) {
 	s.mu.Lock()
-	s.cursor = tail.Cursor{LogID: id, NextSeq: last.Seq + 1, Segment: last.Segment, Offset: last.Offset + int64(last.Size), Time: last.Time, Lost: s.lost.Load()}
-	s.dirty = true
-	s.unsavedEv += n
-	s.unsavedB += size
-	s.mu.Unlock()
-	select {
-	case s.saveKick <- struct{}{}:
-	default:
-	}
-}
-
-// saver saves the cursor after acknowledgements, coalescing those that come
-// while a save is in progress, and frees the window slots of the batches a
-// save covered.
-func (s *Shipper) saver() {
-	defer close(s.saverDone)
-	for range s.saveKick {
-		s.saveNow()
-	}
-	s.saveNow()
-}
-
-func (s *Shipper) saveNow() {
-	s.mu.Lock()
-	if !s.dirty {
+	if _, ok := s.logs[dir]; ok {
 		s.mu.Unlock()
 		return
 	}
-	c := s.cursor
-	ev, by := s.unsavedEv, s.unsavedB
-	s.unsavedEv, s.unsavedB = 0, 0
-	s.dirty = false
+	l := newLogShipper(s, dir)
+	l.announce = announce
+	s.logs[dir] = l
+	s.order = append(s.order, l)
+	for _, p := range s.cfg.Logs {
+		if p == dir {
+			delete(s.waiting, p) // it appeared
+		}
+	}
+	s.running++
+	s.wg.Add(1)
 	s.mu.Unlock()
-	c.Saved = 0
-	err := c.Save(s.cfg.CursorPath)
-	if err != nil {
+	go func() {
+		defer s.wg.Done()
+		err := l.run(ctx)
 		s.mu.Lock()
-		if s.saveErr == nil {
-			s.saveErr = fmt.Errorf("ship: %w", err)
+		s.running--
+		if err != nil {
+			s.failed = append(s.failed, err)
 		}
 		s.mu.Unlock()
-	}
-	s.saves.Add(1)
-	if m := s.cfg.Metrics; m != nil {
-		m.saves.Inc()
 		if err != nil {
-			m.saveErrors.Inc()
+			var le *LogError
+			if errors.As(err, &le) {
+				s.cfg.Logf("%s: stopped: %s", dir, le.Err)
+			}
 		}
-	}
-	s.win.release(ev, by)
+		select {
+		case s.changed <- struct{}{}:
+		default:
+		}
+	}()
 }
 
 // Stats returns the shipper's counters. It is safe to call while Run runs.
 func (s *Shipper) Stats() Stats {
-	return Stats{Read: s.read.Load(), Acked: s.acked.Load(), AckedSeq: s.ackedSeq.Load(), Lost: s.lost.Load(),
-		Batches: s.batches.Load(), CursorSaves: s.saves.Load()}
+	s.mu.Lock()
+	logs := append([]*logShipper(nil), s.order...)
+	st := Stats{Logs: len(logs), Failed: len(s.failed)}
+	s.mu.Unlock()
+	for _, l := range logs {
+		ls := l.stats()
+		st.Read += ls.Read
+		st.Acked += ls.Acked
+		st.Lost += ls.Lost
+		st.Batches += ls.Batches
+		st.CursorSaves += ls.CursorSaves
+	}
+	if len(logs) == 1 {
+		st.AckedSeq = logs[0].ackedSeq.Load()
+	}
+	return st
+}
+
+// LogStats are what the shipper did for one log.
+type LogStats struct {
+	Dir         string
+	Cursor      string // its cursor file ("" for none)
+	Read        uint64
+	Acked       uint64
+	AckedSeq    uint64 // sequence number of the last acknowledged record
+	Lost        uint64
+	Damage      uint64 // damaged ranges met
+	Batches     uint64
+	Bytes       uint64 // bytes of JSON acknowledged
+	CursorSaves uint64
+	SaveErrors  uint64
+	BeyondEnd   bool  // the cursor (or From) is past the log's newest record
+	Err         error // why it stopped, if it did
+}
+
+// LogStats returns each log's counters, by directory.
+func (s *Shipper) LogStats() []LogStats {
+	s.mu.Lock()
+	logs := append([]*logShipper(nil), s.order...)
+	s.mu.Unlock()
+	out := make([]LogStats, 0, len(logs))
+	for _, l := range logs {
+		out = append(out, l.stats())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Dir < out[j].Dir })
+	return out
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/mmaplog/mmaplog/counter"
 	"github.com/mmaplog/mmaplog/counter/prom"
 	"github.com/mmaplog/mmaplog/counter/vcs"
+	"github.com/mmaplog/mmaplog/output"
 	"github.com/mmaplog/mmaplog/region"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -28,12 +29,12 @@ func init() {
 	register(&command{
 		name:    "counters",
 		args:    "--region URL (--once | --to URL | --metrics ADDR) [flags]",
-		summary: "collect a shared-memory counter map (or a VCS segment) and ship, print or serve it",
+		summary: "collect a shared-memory counter map (or a VCS segment) and ship (Logstash, Kafka, files), print or serve it",
 		run:     runCounters,
 	})
 }
 
-const countersHelp = `
+var countersHelp = `
 Collects the counters of a counter map made by mmaplog producers
 (counter.Open / mmaplog.OpenCounters) or of a VCS segment, every interval,
 and ships one JSON event per counter that changed. Nothing is lost: a
@@ -48,8 +49,11 @@ SIGINT or SIGTERM makes a last collection, then exits.
   sysv:KEY      counter map in a SysV segment (KEY decimal or 0x hex)
   vcs:KEY       a VCS segment (vcs: alone means key 0x3eeff00)
 
---to is where events go:
-  stdout        one JSON object per line on standard output
+--to is where events go, through the same outputs as mmaptail ship (with
+its TLS, --compression, --loadbalance and --kafka-* flags); a collection's
+counts are committed only once the receiver acknowledged them:
+
+` + output.URLForms + `
 
 --once prints a table of the counters' current state and exits: it ships
 and changes nothing. --metrics serves the counters to Prometheus at
@@ -59,7 +63,7 @@ process collected since it started).`
 func runCounters(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags(commands["counters"], stderr, countersHelp)
 	regionURL := fs.String("region", "", "the counters' address (see above); required")
-	to := fs.String("to", "", "where to ship events: stdout, beats://HOST:PORT, tcp://HOST:PORT, redis://HOST:PORT/KEY or file://PATH")
+	to := fs.String("to", "", "where to ship events: see above")
 	once := fs.Bool("once", false, "print a table of the current counters and exit")
 	metrics := fs.String("metrics", "", "serve Prometheus metrics on ADDR (host:port)")
 	interval := fs.Duration("interval", 10*time.Second, "time between collections")
@@ -264,7 +268,7 @@ func counterEmitter(ctx context.Context, to string, of *outputFlags, stdout, std
 	case "stdout", "stdout:", "-":
 		return &lineEmitter{w: bufio.NewWriterSize(stdout, 64<<10)}, func() {}, nil
 	}
-	out, err := of.open(to, "counters", 1, stderr)
+	out, err := of.open(to, "counters", 1, 0, stderr)
 	if err != nil {
 		return nil, nil, err
 	}

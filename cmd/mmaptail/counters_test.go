@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	lumber "github.com/elastic/go-lumber/server/v2"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/mmaplog/mmaplog/counter"
 	"github.com/mmaplog/mmaplog/counter/vcs"
@@ -98,7 +101,7 @@ func TestCountersToStdout(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &ev); err != nil {
 			t.Fatalf("%q: %v", l, err)
 		}
-		if ev["rule_name"] == "http_requests" && ev["value"] == 7.0 && ev["host"] == "h1" && ev["metric_name"] == "status_5xx" {
+		if ev["rule_name"] == "http_requests" && ev["value"] == 7.0 && hostName(ev) == "h1" && ev["metric_name"] == "status_5xx" {
 			found = true
 		}
 	}
@@ -229,7 +232,7 @@ func TestCountersToBeats(t *testing.T) {
 	got := drainEvents(events)
 	found := false
 	for _, ev := range got {
-		if ev["rule_name"] == "http_requests" && ev["metric_name"] == "status_5xx" && ev["value"] == 7.0 && ev["host"] == "h1" {
+		if ev["rule_name"] == "http_requests" && ev["metric_name"] == "status_5xx" && ev["value"] == 7.0 && hostName(ev) == "h1" {
 			found = true
 		}
 	}
@@ -255,5 +258,57 @@ func drainEvents(ch chan map[string]any) []map[string]any {
 		case <-time.After(300 * time.Millisecond):
 			return out
 		}
+	}
+}
+
+// hostName is an event's host.name.
+func hostName(ev map[string]any) any {
+	h, _ := ev["host"].(map[string]any)
+	return h["name"]
+}
+
+// TestCountersToKafka: counter events go to a Kafka topic (franz-go's
+// kfake cluster) like log events, in the same ECS shape.
+func TestCountersToKafka(t *testing.T) {
+	_, url := testMap(t)
+	c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(3, "counters"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	to := "kafka://" + strings.Join(c.ListenAddrs(), ",") + "/counters"
+	cmd, _, stderr := startMmaptail(t, "counters", "--region", url, "--to", to, "--interval", "5ms", "--count", "2", "--host", "h1", "--kafka-key", "rule_name")
+	if code := waitExit(t, cmd); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("counters"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var got []map[string]any
+	for len(got) < 3 && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			var ev map[string]any
+			if err := json.Unmarshal(r.Value, &ev); err != nil {
+				t.Fatalf("%q: %v", r.Value, err)
+			}
+			if name, _ := ev["rule_name"].(string); name != string(r.Key) {
+				t.Errorf("key %q, rule_name %q", r.Key, name)
+			}
+			got = append(got, ev)
+		})
+	}
+	found := false
+	for _, ev := range got {
+		agent, _ := ev["agent"].(map[string]any)
+		if ev["rule_name"] == "http_requests" && ev["value"] == 7.0 && hostName(ev) == "h1" && agent["type"] == "mmaptail" {
+			found = true
+		}
+	}
+	if len(got) != 3 || !found {
+		t.Fatalf("consumed %v", got)
 	}
 }

@@ -5,17 +5,36 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
+	"time"
 
+	"github.com/mmaplog/mmaplog/internal/jsonenc"
 	"github.com/mmaplog/mmaplog/output"
 )
 
 // outputFlags are the flags of a command that ships through package output:
-// TLS and the Beats compression level. ship and counters share them.
+// several hosts, TLS, the Beats compression level, the Kafka producer's
+// settings. ship and counters share them.
 type outputFlags struct {
 	useTLS                    *bool
 	ca, cert, key, serverName *string
 	compression               *int
+	loadbalance               *bool
+	workers                   *int
+	timeout                   *time.Duration
+	backoffInit, backoffMax   *time.Duration
+
+	kafkaKey, kafkaPartitioner, kafkaAcks, kafkaCompression, kafkaSASL *string
+	kafkaMaxMessageBytes                                               *int
 }
+
+// Limits of the output flags.
+const (
+	maxTimeout = time.Hour
+	maxBackoff = time.Hour
+	// maxKafkaMessageBytes is Kafka's own ceiling on a message (1 GiB).
+	maxKafkaMessageBytes = 1 << 30
+)
 
 func addOutputFlags(fs *flag.FlagSet) *outputFlags {
 	return &outputFlags{
@@ -25,22 +44,78 @@ func addOutputFlags(fs *flag.FlagSet) *outputFlags {
 		key:         fs.String("tls-key", "", "PEM key of --tls-cert"),
 		serverName:  fs.String("tls-server-name", "", "name to verify the receiver's certificate against (default: the host in --to)"),
 		compression: fs.Int("compression", 3, "zlib compression level of beats batches, 0 (none) to 9"),
+		loadbalance: fs.Bool("loadbalance", false, "spread batches over every host of --to (default: failover, one host at a time, the first picked at random)"),
+		workers:     fs.Int("workers", output.DefaultWorkers, fmt.Sprintf("connections per host, 1 to %d", output.MaxWorkers)),
+		timeout: fs.Duration("timeout", output.DefaultTimeout, fmt.Sprintf("a host that sends nothing for this long is dead, and one that only sends keepalives for this long is stalled: "+
+			"its batches go to another host (Kafka: the produce request timeout); at most %v", maxTimeout)),
+		backoffInit: fs.Duration("backoff-init", output.DefaultBackoffMin, "wait before reconnecting to a host after a failure; doubles after each failure in a row"),
+		backoffMax:  fs.Duration("backoff-max", output.DefaultBackoffMax, fmt.Sprintf("longest wait between reconnections, at most %v", maxBackoff)),
+
+		kafkaKey:             fs.String("kafka-key", "none", "kafka: the record key: none, offset (log.offset), or the dotted path of an event field (service.name)"),
+		kafkaPartitioner:     fs.String("kafka-partitioner", "hash", "kafka: "+output.KafkaPartitioners+" (hash: the key's murmur2 hash, as Kafka's Java client)"),
+		kafkaAcks:            fs.String("kafka-acks", "all", "kafka: "+output.KafkaAcks+" (all: every in-sync replica, with the idempotent producer)"),
+		kafkaCompression:     fs.String("kafka-compression", "gzip", "kafka: "+output.KafkaCompressions),
+		kafkaMaxMessageBytes: fs.Int("kafka-max-message-bytes", output.DefaultKafkaMaxMessageBytes, fmt.Sprintf("kafka: events larger than this are dropped, counted and reported; at most %d", maxKafkaMessageBytes)),
+		kafkaSASL:            fs.String("kafka-sasl", "", "kafka: SASL mechanism, "+output.KafkaSASLs+", with the user and password of the URL (default plain when the URL has a user)"),
 	}
 }
 
 func (f *outputFlags) validate() error {
-	if *f.compression < 0 || *f.compression > 9 {
-		return usagef("--compression must be 0 to 9")
+	oneOf := func(flag, v, allowed string) error {
+		for _, a := range strings.Split(allowed, "|") {
+			if v == a {
+				return nil
+			}
+		}
+		return usagef("--%s %q: want one of %s", flag, v, strings.ReplaceAll(allowed, "|", ", "))
+	}
+	switch {
+	case *f.compression < 0 || *f.compression > 9:
+		return usagef("--compression %d: want 0 to 9", *f.compression)
+	case *f.workers < 1 || *f.workers > output.MaxWorkers:
+		return usagef("--workers %d: want 1 to %d", *f.workers, output.MaxWorkers)
+	case *f.timeout <= 0 || *f.timeout > maxTimeout:
+		return usagef("--timeout %v: want more than 0 and at most %v", *f.timeout, maxTimeout)
+	case *f.backoffInit <= 0 || *f.backoffInit > maxBackoff:
+		return usagef("--backoff-init %v: want more than 0 and at most %v", *f.backoffInit, maxBackoff)
+	case *f.backoffMax < *f.backoffInit || *f.backoffMax > maxBackoff:
+		return usagef("--backoff-max %v: want at least --backoff-init (%v) and at most %v", *f.backoffMax, *f.backoffInit, maxBackoff)
+	case *f.kafkaMaxMessageBytes < 1 || *f.kafkaMaxMessageBytes > maxKafkaMessageBytes:
+		return usagef("--kafka-max-message-bytes %d: want 1 to %d", *f.kafkaMaxMessageBytes, maxKafkaMessageBytes)
+	case *f.kafkaKey == "" || strings.HasPrefix(*f.kafkaKey, ".") || strings.HasSuffix(*f.kafkaKey, ".") || strings.Contains(*f.kafkaKey, ".."):
+		return usagef("--kafka-key %q: want none, offset or the dotted path of an event field", *f.kafkaKey)
+	}
+	if err := oneOf("kafka-partitioner", *f.kafkaPartitioner, output.KafkaPartitioners); err != nil {
+		return err
+	}
+	if err := oneOf("kafka-acks", *f.kafkaAcks, output.KafkaAcks); err != nil {
+		return err
+	}
+	if err := oneOf("kafka-compression", *f.kafkaCompression, output.KafkaCompressions); err != nil {
+		return err
+	}
+	if *f.kafkaSASL != "" {
+		return oneOf("kafka-sasl", *f.kafkaSASL, output.KafkaSASLs)
 	}
 	return nil
 }
 
-// open opens the output at to, reporting its retried errors on stderr
-// prefixed with the command's name.
-func (f *outputFlags) open(to, cmd string, window int, stderr io.Writer) (output.Output, error) {
-	oo := &output.Options{Window: window, CompressionLevel: *f.compression, OnError: func(err error) {
-		fmt.Fprintf(stderr, "mmaptail %s: %s (retrying)\n", cmd, oneLine(err.Error()))
-	}}
+// open opens the output at to, reporting its retried errors and its drops
+// on stderr prefixed with the command's name. window is the number of
+// batches it may have in flight, bulk the most events it sends at once.
+func (f *outputFlags) open(to, cmd string, window, bulk int, stderr io.Writer) (output.Output, error) {
+	oo := &output.Options{Window: window, BulkMaxSize: bulk, CompressionLevel: *f.compression,
+		Loadbalance: *f.loadbalance, Workers: *f.workers, Timeout: *f.timeout,
+		BackoffMin: *f.backoffInit, BackoffMax: *f.backoffMax,
+		Kafka: output.KafkaOptions{Key: *f.kafkaKey, Partitioner: *f.kafkaPartitioner, Acks: *f.kafkaAcks,
+			Compression: *f.kafkaCompression, MaxMessageBytes: *f.kafkaMaxMessageBytes, SASL: *f.kafkaSASL},
+		OnError: func(err error) {
+			fmt.Fprintf(stderr, "mmaptail %s: %s (retrying)\n", cmd, oneLine(err.Error()))
+		},
+		OnDrop: func(ev []byte, err error) {
+			fmt.Fprintf(stderr, "mmaptail %s: dropped %s: %s\n", cmd, describeEvent(ev), oneLine(err.Error()))
+		},
+	}
 	if *f.useTLS || *f.ca != "" || *f.cert != "" {
 		var err error
 		if oo.TLS, err = output.TLSConfig(*f.ca, *f.cert, *f.key, *f.serverName); err != nil {
@@ -48,6 +123,20 @@ func (f *outputFlags) open(to, cmd string, window int, stderr io.Writer) (output
 		}
 	}
 	return output.Open(to, oo)
+}
+
+// describeEvent names an event for a message: its log and sequence number
+// (log.file.path, log.offset) when it has them, else its first bytes.
+func describeEvent(ev []byte) string {
+	path, okp := jsonenc.Lookup(ev, "log.file.path")
+	off, oko := jsonenc.Lookup(ev, "log.offset")
+	if okp && oko {
+		return fmt.Sprintf("the event of record %s of %s", off, jsonenc.Text(nil, path))
+	}
+	if len(ev) > 80 {
+		return fmt.Sprintf("an event (%d bytes) starting %s", len(ev), ev[:80])
+	}
+	return "the event " + string(ev)
 }
 
 // outputEmitter ships the counters' events through an output: Emit returns

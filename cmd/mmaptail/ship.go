@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sys/unix"
 
+	"github.com/mmaplog/mmaplog/output"
 	"github.com/mmaplog/mmaplog/ship"
 	"github.com/mmaplog/mmaplog/tail"
 )
@@ -25,41 +25,55 @@ import (
 func init() {
 	register(&command{
 		name:    "ship",
-		args:    "--log DIR --to URL [--cursor FILE] [--from begin|end|SEQ] [--metrics ADDR] [flags]",
-		summary: "follow the log in DIR and ship its records to Logstash (beats, tcp, redis), stdout or a file",
+		args:    "--log DIR|PATTERN [--log ...] --to URL [flags]",
+		summary: "follow logs and ship their records to Logstash (beats, tcp, redis), Kafka, stdout or a file",
 		run:     runShip,
 	})
 }
 
-const shipHelp = `
-Follows the log in DIR, turns every record into an event (a JSON record as
-itself, any other as {"message": ...}, with @timestamp, log.file.path,
-log.offset, host.name and agent.type added) and ships the events to URL:
+var shipHelp = `
+Follows the logs in the --log directories, turns every record into an
+event (a JSON record as itself, any other as {"message": ...}, with
+@timestamp, log.file.path, log.offset, log.level, host.name, agent.* and
+ecs.version added) and ships the events to URL, at least once.
 
-  beats://HOST:PORT      Logstash's beats input; acknowledged (at least once)
-  tcp://HOST:PORT        newline-delimited JSON for Logstash's tcp input with
-                         the json_lines codec; NO acknowledgements: events in
-                         flight when the receiver dies are lost
-  redis://[:PASS@]HOST:PORT/KEY[?db=N]
-                         RPUSH onto a list for Logstash's redis input;
-                         acknowledged by Redis's replies
-  stdout, file://PATH    newline-delimited JSON
+--log is repeatable and takes shell patterns of directories
+(--log '/var/log/apps/*'): a directory that matches later, or a path that
+does not exist yet, is picked up within a second of holding a log. The
+logs share the output in turn, so that a quiet log is not held up by a
+busy one.
+
+--to is one of:
+
+` + output.URLForms + `
+
+With several hosts the shipper fails over (a host picked at random, the
+next one when it fails), or with --loadbalance spreads its batches over all
+of them, --workers connections each. A batch a host did not acknowledge
+(dead, or stalled past --timeout) is sent again, to another host if there
+is one.
 
 It runs until SIGINT or SIGTERM, then waits for the events in flight to be
-acknowledged, saves the cursor and exits 0.
+acknowledged, saves the cursors and exits 0.
 
-The cursor (default DIR/cursors/ plus a name made from URL) holds the log's
-identity and the first record not yet acknowledged; it is saved atomically
-after every acknowledged batch, so after a crash shipping resumes there,
-sending at most --window events again. A cursor of another log is refused.
-Without a cursor, --from says where to start: begin (the oldest record),
-end (records written from now on) or a sequence number.
+Each log has its own cursor (default DIR/cursors/NAME, NAME made from the
+URL or given with --cursor-name; with --cursor-dir D, D/NAME/<the log's
+path>), holding the log's identity and the first record not yet
+acknowledged. It is saved atomically as batches are acknowledged (at most
+once a second, unless half the log's window waits for it), so after a
+crash shipping resumes there, sending at most --window events per log
+again. A cursor of another log is refused, and a cursor in use by
+another shipper too. Without a cursor, --from says where to start: begin
+(the oldest record), end (records written from now on) or a sequence
+number. A cursor or --from past the newest record of its log is reported,
+and shipping goes on from there once the log has grown past it.
 
 Receiver down, refusing or gone: the shipper reconnects with exponential
-backoff and jitter and sends every unacknowledged batch again. Damaged or
-removed records are reported on standard error with the number lost.`
+backoff (--backoff-init to --backoff-max, with jitter) and sends every
+unacknowledged batch again. Damaged or removed records are reported on
+standard error with the number lost.`
 
-// multiFlag collects repeated --field key=value flags.
+// multiFlag collects repeated flags (--log, --field).
 type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
@@ -67,15 +81,18 @@ func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
 func runShip(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags(commands["ship"], stderr, shipHelp)
-	dir := fs.String("log", "", "log directory (required)")
-	to := fs.String("to", "", "where to ship: beats://HOST:PORT, tcp://HOST:PORT, redis://HOST:PORT/KEY, stdout or file://PATH (required)")
-	cursor := fs.String("cursor", "", "cursor file (default DIR/cursors/NAME, NAME made from --to)")
+	var logs multiFlag
+	fs.Var(&logs, "log", "log directory, or a shell pattern of directories (quote it); repeatable (required)")
+	to := fs.String("to", "", "where to ship: see above (required)")
+	cursor := fs.String("cursor", "", "cursor file, for a single --log DIR (default DIR/cursors/NAME)")
+	cname := fs.String("cursor-name", "", "name of each log's cursor (default: made from --to, so that shippers to different places keep different cursors)")
+	cursorDir := fs.String("cursor-dir", "", "keep the cursors under this directory (DIR/NAME/<the log's path>) instead of in each log's cursors/")
 	from := fs.String("from", "begin", "where to start without a cursor: begin, end or a sequence number")
 	metrics := fs.String("metrics", "", "serve Prometheus metrics on this address (such as 127.0.0.1:9464), at /metrics")
 	of := addOutputFlags(fs)
-	batch := fs.Int("batch", ship.DefaultBatchSize, "events per batch at most")
-	window := fs.Int("window", ship.DefaultWindow, "events in flight (sent, not yet acknowledged and saved in the cursor): at most this many are sent again after a crash")
-	host := fs.String("host", "", "host.name of the events (default: this host's name)")
+	batch := fs.Int("batch", ship.DefaultBatchSize, fmt.Sprintf("events per batch at most, 1 to %d", ship.MaxBatchSize))
+	window := fs.Int("window", ship.DefaultWindow, fmt.Sprintf("events of one log in flight (sent, not yet acknowledged and saved in its cursor): at most this many are sent again after a crash; 1 to %d", ship.MaxWindow))
+	host := fs.String("host", "", "host.name and agent.name of the events (default: this host's name)")
 	var fields multiFlag
 	fs.Var(&fields, "field", "extra event field KEY=VALUE (dotted keys nest: service.name=checkout); repeatable")
 	pos, err := parseInterleaved(fs, args)
@@ -83,16 +100,25 @@ func runShip(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	if len(pos) != 0 {
-		return usagef("unexpected arguments %q: the log is given with --log", pos)
+		return usagef("unexpected arguments %q: the logs are given with --log", pos)
 	}
-	if *dir == "" || *to == "" {
+	if len(logs) == 0 || *to == "" {
 		return usagef("--log and --to are required")
 	}
 	if err := of.validate(); err != nil {
 		return err
 	}
-	if *batch <= 0 || *window <= 0 {
-		return usagef("--batch and --window must be positive")
+	switch {
+	case *batch < 1 || *batch > ship.MaxBatchSize:
+		return usagef("--batch %d: want 1 to %d events", *batch, ship.MaxBatchSize)
+	case *window < 1 || *window > ship.MaxWindow:
+		return usagef("--window %d: want 1 to %d events", *window, ship.MaxWindow)
+	case *cursor != "" && (len(logs) != 1 || strings.ContainsAny(logs[0], `*?[\`)):
+		return usagef("--cursor is the cursor file of a single --log DIR; with several logs or a pattern use --cursor-name or --cursor-dir")
+	case *cursor != "" && (*cname != "" || *cursorDir != ""):
+		return usagef("--cursor names the file itself: it cannot be combined with --cursor-name or --cursor-dir")
+	case strings.ContainsAny(*cname, `/\`) || *cname == "." || *cname == "..":
+		return usagef("--cursor-name %q: want a file name", *cname)
 	}
 	fm := map[string]string{}
 	for _, f := range fields {
@@ -102,19 +128,22 @@ func runShip(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 		fm[k] = v
 	}
-	out, err := of.open(*to, "ship", ship.OutputWindow, stderr)
+	out, err := of.open(*to, "ship", ship.OutputWindow, *batch, stderr)
 	if err != nil {
 		return err
 	}
-	cpath := *cursor
-	if cpath == "" {
-		cpath = tail.CursorPath(*dir, cursorName(*to))
+	name := *cname
+	if name == "" && *cursor == "" {
+		name = cursorName(*to)
 	}
-	cfg := ship.Config{Dir: *dir, Output: out, CursorPath: cpath, From: *from, Host: *host, Fields: fm, BatchSize: *batch, Window: *window,
-		OnDamage: func(d tail.Damage) { fmt.Fprintf(stderr, "mmaptail ship: damage: %s\n", oneLine(d.String())) }}
+	cfg := ship.Config{Logs: logs, Output: out, CursorPath: *cursor, CursorName: name, CursorDir: *cursorDir, From: *from, Host: *host, Fields: fm,
+		BatchSize: *batch, Window: *window,
+		OnDamage: func(d tail.Damage) { fmt.Fprintf(stderr, "mmaptail ship: damage: %s\n", oneLine(d.String())) },
+		Logf: func(format string, args ...any) {
+			fmt.Fprintf(stderr, "mmaptail ship: %s\n", oneLine(fmt.Sprintf(format, args...)))
+		}}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM)
 	defer stop()
-	var srv *http.Server
 	if *metrics != "" {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -126,7 +155,7 @@ func runShip(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go srv.Serve(l)
 		defer srv.Close()
 	}
@@ -135,14 +164,14 @@ func runShip(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		out.Close(context.Background())
 		return err
 	}
-	fmt.Fprintf(stderr, "mmaptail ship: %s -> %s (cursor %s)\n", *dir, out, cpath)
+	fmt.Fprintf(stderr, "mmaptail ship: %s -> %s\n", strings.Join(logs, " "), out)
 	err = s.Run(ctx)
 	st := s.Stats()
-	fmt.Fprintf(stderr, "mmaptail ship: stopped: %d event(s) acknowledged, up to sequence %d; %d record(s) lost\n", st.Acked, st.AckedSeq, st.Lost)
-	if errors.Is(err, tail.ErrOtherLog) {
-		return fmt.Errorf("%w (cursor %s)", err, cpath)
+	fmt.Fprintf(stderr, "mmaptail ship: stopped: %d log(s), %d event(s) acknowledged; %d record(s) lost\n", st.Logs, st.Acked, st.Lost)
+	if err != nil && ship.Unreported(err) == nil {
+		return &exitError{1} // each log's error is on stderr already
 	}
-	return err
+	return ship.Unreported(err)
 }
 
 // cursorName makes a file name from an output URL (without its password),

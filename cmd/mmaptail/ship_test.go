@@ -102,7 +102,14 @@ func TestShipCommand(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{"mmaptail_events_shipped_total 3000", "mmaptail_acked_sequence 3000", "mmaptail_lag_records 0", "mmaptail_output_connected 1", "mmaptail_batch_latency_seconds_count"} {
+	for _, want := range []string{
+		fmt.Sprintf(`mmaptail_events_shipped_total{log=%q} 3000`, dir),
+		fmt.Sprintf(`mmaptail_acked_sequence{log=%q} 3000`, dir),
+		fmt.Sprintf(`mmaptail_lag_records{log=%q} 0`, dir),
+		fmt.Sprintf(`mmaptail_cursor_beyond_end{log=%q} 0`, dir),
+		fmt.Sprintf(`mmaptail_output_connected{host=%q} 1`, "file://"+out),
+		fmt.Sprintf(`mmaptail_output_events_acked_total{host=%q} 3000`, "file://"+out),
+		"mmaptail_logs 1", "mmaptail_batch_latency_seconds_count"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
 		}
@@ -117,7 +124,8 @@ func TestShipCommand(t *testing.T) {
 		if lg["offset"].(float64) != float64(i+1) {
 			t.Fatalf("event %d has log.offset %v", i, lg["offset"])
 		}
-		if ev["host"].(map[string]any)["name"] != "h1" || ev["service"].(map[string]any)["name"] != "checkout" || ev["agent"].(map[string]any)["type"] != "mmaptail" {
+		if ev["host"].(map[string]any)["name"] != "h1" || ev["service"].(map[string]any)["name"] != "checkout" || ev["agent"].(map[string]any)["type"] != "mmaptail" ||
+			ev["agent"].(map[string]any)["name"] != "h1" || ev["ecs"].(map[string]any)["version"] == nil {
 			t.Fatalf("event %d metadata: %v", i, ev)
 		}
 		if i%3 == 0 && ev["message"] != fmt.Sprintf("plain line %d", i) || i%3 != 0 && ev["i"].(float64) != float64(i) {
@@ -169,7 +177,7 @@ func TestShipCommand(t *testing.T) {
 
 func waitLines(t *testing.T, path string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
 		b, _ := os.ReadFile(path)
 		if bytes.Count(b, []byte("\n")) >= n {
@@ -206,7 +214,7 @@ func TestCatFollow(t *testing.T) {
 	writeLog(t, dir, 0, 100)
 	cmd, stdout, stderr := startMmaptail(t, "cat", "-f", dir)
 	writeLog(t, dir, 100, 2000)
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
 	for strings.Count(stdout.String(), "\n") < 2000 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -189,13 +189,14 @@ func TestCProducersLossFree(t *testing.T) {
 		var ev struct {
 			Rule, Metric int
 			Value        uint64
-			Host, Region string
+			Host         struct{ Name string }
+			Region       string
 			Timestamp    int64
 		}
 		if err := json.Unmarshal([]byte(line), &ev); err != nil {
 			t.Fatalf("event %q: %v", line, err)
 		}
-		if ev.Host != "collector" || ev.Region != fmt.Sprintf("vcs:%#x", key) || ev.Timestamp == 0 || ev.Value == 0 {
+		if ev.Host.Name != "collector" || ev.Region != fmt.Sprintf("vcs:%#x", key) || ev.Timestamp == 0 || ev.Value == 0 {
 			t.Fatalf("event %s", line)
 		}
 		shipped[[2]int{ev.Rule, ev.Metric}] += ev.Value

@@ -1,5 +1,10 @@
-// Package jsonenc appends JSON strings to byte slices, for the event
-// encoders of the log shipper and the counter collector.
+// Package jsonenc is the JSON the event encoders of the log shipper and the
+// counter collector need, without encoding/json's reflection and
+// allocations: appending strings (AppendString, AppendBytes), checking that a
+// record is one JSON object while listing its members (ScanObject), and
+// walking JSON known to be valid (Members, SkipValue, Lookup,
+// AppendUnquoted), for merging metadata into a record and for picking a
+// field out of an event.
 package jsonenc
 
 import "unicode/utf8"

@@ -1,0 +1,519 @@
+package ship
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mmaplog/mmaplog/output"
+	"github.com/mmaplog/mmaplog/tail"
+)
+
+// logShipper ships one log: a following reader, an encoder, the log's own
+// source of the output (its acknowledgements come back in its order), its
+// window, and its cursor with the cursor's lock and saver.
+type logShipper struct {
+	s        *Shipper
+	dir      string
+	announce bool // say when it starts: it was found by a pattern, or appeared later
+	cpath    string
+	src      output.Publisher
+	enc      *Encoder
+	r        *tail.Reader
+	lock     *cursorLock
+	logID    [16]byte
+	window   window
+
+	// scratch holds the event of the record read last (pendingRec) while
+	// pending: encoded, and not in a batch yet (it did not fit).
+	scratch    []byte
+	pending    bool
+	pendingRec tail.Record
+
+	// beyond is the sequence number shipping resumes at while the cursor
+	// (or From) is beyond the end of the log; 0 otherwise.
+	beyond atomic.Uint64
+
+	mu        sync.Mutex
+	cursor    tail.Cursor // the last acknowledged position
+	dirty     bool        // cursor not saved yet
+	saveKick  chan struct{}
+	saverDone chan struct{}
+	saving    bool // the saver runs
+	saveErr   error
+	unsavedEv int           // events acknowledged and not saved yet
+	unsavedB  int           // their bytes
+	halfKick  chan struct{} // half the window waits for a save
+	err       error
+
+	read, acked, lost, damage, batches, bytes, saves, saveErrs atomic.Uint64
+	ackedSeq, lastTime                                         atomic.Uint64
+	lag                                                        lagCache
+}
+
+// LogError is why the shipping of one log stopped. Run reports it through
+// Config.Logf when it happens and returns it in its error at the end.
+type LogError struct {
+	Dir string
+	Err error
+}
+
+func (e *LogError) Error() string { return e.Dir + ": " + e.Err.Error() }
+func (e *LogError) Unwrap() error { return e.Err }
+
+// Unreported returns err without the LogErrors in it (nil if that leaves
+// nothing): what Run's caller has not been told through Config.Logf.
+func Unreported(err error) error {
+	var le *LogError
+	if err == nil || errors.As(err, &le) && le == err {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var rest []error
+		for _, e := range j.Unwrap() {
+			if e := Unreported(e); e != nil {
+				rest = append(rest, e)
+			}
+		}
+		return errors.Join(rest...)
+	}
+	return err
+}
+
+// shipBatch is a batch of one log's events. Their bytes live in chunks of
+// the shipper's memory (chunkSize each, or one event's size where that is
+// larger), each taken from the shared budget before an event is copied in,
+// so that what the shipper holds is exactly what the budget counts.
+type shipBatch struct {
+	chunks [][]byte
+	events [][]byte
+	size   int         // bytes of the events
+	last   tail.Record // the batch's last record (Payload not kept)
+	grant  int64       // budget bytes its chunks hold
+	sent   time.Time
+}
+
+// window bounds one log's events and bytes in flight: published, and not
+// yet acknowledged and saved in the cursor. Only the log's goroutine adds
+// to it.
+type window struct {
+	maxEvents, maxBytes int
+	mu                  sync.Mutex
+	events, bytes       int
+	freed               chan struct{}
+}
+
+// room waits until the window has room for a batch, and returns how many
+// events and bytes the batch may take (at least one event).
+func (w *window) room(ctx context.Context) (events, bytes int, err error) {
+	for {
+		w.mu.Lock()
+		if w.events == 0 {
+			w.mu.Unlock()
+			return w.maxEvents, w.maxBytes, nil
+		}
+		if w.events < w.maxEvents && w.bytes < w.maxBytes {
+			events, bytes = w.maxEvents-w.events, w.maxBytes-w.bytes
+			w.mu.Unlock()
+			return events, bytes, nil
+		}
+		w.mu.Unlock()
+		select {
+		case <-w.freed:
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		}
+	}
+}
+
+func (w *window) add(events, bytes int) {
+	w.mu.Lock()
+	w.events += events
+	w.bytes += bytes
+	w.mu.Unlock()
+}
+
+func (w *window) release(events, bytes int) {
+	w.mu.Lock()
+	w.events -= events
+	w.bytes -= bytes
+	w.mu.Unlock()
+	select {
+	case w.freed <- struct{}{}:
+	default:
+	}
+}
+
+func newLogShipper(s *Shipper, dir string) *logShipper {
+	return &logShipper{s: s, dir: dir, cpath: s.cursorPath(dir),
+		window:   window{maxEvents: s.cfg.Window, maxBytes: s.cfg.WindowBytes, freed: make(chan struct{}, 1)},
+		saveKick: make(chan struct{}, 1), halfKick: make(chan struct{}, 1), saverDone: make(chan struct{})}
+}
+
+// chunkSize is the unit of the shipper's memory for events.
+const chunkSize = 64 << 10
+
+// open locks and loads the cursor and opens the reader.
+func (l *logShipper) open() error {
+	cfg := &l.s.cfg
+	enc, err := NewEncoder(l.dir, cfg.Host, cfg.Fields)
+	if err != nil {
+		return err
+	}
+	l.enc = enc
+	ro := cfg.Reader
+	ro.Follow = true
+	ro.FromSeq, ro.FromEnd, ro.LogID = 0, false, [16]byte{}
+	haveCursor := false
+	if l.cpath != "" {
+		lock, err := lockCursor(l.cpath)
+		if err != nil {
+			return err
+		}
+		l.lock = lock
+		c, err := tail.LoadCursor(l.cpath)
+		switch {
+		case err == nil:
+			if id, ok := tail.LogID(l.dir); ok {
+				if err := c.Check(id, l.cpath); err != nil {
+					return err
+				}
+			}
+			haveCursor = true
+			l.cursor = c
+			ro.FromSeq, ro.LogID = c.NextSeq, c.LogID
+			l.ackedSeq.Store(c.NextSeq - 1)
+			l.lost.Store(c.Lost)
+		case errors.Is(err, tail.ErrNoCursor):
+		default:
+			return err
+		}
+	}
+	if !haveCursor {
+		ro.FromEnd, ro.FromSeq = l.s.start.end, l.s.start.seq
+	}
+	if ro.FromSeq > 1 {
+		l.checkBeyond(ro.FromSeq, haveCursor)
+	}
+	userDamage := ro.OnDamage
+	ro.OnDamage = func(d tail.Damage) {
+		l.lost.Add(d.Lost)
+		l.damage.Add(1)
+		if userDamage != nil {
+			userDamage(d)
+		}
+		if cfg.OnDamage != nil {
+			cfg.OnDamage(d)
+		}
+	}
+	r, err := tail.Open(l.dir, &ro)
+	if err != nil {
+		return err
+	}
+	l.r = r
+	return nil
+}
+
+// checkBeyond warns when shipping would start past the log's newest record.
+func (l *logShipper) checkBeyond(next uint64, cursor bool) {
+	e, err := tail.End(l.dir)
+	if err != nil {
+		return
+	}
+	st := Locate(next, e)
+	if st.Position != BeyondEnd {
+		return
+	}
+	l.beyond.Store(next)
+	what := "--from " + fmt.Sprint(next)
+	if cursor {
+		what = "the cursor " + l.cpath
+	}
+	l.s.cfg.Logf("%s: warning: %s asks for record %d but the newest record is %d: nothing is shipped until the log grows past it, and records %d to %d never are (a log restored from an older copy? delete the cursor to ship from --from)",
+		l.dir, what, next, st.Newest, st.Newest+1, next-1)
+}
+
+// run ships the log until ctx is done or it cannot go on.
+func (l *logShipper) run(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			err = &LogError{Dir: l.dir, Err: err}
+			l.mu.Lock()
+			l.err = err
+			l.mu.Unlock()
+		}
+	}()
+	if err := l.open(); err != nil {
+		return err
+	}
+	l.src = l.s.cfg.Output.NewSource()
+	l.mu.Lock()
+	l.saving = true
+	l.mu.Unlock()
+	go l.saver()
+	defer l.r.Close()
+	if l.announce {
+		l.s.cfg.Logf("%s: picked up, shipping (cursor %s)", l.dir, orNone(l.cpath))
+	}
+	for {
+		if !l.pending {
+			if !l.r.Next() {
+				if err := l.r.Err(); err != nil {
+					return err
+				}
+				if l.r.Wait(ctx) != nil {
+					return nil
+				}
+				continue
+			}
+			l.encode()
+		}
+		if err := l.batch(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// encode turns the reader's record into the pending event.
+func (l *logShipper) encode() {
+	rec := l.r.Record()
+	l.scratch = l.enc.Append(l.scratch[:0], rec)
+	rec.Payload = nil
+	l.pendingRec, l.pending = rec, true
+	l.read.Add(1)
+	if cap(l.scratch) > 4<<20 && len(l.scratch) < chunkSize {
+		l.scratch = nil // do not keep a rare large record's memory
+	}
+}
+
+func orNone(p string) string {
+	if p == "" {
+		return "none"
+	}
+	return p
+}
+
+// batch makes a batch starting with the pending event, as long as the
+// window, the batch limits and the shared budget allow and records are
+// there, and publishes it. An event the budget has no room for now stays
+// pending for the next batch.
+func (l *logShipper) batch(ctx context.Context) error {
+	maxEv, maxBy, err := l.window.room(ctx)
+	if err != nil {
+		return err
+	}
+	maxEv, maxBy = min(maxEv, l.s.cfg.BatchSize), min(maxBy, l.s.cfg.BatchBytes)
+	b := &shipBatch{}
+	for {
+		ev := l.scratch
+		cur := len(b.chunks) - 1
+		if cur < 0 || cap(b.chunks[cur])-len(b.chunks[cur]) < len(ev) {
+			size := int64(max(chunkSize, len(ev)))
+			if len(b.events) == 0 {
+				if err := l.s.budget.acquire(ctx, size); err != nil {
+					return err
+				}
+			} else if !l.s.budget.tryAcquire(size) {
+				break // the budget is taken: ship what there is
+			}
+			b.grant += size
+			b.chunks = append(b.chunks, l.s.chunk(int(size)))
+			cur++
+		}
+		c := b.chunks[cur]
+		start := len(c)
+		c = append(c, ev...)
+		b.chunks[cur] = c
+		b.events = append(b.events, c[start:len(c):len(c)])
+		b.size += len(ev)
+		b.last = l.pendingRec
+		l.pending = false
+		if len(b.events) >= maxEv || b.size >= maxBy || !l.r.Next() {
+			break
+		}
+		l.encode()
+	}
+	if seq := l.beyond.Load(); seq != 0 && b.last.Seq >= seq {
+		l.beyond.Store(0)
+		l.s.cfg.Logf("%s: the log has grown past where shipping was to resume (%d): shipping", l.dir, seq)
+	}
+	return l.publish(ctx, b)
+}
+
+// chunk returns memory for events: a pooled chunk of chunkSize, or for a
+// larger event one of its own.
+func (s *Shipper) chunk(size int) []byte {
+	if size == chunkSize {
+		select {
+		case c := <-s.chunks:
+			return c[:0]
+		default:
+		}
+	}
+	return make([]byte, 0, size)
+}
+
+// recycle gives a batch's chunks back to the pool.
+func (s *Shipper) recycle(b *shipBatch) {
+	for _, c := range b.chunks {
+		if cap(c) != chunkSize {
+			continue
+		}
+		select {
+		case s.chunks <- c:
+		default:
+		}
+	}
+	b.chunks, b.events = nil, nil
+}
+
+// publish hands b to the output. Its window share and budget are given back
+// when b is acknowledged and the cursor holding it is saved.
+func (l *logShipper) publish(ctx context.Context, b *shipBatch) error {
+	l.mu.Lock()
+	serr := l.saveErr
+	l.mu.Unlock()
+	n, size := len(b.events), b.size
+	if serr != nil {
+		l.s.budget.release(b.grant)
+		return serr // shipping on without a durable cursor would not be at least once
+	}
+	l.window.add(n, size)
+	if id, ok := l.r.LogID(); ok {
+		l.logID = id
+	}
+	id := l.logID
+	b.sent = time.Now()
+	err := l.src.Publish(ctx, b.events, func() { l.ackBatch(b, id, n, size) })
+	if err != nil {
+		l.window.release(n, size)
+		l.s.budget.release(b.grant)
+	}
+	return err
+}
+
+// ackBatch runs on the output's goroutine when b is acknowledged.
+func (l *logShipper) ackBatch(b *shipBatch, id [16]byte, n, size int) {
+	last := b.last
+	if m := l.s.cfg.Metrics; m != nil {
+		m.batchLatency.Observe(time.Since(b.sent).Seconds())
+	}
+	l.acked.Add(uint64(n))
+	l.bytes.Add(uint64(size))
+	l.batches.Add(1)
+	l.ackedSeq.Store(last.Seq)
+	l.lastTime.Store(uint64(last.Time))
+	grant := b.grant
+	l.s.recycle(b) // the output is done with the events: their memory is free
+	l.s.budget.release(grant)
+	if l.cpath == "" {
+		l.window.release(n, size)
+		return
+	}
+	l.mu.Lock()
+	l.cursor = tail.Cursor{LogID: id, NextSeq: last.Seq + 1, Segment: last.Segment, Offset: last.Offset + int64(last.Size), Time: last.Time, Lost: l.lost.Load()}
+	l.dirty = true
+	l.unsavedEv += n
+	l.unsavedB += size
+	half := l.unsavedEv >= l.window.maxEvents/2 || l.unsavedB >= l.window.maxBytes/2
+	l.mu.Unlock()
+	select {
+	case l.saveKick <- struct{}{}:
+	default:
+	}
+	if half {
+		select {
+		case l.halfKick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// saver saves the cursor after acknowledgements, and frees the window share
+// of the batches a save covered. Saves coalesce the acknowledgements that
+// come meanwhile, and come at most every SaveInterval while less than half
+// the window waits for them: a save is two fsyncs, and a shipper of many
+// logs saving after each batch of each would do thousands a second.
+func (l *logShipper) saver() {
+	defer close(l.saverDone)
+	var last time.Time
+	for range l.saveKick {
+		if wait := l.s.cfg.SaveInterval - time.Since(last); wait > 0 {
+			t := time.NewTimer(wait)
+		wait:
+			for {
+				select {
+				case <-t.C:
+					break wait
+				case <-l.halfKick:
+					t.Stop()
+					break wait
+				case _, ok := <-l.saveKick:
+					if !ok { // finishing
+						t.Stop()
+						break wait
+					}
+				}
+			}
+		}
+		l.saveNow()
+		last = time.Now()
+	}
+	l.saveNow()
+}
+
+func (l *logShipper) saveNow() {
+	l.mu.Lock()
+	if !l.dirty {
+		l.mu.Unlock()
+		return
+	}
+	c := l.cursor
+	ev, by := l.unsavedEv, l.unsavedB
+	l.unsavedEv, l.unsavedB = 0, 0
+	l.dirty = false
+	l.mu.Unlock()
+	c.Saved = 0
+	err := c.Save(l.cpath)
+	if err != nil {
+		l.saveErrs.Add(1)
+		l.mu.Lock()
+		if l.saveErr == nil {
+			l.saveErr = fmt.Errorf("ship: %w", err)
+		}
+		l.mu.Unlock()
+	}
+	l.saves.Add(1)
+	l.window.release(ev, by)
+}
+
+// finish, once the output is closed (every acknowledgement in), saves the
+// cursor a last time and releases its lock. It returns a save's error.
+func (l *logShipper) finish() error {
+	l.mu.Lock()
+	saving := l.saving
+	l.mu.Unlock()
+	if saving {
+		close(l.saveKick)
+		<-l.saverDone
+	}
+	l.lock.release()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.saveErr
+}
+
+func (l *logShipper) stats() LogStats {
+	l.mu.Lock()
+	err := l.err
+	l.mu.Unlock()
+	return LogStats{Dir: l.dir, Cursor: l.cpath, Read: l.read.Load(), Acked: l.acked.Load(), AckedSeq: l.ackedSeq.Load(),
+		Lost: l.lost.Load(), Damage: l.damage.Load(), Batches: l.batches.Load(), Bytes: l.bytes.Load(),
+		CursorSaves: l.saves.Load(), SaveErrors: l.saveErrs.Load(), BeyondEnd: l.beyond.Load() != 0, Err: err}
+}
