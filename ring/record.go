@@ -151,3 +151,7 @@ func PutPadding(dst []byte, seq uint64, ts int64) {
 	binary.LittleEndian.PutUint32(dst[4:], recordCRC(dst[8:RecordHeaderSize]))
 	atomic.StoreUint32(word32(dst, 0), lw)
 }
+
+// LengthWord returns the length word of the record at off in b, for atomic
+// loads (a follower watches the word where the next record will be).
+func LengthWord(b []byte, off int) *uint32 { return word32(b, off) }
