@@ -133,7 +133,7 @@ func TestCorruption(t *testing.T) {
 		accounted   bool   // records read + records lost must be all records written
 		damageIn    string // file name the reader's first damage names ("" = no damage; "last" = the last segment)
 		verifyClean bool
-		openErr     error  // cause of the writer's Open error, nil if it opens
+		openErr     error                // cause of the writer's Open error, nil if it opens
 		repair      []mmaplog.RepairKind // the writer must report a repair of one of these kinds (nil = none at all)
 	}
 	cases := []struct {

@@ -114,7 +114,9 @@ func WakeWord(b []byte) *uint32 { return word32(b, OffWake) }
 
 // WakeUntil returns the "wake me until" deadline word of the region header
 // in b (OffWakeUntil), in Unix nanoseconds; 0 means no reader asked.
-func WakeUntil(b []byte) *atomic.Int64 { return (*atomic.Int64)(unsafe.Pointer(word64(b, OffWakeUntil))) }
+func WakeUntil(b []byte) *atomic.Int64 {
+	return (*atomic.Int64)(unsafe.Pointer(word64(b, OffWakeUntil)))
+}
 
 // MaxWakeArm is the longest a reader may ask to be woken for: it raises the
 // deadline to at most its clock plus this much. A reader killed while it

@@ -144,8 +144,8 @@ type Step struct {
 // window holding at least the record at Pos (or, at damage, the rest of the
 // region).
 type Walker struct {
-	Pos  int64  // region offset of the next record
-	Seq  uint64 // sequence number expected next
+	Pos int64  // region offset of the next record
+	Seq uint64 // sequence number expected next
 
 	Records uint64 // valid data records walked
 	Padding uint64 // valid padding records walked

@@ -140,4 +140,3 @@ func (s *Segment) Remove() error {
 	}
 	return err
 }
-
