@@ -41,6 +41,7 @@ type SegmentReport struct {
 	NextSeq    uint64 // sequence number after its last record
 	Records    uint64 // valid data records
 	Full       bool   // closed by padding (rolled)
+	Damaged    bool   // could not be read (the findings say why)
 	LogID      [16]byte
 }
 
@@ -94,7 +95,7 @@ func Verify(dir string) (*Report, error) {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
 	if len(l.Segments) == 0 {
-		return nil, fmt.Errorf("verify: %w", notLog(dir))
+		return nil, notLog(dir)
 	}
 	rep := &Report{Dir: dir}
 	for _, f := range l.Obstacles {
@@ -192,19 +193,19 @@ func (vf *verifier) unreadable(r *Reader, n uint64, path string) {
 	if vf == nil {
 		return
 	}
-	vf.add(SegmentReport{Path: path, Num: n})
+	vf.add(SegmentReport{Path: path, Num: n, Damaged: true})
 }
 
 // openError: segment n could not be opened, for another reason than damage.
 func (vf *verifier) openError(n uint64, path string, err error) {
 	vf.finding(Finding{Path: path, Offset: -1, Err: err})
-	vf.add(SegmentReport{Path: path, Num: n})
+	vf.add(SegmentReport{Path: path, Num: n, Damaged: true})
 }
 
 // otherLog: v belongs to another log than the segments before it.
 func (vf *verifier) otherLog(v *rotate.View, err error) {
 	vf.finding(Finding{Path: v.Path, Offset: ring.OffLogID, Err: errors.New("segment belongs to another log (log id differs from the earlier segments')")})
-	vf.add(SegmentReport{Path: v.Path, Num: v.Num, Compressed: v.Compressed, Started: true, DiskBytes: v.Size, FirstSeq: v.Header.FirstSeq, LogID: v.Header.LogID})
+	vf.add(SegmentReport{Path: v.Path, Num: v.Num, Compressed: v.Compressed, Started: true, Damaged: true, DiskBytes: v.Size, FirstSeq: v.Header.FirstSeq, LogID: v.Header.LogID})
 }
 
 // unclosed: the data of v, not the last segment, stops early without
