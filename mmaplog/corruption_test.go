@@ -51,6 +51,21 @@ func writeTestLog(t *testing.T) string {
 
 func segPath(dir string, n uint64) string { return filepath.Join(dir, rotate.SegmentName(n)) }
 
+// compress compresses rolled segment n, as the writer's Compress option
+// does, and returns the compressed file.
+func compress(t *testing.T, dir string, n uint64) string {
+	t.Helper()
+	fi, err := rotate.Lookup(dir, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := rotate.CompressSegment(fi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func lastSegment(t *testing.T, dir string) uint64 {
 	l, err := rotate.List(dir)
 	if err != nil {
@@ -250,6 +265,35 @@ func TestCorruption(t *testing.T) {
 			want: expect{damageIn: "last", openErr: ring.ErrVersion},
 		},
 		{
+			name: "flip a byte of a compressed segment",
+			corrupt: func(t *testing.T, dir string) string {
+				p := compress(t, dir, 2)
+				patchFile(t, p, 0, func(b []byte) { b[len(b)/2] ^= 0x5a })
+				return p
+			},
+			want: expect{accounted: true, damageIn: rotate.SegmentName(2) + rotate.CompressedExt},
+		},
+		{
+			name: "truncate a compressed segment",
+			corrupt: func(t *testing.T, dir string) string {
+				p := compress(t, dir, 3)
+				st, _ := os.Stat(p)
+				os.Truncate(p, st.Size()*2/3)
+				return p
+			},
+			want: expect{accounted: true, damageIn: rotate.SegmentName(3) + rotate.CompressedExt},
+		},
+		{
+			name: "a hole in a compressed segment",
+			corrupt: func(t *testing.T, dir string) string {
+				p := segPath(dir, 2)
+				offs, _ := recordOffsets(t, p)
+				patchFile(t, p, offs[7], func(b []byte) { binary.LittleEndian.PutUint32(b, 0) })
+				return compress(t, dir, 2)
+			},
+			want: expect{lost: 1, accounted: true, damageIn: rotate.SegmentName(2) + rotate.CompressedExt},
+		},
+		{
 			name: "a segment deleted in the middle",
 			corrupt: func(t *testing.T, dir string) string {
 				p := segPath(dir, 3)
@@ -319,6 +363,10 @@ func TestCorruption(t *testing.T) {
 			rep, err := tail.Verify(dir)
 			if err != nil {
 				t.Fatal(err)
+			}
+			// Verify reads as the reader does: it counts the same loss.
+			if rep.Lost() != res.lost {
+				t.Errorf("verify counts %d records lost, the reader %d (findings %v, notes %v)", rep.Lost(), res.lost, rep.Findings, rep.Notes)
 			}
 			if rep.Clean() != (tc.want.verifyClean || damageIn == "" && tc.name != "tear the tail") {
 				t.Errorf("verify clean=%v, findings %v", rep.Clean(), rep.Findings)
