@@ -206,6 +206,24 @@ func (v *View) Prepare(pos int64) error {
 	return nil
 }
 
+// PrepareRest makes Data hold everything from segment offset pos to the end
+// of the segment: for a decoder that met damage in a stream's window and
+// must look past it. For other views it does nothing.
+func (v *View) PrepareRest(pos int64) error {
+	if v.z == nil {
+		return nil
+	}
+	if err := v.z.ensure(int(pos), maxDecompressed); err != nil {
+		return &ring.CorruptionError{Path: v.Path, Offset: pos, Err: fmt.Errorf("zstd: %w", err)}
+	}
+	v.Data, v.Base = v.z.buf, int64(v.z.base)
+	return nil
+}
+
+// Partial reports whether Data may end before the end of the segment: a
+// stream's window that has not reached the end of the decompressed bytes.
+func (v *View) Partial() bool { return v.z != nil && !v.z.eof }
+
 // Stream reports whether the view is a moving window of a compressed
 // segment.
 func (v *View) Stream() bool { return v.z != nil }

@@ -216,7 +216,17 @@ func (r *Reader) decode(lookPast bool) (st ring.Step, err error) {
 		if err := v.Prepare(r.walk.Pos); err != nil {
 			return err
 		}
+		saved := r.walk
 		st = r.walk.Next(v.Data, v.Base, lookPast)
+		if st.Kind == ring.StepDamage && st.Damage.To < 0 && v.Partial() {
+			// A stream's window holds only the damaged record: look
+			// past it in the rest of the segment.
+			r.walk = saved
+			if err := v.PrepareRest(r.walk.Pos); err != nil {
+				return err
+			}
+			st = r.walk.Next(v.Data, v.Base, lookPast)
+		}
 		return nil
 	})
 	r.nextSeq = r.walk.Seq
