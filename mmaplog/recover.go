@@ -257,6 +257,9 @@ func (w *Writer) repair(seg *rotate.Segment, h ring.Header, last bool) (res ring
 
 func (w *Writer) repairGuarded(seg *rotate.Segment, h ring.Header, last bool) (ring.ScanResult, error) {
 	data := seg.Data
+	// In a segment its writer never finished, zero length words are
+	// writes that never completed: their padding says no record was lost.
+	open := !ring.LoadState(data).Finished()
 	res := ring.Scan(data, h.FirstSeq, nil)
 	now := w.opts.now().UnixNano()
 	lo, hi := len(data), 0
@@ -270,7 +273,11 @@ func (w *Writer) repairGuarded(seg *rotate.Segment, h ring.Header, last bool) (r
 		if d.To-d.From < ring.RecordHeaderSize {
 			return res, &ring.CorruptionError{Path: seg.Path, Offset: d.From, Err: fmt.Errorf("damaged range of %d bytes is too short to pad: %w", d.To-d.From, d.Err)}
 		}
-		ring.PutPadding(data[d.From:d.To], d.Seq, now)
+		cause := ring.PadDamaged
+		if d.Hole && open {
+			cause = ring.PadUnfinished
+		}
+		ring.PutRepairPadding(data[d.From:d.To], d.Seq, now, cause)
 		touched(int(d.From), int(d.From)+ring.RecordHeaderSize)
 		w.recovery = append(w.recovery, Repair{Path: seg.Path, Offset: d.From, Length: d.To - d.From, Kind: kind, Lost: d.Lost(), Err: d.Err})
 	}
@@ -286,7 +293,13 @@ func (w *Writer) repairGuarded(seg *rotate.Segment, h ring.Header, last bool) (r
 	}
 	if !last && !res.Full {
 		if len(data)-res.End >= ring.RecordHeaderSize {
-			ring.PutPadding(data[res.End:], res.NextSeq, now)
+			// The next segment starts after the writes reserved at the end
+			// of this one that its crashed writer never finished.
+			cause := ring.PadUnfinished
+			if !open || res.TailDamage != nil {
+				cause = ring.PadDamaged
+			}
+			ring.PutRepairPadding(data[res.End:], res.NextSeq, now, cause)
 			touched(res.End, res.End+ring.RecordHeaderSize)
 		}
 		w.recovery = append(w.recovery, Repair{Path: seg.Path, Offset: int64(res.End), Length: int64(len(data) - res.End), Kind: RepairUnclosed})

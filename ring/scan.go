@@ -123,8 +123,10 @@ type Step struct {
 	Record Record // StepRecord, StepPadding
 	// Gap is the number of sequence numbers missing before Record: a
 	// jump that an earlier repair left (a padding record standing for
-	// records that were lost or never finished).
-	Gap    uint64
+	// records that were lost or never finished). GapCause is the cause of
+	// the padding before the gap (PadUnfinished: no record was lost).
+	Gap      uint64
+	GapCause PadCause
 	Damage Damage // StepDamage
 	// DirtyTo is, for StepEmpty looked past and for StepDamage
 	// with To -1, the end of the non-zero bytes after Walker.Pos: bytes
@@ -154,6 +156,9 @@ type Walker struct {
 	DataEnd int64
 	// Full is set once the region is finished (StepEnd).
 	Full bool
+	// LastPad is the cause of the last padding record walked, if no data
+	// record came after it.
+	LastPad PadCause
 }
 
 // NewWalker returns a Walker at the first record of a region whose first
@@ -182,16 +187,21 @@ func (w *Walker) Next(b []byte, base int64, lookPast bool) Step {
 				break
 			}
 			st := Step{Kind: StepRecord, Record: rec, Gap: rec.Seq - w.Seq}
+			if st.Gap > 0 {
+				st.GapCause = w.LastPad
+			}
 			w.Pos += int64(rec.Size)
 			if kind == KindPadding {
 				st.Kind = StepPadding
 				w.Padding++
 				w.Seq = rec.Seq
+				w.LastPad = PadCause(rec.Type)
 				if w.Pos != base+int64(len(b)) {
 					w.DataEnd = w.Pos
 				}
 				return st
 			}
+			w.LastPad = PadClose
 			w.Records++
 			w.Seq = rec.Seq + 1
 			w.DataEnd = w.Pos

@@ -264,8 +264,13 @@ func (r *Reader) step() (ok, more bool) {
 		rec := st.Record
 		if st.Gap > 0 {
 			from := rec.Seq - st.Gap
-			r.report(Damage{Kind: DamageRepaired, Path: v.Path, From: rec.Offset, To: rec.Offset, Lost: st.Gap, Seq: from, Resume: rec.Seq,
-				Err: fmt.Errorf("sequence jumps from %d to %d (records removed by an earlier repair)", from, rec.Seq)})
+			d := Damage{Kind: DamageRepaired, Path: v.Path, From: rec.Offset, To: rec.Offset, Lost: st.Gap, Seq: from, Resume: rec.Seq,
+				Err: fmt.Errorf("sequence jumps from %d to %d (records removed by an earlier repair)", from, rec.Seq)}
+			if st.GapCause == ring.PadUnfinished {
+				d.Kind, d.Lost = DamageUnfinished, 0
+				d.Err = fmt.Errorf("sequence jumps from %d to %d: writes a crashed writer never finished (their Write never returned; no record lost), repaired by the next Open", from, rec.Seq)
+			}
+			r.report(d)
 		}
 		if st.Kind == ring.StepPadding || rec.Seq < r.opts.FromSeq {
 			return false, true
@@ -290,7 +295,11 @@ func (r *Reader) step() (ok, more bool) {
 		return false, true
 	case ring.StepEnd:
 		r.reportTruncated(v)
-		r.endSegment(endClosed)
+		how := endClosed
+		if r.walk.LastPad == ring.PadUnfinished {
+			how = endUnfinish // closed by recovery after unfinished writes
+		}
+		r.endSegment(how)
 		return false, true
 	}
 	return false, true

@@ -64,6 +64,8 @@ func runCat(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "mmaptail cat: damage: %s\n", oneLine(d.String()))
 	}}
 	start.Apply(o)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM)
+	defer stop()
 	if *follow {
 		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 			fmt.Fprintf(stderr, "mmaptail cat: %s does not exist yet: waiting for it to appear\n", dir)
@@ -74,8 +76,6 @@ func runCat(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer r.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM)
-	defer stop()
 	bw := bufio.NewWriterSize(stdout, 64<<10)
 	for {
 		for r.Next() {
