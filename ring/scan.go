@@ -127,7 +127,7 @@ type Step struct {
 	// the padding before the gap (PadUnfinished: no record was lost).
 	Gap      uint64
 	GapCause PadCause
-	Damage Damage // StepDamage
+	Damage   Damage // StepDamage
 	// DirtyTo is, for StepEmpty looked past and for StepDamage
 	// with To -1, the end of the non-zero bytes after Walker.Pos: bytes
 	// in [Pos, DirtyTo) are garbage after the last valid record (a torn
