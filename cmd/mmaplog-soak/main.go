@@ -262,6 +262,8 @@ func newSoak(work, bin string, rate, window int, seed uint64) (*soak, error) {
 		if work, err = os.MkdirTemp("", "mmaplog-soak-"); err != nil {
 			return nil, err
 		}
+	} else if err := os.MkdirAll(work, 0o700); err != nil {
+		return nil, err
 	}
 	if p, err := exec.LookPath(bin); err == nil {
 		bin = p
