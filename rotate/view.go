@@ -54,15 +54,15 @@ func openPlain(path string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := fileutil.LockShared(f); err != nil {
+	if err := fileutil.LockShared(f); errors.Is(err, fileutil.ErrLockBusy) {
+		// Only a writer reusing the file locks it exclusively, and it
+		// renames the file away from this name first.
 		f.Close()
-		if errors.Is(err, fileutil.ErrLockBusy) {
-			// Only a writer reusing the file locks it exclusively, and
-			// it renames the file away from this name first.
-			return nil, &fs.PathError{Op: "open", Path: path, Err: errors.Join(fs.ErrNotExist, ErrReclaimed)}
-		}
-		return nil, err
+		return nil, &fs.PathError{Op: "open", Path: path, Err: errors.Join(fs.ErrNotExist, ErrReclaimed)}
 	}
+	// Any other error: a filesystem without flock. The reader reads
+	// unprotected there, and a writer cannot take a file for reuse
+	// (Reclaim's exclusive lock fails the same way: it removes instead).
 	same, err := fileutil.SameFile(f, path)
 	if err != nil || !same {
 		f.Close()

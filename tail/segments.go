@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 
 	"github.com/mmaplog/mmaplog/internal/fault"
 	"github.com/mmaplog/mmaplog/ring"
@@ -188,7 +189,7 @@ func (r *Reader) pathOf(n uint64) string {
 	if fi, err := rotate.Lookup(r.dir, n); err == nil {
 		return fi.Path
 	}
-	return r.dir + "/" + rotate.SegmentName(n)
+	return filepath.Join(r.dir, rotate.SegmentName(n))
 }
 
 // checkLog checks that v belongs to the log being read.
