@@ -131,7 +131,7 @@ func roleWriter(args []string) int {
 	dir, ackPath := args[0], args[2]
 	run, _ := strconv.Atoi(args[1])
 	rate, _ := strconv.Atoi(args[3])
-	w, err := mmaplog.Open(dir, &mmaplog.Options{SegmentSize: 256 << 10, MaxBackups: 400, Compress: true})
+	w, err := mmaplog.Open(dir, &mmaplog.Options{SegmentSize: 256 << 10, MaxBackups: -1, Compress: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "writer:", err)
 		return 1
