@@ -109,7 +109,9 @@ func payload(r, g, i int) []byte {
 	return []byte(fmt.Sprintf(`{"r":%d,"g":%d,"i":%d,"x":%q}`, r, g, i, pad(r, g, i)))
 }
 
-type recordID struct{ r, g, i int }
+// recordID says who wrote a record; the zero value is no record (runs count
+// from 1).
+type recordID struct{ r, g, i int32 }
 
 // parseRecord checks a record's payload and returns who wrote it.
 func parseRecord(p []byte) (recordID, bool) {
@@ -120,7 +122,7 @@ func parseRecord(p []byte) (recordID, bool) {
 	if json.Unmarshal(p, &v) != nil {
 		return recordID{}, false
 	}
-	id := recordID{v.R, v.G, v.I}
+	id := recordID{int32(v.R), int32(v.G), int32(v.I)}
 	return id, string(payload(v.R, v.G, v.I)) == string(p)
 }
 
@@ -238,22 +240,26 @@ type soak struct {
 	parts                map[string]*part
 	writerRuns           int
 	followerRuns         []string // output files, one per run
+	followerFrom         []uint64 // where each run was asked to start
 	started              time.Time
 	rounds               int
 
-	// What the receiver got, read so far.
-	recvOff  int64
-	received map[uint64]int // sequence number -> times delivered
-	dupMax   int            // most duplicates after one kill
-	dupTotal int
-	corrupt  int
-	acked    map[uint64]recordID
-	ackedBy  map[recordID]uint64
-	pending  map[uint64]bool // acknowledged, not delivered yet
-	ackOff   map[string]int64
-	finalMsg []string
-	maxAcked uint64
-	dups     int // duplicates counted by waitDelivered
+	// What the receiver got, read so far; what the writer acknowledged.
+	// Both are indexed by sequence number (no pointers: the garbage
+	// collector does not scan them).
+	recvOff   int64
+	received  []uint16 // times delivered
+	nReceived int      // records delivered at least once
+	dupMax    int      // most duplicates after one kill
+	dupTotal  int
+	corrupt   int
+	acked     []recordID // zero: not acknowledged
+	nAcked    int
+	pending   map[uint64]bool // acknowledged, not delivered yet
+	ackOff    map[string]int64
+	finalMsg  []string
+	maxAcked  uint64
+	dups      int // duplicates counted by waitDelivered
 }
 
 func newSoak(work, bin string, rate, window int, seed uint64) (*soak, error) {
@@ -277,8 +283,7 @@ func newSoak(work, bin string, rate, window int, seed uint64) (*soak, error) {
 	addr := l.Addr().String()
 	l.Close()
 	s := &soak{work: work, dir: filepath.Join(work, "log"), bin: bin, addr: addr, rate: rate, window: window,
-		rng: rand.New(rand.NewPCG(seed, 1)), parts: map[string]*part{}, received: map[uint64]int{},
-		acked: map[uint64]recordID{}, ackedBy: map[recordID]uint64{}, pending: map[uint64]bool{}, ackOff: map[string]int64{}}
+		rng: rand.New(rand.NewPCG(seed, 1)), parts: map[string]*part{}, pending: map[uint64]bool{}, ackOff: map[string]int64{}}
 	return s, nil
 }
 
@@ -305,10 +310,12 @@ func (s *soak) start(name string) error {
 	case "shipper":
 		cmd = exec.Command(s.bin, "ship", "--log", s.dir, "--to", "beats://"+s.addr, "--cursor", s.path("cursor"), "--window", strconv.Itoa(s.window))
 	case "follower":
-		from := "begin"
+		from, start := "begin", uint64(0)
 		if n := s.followerLast(); n > 0 {
-			from = strconv.FormatUint(n+1, 10)
+			start = n + 1
+			from = strconv.FormatUint(start, 10)
 		}
+		s.followerFrom = append(s.followerFrom, start)
 		out := s.path(fmt.Sprintf("follower-%d", len(s.followerRuns)+1))
 		s.followerRuns = append(s.followerRuns, out)
 		f, err := os.Create(out)
@@ -374,8 +381,10 @@ func (s *soak) followerLast() uint64 {
 	if !ok {
 		return 0
 	}
-	if seq, ok := s.ackedBy[id]; ok {
-		return seq
+	for seq := len(s.acked) - 1; seq > 0; seq-- {
+		if s.acked[seq] == id {
+			return uint64(seq)
+		}
 	}
 	return s.seqOf(id)
 }
@@ -431,9 +440,12 @@ func (s *soak) readAcks() (uint64, error) {
 			var seq uint64
 			var g, i int
 			if n, _ := fmt.Sscanf(l, "%d %d %d", &seq, &g, &i); n == 3 {
-				id := recordID{run, g, i}
-				s.acked[seq], s.ackedBy[id] = id, seq
-				if s.received[seq] == 0 {
+				s.acked = grow(s.acked, seq)
+				if s.acked[seq] == (recordID{}) {
+					s.nAcked++
+				}
+				s.acked[seq] = recordID{int32(run), int32(g), int32(i)}
+				if seq >= uint64(len(s.received)) || s.received[seq] == 0 {
 					s.pending[seq] = true
 				}
 				s.maxAcked = max(s.maxAcked, seq)
@@ -441,6 +453,17 @@ func (s *soak) readAcks() (uint64, error) {
 		}
 	}
 	return s.maxAcked, nil
+}
+
+// grow makes b long enough to hold index i.
+func grow[T any](b []T, i uint64) []T {
+	if i < uint64(len(b)) {
+		return b
+	}
+	n := max(2*len(b), int(i)+1, 1<<16)
+	nb := make([]T, n)
+	copy(nb, b)
+	return nb
 }
 
 func readFrom(path string, off int64) ([]byte, error) {
@@ -481,11 +504,14 @@ func (s *soak) readReceived() (dups int, err error) {
 			s.corrupt++
 			return dups, fmt.Errorf("the receiver got record %d corrupt", seq)
 		}
-		if a, ok := s.acked[seq]; ok && a != id {
-			return dups, fmt.Errorf("the receiver got %v as record %d, the writer acknowledged %v there", id, seq, a)
+		if seq < uint64(len(s.acked)) && s.acked[seq] != (recordID{}) && s.acked[seq] != id {
+			return dups, fmt.Errorf("the receiver got %v as record %d, the writer acknowledged %v there", id, seq, s.acked[seq])
 		}
+		s.received = grow(s.received, seq)
 		if s.received[seq] > 0 {
 			dups++
+		} else {
+			s.nReceived++
 		}
 		s.received[seq]++
 		delete(s.pending, seq)
@@ -532,7 +558,7 @@ func (s *soak) run(ctx context.Context, rounds int) error {
 		}
 		s.rounds = round
 		if round%50 == 0 {
-			fmt.Fprintf(os.Stderr, "mmaplog-soak: %d rounds, %d acknowledged records delivered, %d duplicates (%v)\n", round, len(s.received), s.dupTotal, time.Since(s.started).Round(time.Second))
+			fmt.Fprintf(os.Stderr, "mmaplog-soak: %d rounds, %d records delivered, %d duplicates (%v)\n", round, s.nReceived, s.dupTotal, time.Since(s.started).Round(time.Second))
 		}
 	}
 	return nil
@@ -584,7 +610,8 @@ func (s *soak) missingUpTo(upTo uint64) int {
 }
 
 // finalCheck reads the whole log, checks every record, and checks that each
-// follower run printed every acknowledged record of the range it read.
+// follower run printed, in order and intact, every acknowledged record of
+// the range it read.
 func (s *soak) finalCheck() error {
 	if _, err := s.readAcks(); err != nil {
 		return err
@@ -593,14 +620,16 @@ func (s *soak) finalCheck() error {
 	if err != nil {
 		return err
 	}
-	seqOf := map[recordID]uint64{}
+	var inLog []recordID // by sequence number
 	records := 0
 	for r.Next() {
+		seq := r.Record().Seq
 		id, ok := parseRecord(r.Record().Payload)
 		if !ok {
-			return fmt.Errorf("record %d in the log is corrupt", r.Record().Seq)
+			return fmt.Errorf("record %d in the log is corrupt", seq)
 		}
-		seqOf[id] = r.Record().Seq
+		inLog = grow(inLog, seq)
+		inLog[seq] = id
 		records++
 	}
 	r.Close()
@@ -608,55 +637,51 @@ func (s *soak) finalCheck() error {
 		return err
 	}
 	for seq, id := range s.acked {
-		if got, ok := seqOf[id]; !ok || got != seq {
-			return fmt.Errorf("acknowledged record %d (%v) is not in the log (found at %d)", seq, id, got)
+		if id != (recordID{}) && (seq >= len(inLog) || inLog[seq] != id) {
+			return fmt.Errorf("acknowledged record %d (%v) is not in the log", seq, id)
 		}
 	}
-	ackedSeqs := make([]uint64, 0, len(s.acked))
-	for seq := range s.acked {
-		ackedSeqs = append(ackedSeqs, seq)
-	}
-	sort.Slice(ackedSeqs, func(i, j int) bool { return ackedSeqs[i] < ackedSeqs[j] })
+	acked := func(seq uint64) bool { return seq < uint64(len(s.acked)) && s.acked[seq] != (recordID{}) }
 	followed, gaps := 0, 0
-	for _, out := range s.followerRuns {
-		b, err := os.ReadFile(out)
+	for k, out := range s.followerRuns {
+		f, err := os.Open(out)
 		if err != nil {
 			return err
 		}
-		var seqs []uint64
-		for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
-			if l == "" {
-				continue
-			}
-			id, ok := parseRecord([]byte(l))
+		sc := bufio.NewScanner(f)
+		sc.Buffer(nil, 1<<20)
+		// Walk the log alongside: each line is the next record of the log
+		// the follower printed, at or after where it was asked to start.
+		at, first := max(s.followerFrom[k], 1), true
+		for sc.Scan() {
+			id, ok := parseRecord(sc.Bytes())
 			if !ok {
-				return fmt.Errorf("%s: the follower printed a corrupt record: %q", out, l)
+				f.Close()
+				return fmt.Errorf("%s: the follower printed a corrupt record: %q", out, sc.Text())
 			}
-			seq, ok := seqOf[id]
-			if !ok {
-				return fmt.Errorf("%s: the follower printed %v, which is not in the log", out, id)
+			skipped := false
+			for at < uint64(len(inLog)) && inLog[at] != id {
+				if acked(at) {
+					f.Close()
+					return fmt.Errorf("%s: the follower skipped acknowledged record %d", out, at)
+				}
+				if !first {
+					skipped = true
+				}
+				at++
 			}
-			if len(seqs) > 0 && seq <= seqs[len(seqs)-1] {
-				return fmt.Errorf("%s: record %d after %d", out, seq, seqs[len(seqs)-1])
+			if at >= uint64(len(inLog)) {
+				f.Close()
+				return fmt.Errorf("%s: the follower printed %v out of order, or a record not in the log", out, id)
 			}
-			if len(seqs) > 0 && seq != seqs[len(seqs)-1]+1 {
+			if skipped {
 				gaps++
 			}
-			seqs = append(seqs, seq)
+			at++
+			first = false
+			followed++
 		}
-		followed += len(seqs)
-		if len(seqs) == 0 {
-			continue
-		}
-		got := map[uint64]bool{}
-		for _, q := range seqs {
-			got[q] = true
-		}
-		for k := sort.Search(len(ackedSeqs), func(k int) bool { return ackedSeqs[k] >= seqs[0] }); k < len(ackedSeqs) && ackedSeqs[k] <= seqs[len(seqs)-1]; k++ {
-			if !got[ackedSeqs[k]] {
-				return fmt.Errorf("%s: the follower skipped acknowledged record %d", out, ackedSeqs[k])
-			}
-		}
+		f.Close()
 	}
 	s.finalMsg = append(s.finalMsg,
 		fmt.Sprintf("| records in the log at the end, all intact | %d |", records),
@@ -675,10 +700,10 @@ func (s *soak) printTable(w *os.File) {
 	for _, n := range names {
 		fmt.Fprintf(w, "| %s killed | %d |\n", n, s.parts[n].kills)
 	}
-	fmt.Fprintf(w, "| records acknowledged by the writer | %d |\n", len(s.acked))
+	fmt.Fprintf(w, "| records acknowledged by the writer | %d |\n", s.nAcked)
 	lost := len(s.pending)
 	fmt.Fprintf(w, "| acknowledged records not delivered | %d |\n", lost)
-	fmt.Fprintf(w, "| records delivered to the receiver | %d |\n", len(s.received))
+	fmt.Fprintf(w, "| records delivered to the receiver | %d |\n", s.nReceived)
 	fmt.Fprintf(w, "| corrupt events delivered | %d |\n", s.corrupt)
 	fmt.Fprintf(w, "| duplicates delivered, in all / most after one kill (window %d) | %d / %d |\n", s.window, s.dupTotal, s.dupMax)
 	for _, m := range s.finalMsg {
