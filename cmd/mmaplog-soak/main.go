@@ -389,19 +389,30 @@ func (s *soak) followerLast() uint64 {
 	return s.seqOf(id)
 }
 
-// seqOf finds the sequence number of a record by reading the log.
+// seqOf finds the sequence number of a record by reading the log: its
+// newest part first (a follower is close behind the writer), then all of it.
 func (s *soak) seqOf(id recordID) uint64 {
-	r, err := tail.Open(s.dir, nil)
-	if err != nil {
-		return 0
+	from := uint64(0)
+	if s.maxAcked > 100000 {
+		from = s.maxAcked - 100000
 	}
-	defer r.Close()
-	for r.Next() {
-		if got, ok := parseRecord(r.Record().Payload); ok && got == id {
-			return r.Record().Seq
+	for {
+		r, err := tail.Open(s.dir, &tail.Options{FromSeq: from})
+		if err != nil {
+			return 0
 		}
+		for r.Next() {
+			if got, ok := parseRecord(r.Record().Payload); ok && got == id {
+				r.Close()
+				return r.Record().Seq
+			}
+		}
+		r.Close()
+		if from == 0 {
+			return 0
+		}
+		from = 0
 	}
-	return 0
 }
 
 func (s *soak) kill(name string) {
