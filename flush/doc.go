@@ -7,21 +7,24 @@
 // (SIGKILL, a panic, the OOM killer) under every policy. What the policies
 // change is what survives losing the machine (a power cut, a kernel panic):
 //
-//	Policy         What a Write pays              Lost at power loss
-//	------------   ----------------------------   ----------------------------------------
-//	None           nothing                        what the kernel had not written back yet
-//	               (kernel writeback)             (vm.dirty_expire_centisecs, 30 s by default)
-//	Interval(d)    nothing; a background          up to d plus the writeback time of the
-//	               goroutine starts writeback     dirty range (msync MS_ASYNC, then
-//	               every d                        sync_file_range to really start it)
-//	Bytes(n)       nothing; after every n bytes   up to n bytes plus what arrived during
-//	               a background msync(MS_SYNC)    the last msync
-//	EveryWrite     msync(MS_SYNC) of the          nothing whose Write returned
-//	               record's pages: slow (a disk
-//	               flush per record)
-//	OnRotate       nothing; a rolled segment is   the active segment, as under None
-//	               msync'ed (MS_SYNC) in the
-//	               background
+// Each policy has one name: its constructor, its Mode and the form Parse
+// reads (and mmaptail's --flush takes) are the same word.
+//
+//	Policy            What a Write pays              Lost at power loss
+//	---------------   ----------------------------   ----------------------------------------
+//	none              nothing                        what the kernel had not written back yet
+//	None()            (kernel writeback)             (vm.dirty_expire_centisecs, 30 s by default)
+//	interval=D        nothing; a background          up to D plus the writeback time of the
+//	Interval(d)       goroutine starts writeback     dirty range (msync MS_ASYNC, then
+//	                  every D                        sync_file_range to really start it)
+//	bytes=N           nothing; after every N bytes   up to N bytes plus what arrived during
+//	Bytes(n)          a background msync(MS_SYNC)    the last msync
+//	write             msync(MS_SYNC) of the          nothing whose Write returned
+//	Write()           record's pages: slow (a disk
+//	                  flush per record)
+//	rotate            nothing; a rolled segment is   the active segment, as under none
+//	Rotate()          msync'ed (MS_SYNC) in the
+//	                  background
 //
 // Under every policy the directory is fsynced, in the background, after
 // segments are created, renamed or removed, so that the files themselves

@@ -18,7 +18,7 @@ type Loop struct {
 // returns nil and Notify and Stop on nil do nothing). flush is called with
 // wait false for Interval and true for Bytes. onErr receives flush errors.
 func StartLoop(p Policy, flush func(wait bool) error, onErr func(error)) *Loop {
-	if p.Mode != Interval && p.Mode != Bytes {
+	if p.Mode != ModeInterval && p.Mode != ModeBytes {
 		return nil
 	}
 	l := &Loop{notify: make(chan struct{}, 1), stop: make(chan struct{})}
@@ -26,7 +26,7 @@ func StartLoop(p Policy, flush func(wait bool) error, onErr func(error)) *Loop {
 	go func() {
 		defer l.wg.Done()
 		var tick <-chan time.Time
-		if p.Mode == Interval {
+		if p.Mode == ModeInterval {
 			t := time.NewTicker(p.Interval)
 			defer t.Stop()
 			tick = t.C

@@ -7,60 +7,104 @@ import (
 	"time"
 )
 
+// A flush policy has one name, used everywhere: by its constructor (None,
+// Interval, Bytes, Write, Rotate), by its Mode (ModeNone, ModeInterval,
+// ModeBytes, ModeWrite, ModeRotate), and in the form String writes and
+// Parse reads ("none", "interval=100ms", "bytes=4MiB", "write", "rotate").
+
 // Mode is the kind of a flush policy.
 type Mode int
 
 const (
-	// None leaves writeback to the kernel.
-	None Mode = iota
-	// Interval starts writeback of the dirty range every Policy.Interval.
-	Interval
-	// Bytes msyncs (MS_SYNC) the dirty range in the background after every
-	// Policy.Bytes bytes written.
-	Bytes
-	// EveryWrite msyncs (MS_SYNC) each record's pages before Write returns.
-	EveryWrite
-	// OnRotate msyncs (MS_SYNC) each segment when it is rolled.
-	OnRotate
+	// ModeNone leaves writeback to the kernel.
+	ModeNone Mode = iota
+	// ModeInterval starts writeback of the dirty range every
+	// Policy.Interval.
+	ModeInterval
+	// ModeBytes msyncs (MS_SYNC) the dirty range in the background after
+	// every Policy.Bytes bytes written.
+	ModeBytes
+	// ModeWrite msyncs (MS_SYNC) each record's pages before Write returns.
+	ModeWrite
+	// ModeRotate msyncs (MS_SYNC) each segment when it is rolled.
+	ModeRotate
 )
+
+var modeNames = [...]string{ModeNone: "none", ModeInterval: "interval", ModeBytes: "bytes", ModeWrite: "write", ModeRotate: "rotate"}
+
+func (m Mode) String() string {
+	if m >= 0 && int(m) < len(modeNames) {
+		return modeNames[m]
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
 
 // Policy is a flush policy. The zero value is None.
 type Policy struct {
 	Mode     Mode
-	Interval time.Duration // for Interval
-	Bytes    int64         // for Bytes
+	Interval time.Duration // for ModeInterval
+	Bytes    int64         // for ModeBytes
 }
 
-// NoFlush returns the None policy.
-func NoFlush() Policy { return Policy{Mode: None} }
+// None returns the policy "none": writeback is left to the kernel.
+func None() Policy { return Policy{Mode: ModeNone} }
 
-// EveryInterval returns the Interval policy with period d.
-func EveryInterval(d time.Duration) Policy { return Policy{Mode: Interval, Interval: d} }
+// Interval returns the policy "interval=d": writeback of the dirty range
+// starts every d.
+func Interval(d time.Duration) Policy { return Policy{Mode: ModeInterval, Interval: d} }
 
-// EveryBytes returns the Bytes policy with threshold n.
-func EveryBytes(n int64) Policy { return Policy{Mode: Bytes, Bytes: n} }
+// Bytes returns the policy "bytes=n": a background msync after every n
+// bytes written.
+func Bytes(n int64) Policy { return Policy{Mode: ModeBytes, Bytes: n} }
 
-// EachWrite returns the EveryWrite policy.
-func EachWrite() Policy { return Policy{Mode: EveryWrite} }
+// Write returns the policy "write": each record's pages are msynced before
+// Write returns.
+func Write() Policy { return Policy{Mode: ModeWrite} }
 
-// AtRotation returns the OnRotate policy.
-func AtRotation() Policy { return Policy{Mode: OnRotate} }
+// Rotate returns the policy "rotate": each segment is msynced when it is
+// rolled.
+func Rotate() Policy { return Policy{Mode: ModeRotate} }
+
+// NoFlush is None.
+//
+// Deprecated: use None.
+func NoFlush() Policy { return None() }
+
+// EveryInterval is Interval.
+//
+// Deprecated: use Interval.
+func EveryInterval(d time.Duration) Policy { return Interval(d) }
+
+// EveryBytes is Bytes.
+//
+// Deprecated: use Bytes.
+func EveryBytes(n int64) Policy { return Bytes(n) }
+
+// EachWrite is Write.
+//
+// Deprecated: use Write.
+func EachWrite() Policy { return Write() }
+
+// AtRotation is Rotate.
+//
+// Deprecated: use Rotate.
+func AtRotation() Policy { return Rotate() }
 
 // SyncsRolled reports whether rolled segments are msync'ed (and the
 // directory fsynced after changes) under the policy: all but None.
-func (p Policy) SyncsRolled() bool { return p.Mode != None }
+func (p Policy) SyncsRolled() bool { return p.Mode != ModeNone }
 
 // Validate reports a policy whose parameter is missing or out of range.
 func (p Policy) Validate() error {
 	switch p.Mode {
-	case None, EveryWrite, OnRotate:
+	case ModeNone, ModeWrite, ModeRotate:
 		return nil
-	case Interval:
+	case ModeInterval:
 		if p.Interval <= 0 {
 			return fmt.Errorf("flush policy interval: the interval must be positive, got %v", p.Interval)
 		}
 		return nil
-	case Bytes:
+	case ModeBytes:
 		if p.Bytes <= 0 {
 			return fmt.Errorf("flush policy bytes: the byte count must be positive, got %d", p.Bytes)
 		}
@@ -72,18 +116,12 @@ func (p Policy) Validate() error {
 // String returns the policy in the form Parse reads.
 func (p Policy) String() string {
 	switch p.Mode {
-	case None:
-		return "none"
-	case Interval:
+	case ModeInterval:
 		return "interval=" + p.Interval.String()
-	case Bytes:
+	case ModeBytes:
 		return "bytes=" + strconv.FormatInt(p.Bytes, 10)
-	case EveryWrite:
-		return "write"
-	case OnRotate:
-		return "rotate"
 	}
-	return fmt.Sprintf("Mode(%d)", int(p.Mode))
+	return p.Mode.String()
 }
 
 // Parse reads a policy: "none", "rotate", "write", "interval=DURATION"
@@ -94,27 +132,27 @@ func Parse(s string) (Policy, error) {
 	var p Policy
 	switch strings.ToLower(name) {
 	case "none":
-		p = NoFlush()
+		p = None()
 	case "rotate":
-		p = AtRotation()
+		p = Rotate()
 	case "write":
-		p = EachWrite()
+		p = Write()
 	case "interval":
 		d, err := time.ParseDuration(arg)
 		if err != nil || !hasArg {
 			return p, fmt.Errorf("flush policy %q: want interval=DURATION, such as interval=100ms", s)
 		}
-		p = EveryInterval(d)
+		p = Interval(d)
 	case "bytes":
 		n, err := ParseSize(arg)
 		if err != nil || !hasArg {
 			return p, fmt.Errorf("flush policy %q: want bytes=SIZE, such as bytes=4MiB", s)
 		}
-		p = EveryBytes(n)
+		p = Bytes(n)
 	default:
 		return p, fmt.Errorf("unknown flush policy %q: want none, rotate, write, interval=DURATION or bytes=SIZE", s)
 	}
-	if hasArg && (p.Mode == None || p.Mode == OnRotate || p.Mode == EveryWrite) {
+	if hasArg && (p.Mode == ModeNone || p.Mode == ModeRotate || p.Mode == ModeWrite) {
 		return p, fmt.Errorf("flush policy %q takes no argument", s)
 	}
 	return p, p.Validate()

@@ -2,6 +2,7 @@ package flush
 
 import (
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,13 +11,13 @@ import (
 
 func TestParse(t *testing.T) {
 	for in, want := range map[string]Policy{
-		"none":           NoFlush(),
-		"rotate":         AtRotation(),
-		"write":          EachWrite(),
-		"interval=100ms": EveryInterval(100 * time.Millisecond),
-		"bytes=4MiB":     EveryBytes(4 << 20),
-		"bytes=4096":     EveryBytes(4096),
-		" BYTES=1k ":     EveryBytes(1024),
+		"none":           None(),
+		"rotate":         Rotate(),
+		"write":          Write(),
+		"interval=100ms": Interval(100 * time.Millisecond),
+		"bytes=4MiB":     Bytes(4 << 20),
+		"bytes=4096":     Bytes(4096),
+		" BYTES=1k ":     Bytes(1024),
 	} {
 		got, err := Parse(in)
 		if err != nil || got != want {
@@ -29,6 +30,27 @@ func TestParse(t *testing.T) {
 	for _, bad := range []string{"", "sometimes", "interval", "interval=soon", "interval=-1s", "bytes=0", "bytes=12XB", "none=1", "write=3"} {
 		if p, err := Parse(bad); err == nil {
 			t.Errorf("Parse(%q) accepted as %v", bad, p)
+		}
+	}
+}
+
+// TestOneNamePerPolicy: a policy's constructor, its Mode's name and the
+// form Parse reads are the same word; the deprecated constructors give the
+// same policies.
+func TestOneNamePerPolicy(t *testing.T) {
+	for _, c := range []struct {
+		p    Policy
+		old  Policy
+		name string
+	}{
+		{None(), NoFlush(), "none"},
+		{Interval(time.Second), EveryInterval(time.Second), "interval"},
+		{Bytes(10), EveryBytes(10), "bytes"},
+		{Write(), EachWrite(), "write"},
+		{Rotate(), AtRotation(), "rotate"},
+	} {
+		if c.p != c.old || c.p.Mode.String() != c.name || !strings.HasPrefix(c.p.String(), c.name) {
+			t.Errorf("%v: mode %v, old constructor %v, want the name %q throughout", c.p, c.p.Mode, c.old, c.name)
 		}
 	}
 }

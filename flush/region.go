@@ -60,7 +60,7 @@ func (r *Region) Flush(to int, wait bool) error {
 }
 
 // FlushRange msyncs (MS_SYNC) exactly the pages holding [from, to), without
-// touching the tracked range: what EveryWrite does for each record.
+// touching the tracked range: what the "write" policy does for each record.
 func (r *Region) FlushRange(from, to int) error {
 	return fileutil.Msync(r.data, from, to-from, true)
 }

@@ -51,6 +51,21 @@ func writeTestLog(t *testing.T) string {
 
 func segPath(dir string, n uint64) string { return filepath.Join(dir, rotate.SegmentName(n)) }
 
+// compress compresses rolled segment n, as the writer's Compress option
+// does, and returns the compressed file.
+func compress(t *testing.T, dir string, n uint64) string {
+	t.Helper()
+	fi, err := rotate.Lookup(dir, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := rotate.CompressSegment(fi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func lastSegment(t *testing.T, dir string) uint64 {
 	l, err := rotate.List(dir)
 	if err != nil {
@@ -133,8 +148,8 @@ func TestCorruption(t *testing.T) {
 		accounted   bool   // records read + records lost must be all records written
 		damageIn    string // file name the reader's first damage names ("" = no damage; "last" = the last segment)
 		verifyClean bool
-		openErr     error  // cause of the writer's Open error, nil if it opens
-		repair      string // What of a repair the writer must report, alternatives split by "|" ("" = none at all)
+		openErr     error                // cause of the writer's Open error, nil if it opens
+		repair      []mmaplog.RepairKind // the writer must report a repair of one of these kinds (nil = none at all)
 	}
 	cases := []struct {
 		name    string
@@ -159,7 +174,7 @@ func TestCorruption(t *testing.T) {
 				patchFile(t, p, offs[3]+33, func(b []byte) { b[0] ^= 1 })
 				return p
 			},
-			want: expect{lost: 1, accounted: true, damageIn: "last", repair: "corrupt record"},
+			want: expect{lost: 1, accounted: true, damageIn: "last", repair: kinds(mmaplog.RepairCorrupt)},
 		},
 		{
 			name: "zero a page of a rolled segment",
@@ -182,7 +197,7 @@ func TestCorruption(t *testing.T) {
 				patchFile(t, p, page, func(b []byte) { clear(b[:4096]) })
 				return p
 			},
-			want: expect{accounted: true, damageIn: "last", repair: "hole|corrupt record"},
+			want: expect{accounted: true, damageIn: "last", repair: kinds(mmaplog.RepairHole, mmaplog.RepairCorrupt)},
 		},
 		{
 			name: "tear the tail",
@@ -193,7 +208,7 @@ func TestCorruption(t *testing.T) {
 				patchFile(t, p, offs[len(offs)-1], func(b []byte) { binary.LittleEndian.PutUint32(b, 0) })
 				return p
 			},
-			want: expect{verifyClean: false, repair: "torn tail"},
+			want: expect{verifyClean: false, repair: kinds(mmaplog.RepairTornTail)},
 		},
 		{
 			name: "truncate the last segment",
@@ -202,7 +217,7 @@ func TestCorruption(t *testing.T) {
 				os.Truncate(p, 8192)
 				return p
 			},
-			want: expect{damageIn: "last", repair: "truncated segment"},
+			want: expect{damageIn: "last", repair: kinds(mmaplog.RepairTruncated)},
 		},
 		{
 			name: "truncate a rolled segment",
@@ -229,7 +244,7 @@ func TestCorruption(t *testing.T) {
 				os.WriteFile(p, bytes.Repeat([]byte("some other program's data\n"), 3000), 0o600)
 				return p
 			},
-			want: expect{accounted: true, damageIn: rotate.SegmentName(2), repair: "damaged rolled segment left as it is"},
+			want: expect{accounted: true, damageIn: rotate.SegmentName(2), repair: kinds(mmaplog.RepairLeftDamaged)},
 		},
 		{
 			name: "wrong magic on the last segment",
@@ -248,6 +263,35 @@ func TestCorruption(t *testing.T) {
 				return p
 			},
 			want: expect{damageIn: "last", openErr: ring.ErrVersion},
+		},
+		{
+			name: "flip a byte of a compressed segment",
+			corrupt: func(t *testing.T, dir string) string {
+				p := compress(t, dir, 2)
+				patchFile(t, p, 0, func(b []byte) { b[len(b)/2] ^= 0x5a })
+				return p
+			},
+			want: expect{accounted: true, damageIn: rotate.SegmentName(2) + rotate.CompressedExt},
+		},
+		{
+			name: "truncate a compressed segment",
+			corrupt: func(t *testing.T, dir string) string {
+				p := compress(t, dir, 3)
+				st, _ := os.Stat(p)
+				os.Truncate(p, st.Size()*2/3)
+				return p
+			},
+			want: expect{accounted: true, damageIn: rotate.SegmentName(3) + rotate.CompressedExt},
+		},
+		{
+			name: "a hole in a compressed segment",
+			corrupt: func(t *testing.T, dir string) string {
+				p := segPath(dir, 2)
+				offs, _ := recordOffsets(t, p)
+				patchFile(t, p, offs[7], func(b []byte) { binary.LittleEndian.PutUint32(b, 0) })
+				return compress(t, dir, 2)
+			},
+			want: expect{lost: 1, accounted: true, damageIn: rotate.SegmentName(2) + rotate.CompressedExt},
 		},
 		{
 			name: "a segment deleted in the middle",
@@ -320,6 +364,10 @@ func TestCorruption(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Verify reads as the reader does: it counts the same loss.
+			if rep.Lost() != res.lost {
+				t.Errorf("verify counts %d records lost, the reader %d (findings %v, notes %v)", rep.Lost(), res.lost, rep.Findings, rep.Notes)
+			}
 			if rep.Clean() != (tc.want.verifyClean || damageIn == "" && tc.name != "tear the tail") {
 				t.Errorf("verify clean=%v, findings %v", rep.Clean(), rep.Findings)
 			}
@@ -339,17 +387,17 @@ func TestCorruption(t *testing.T) {
 			if err != nil {
 				t.Fatalf("open: %v", err)
 			}
-			var repairs []string
+			var repairs []mmaplog.RepairKind
 			for _, r := range w.Recovery() {
-				repairs = append(repairs, r.What)
+				repairs = append(repairs, r.Kind)
 				if !strings.Contains(r.String(), r.Path) {
 					t.Errorf("repair without a file: %s", r)
 				}
 			}
-			if tc.want.repair != "" && !containsAny(repairs, strings.Split(tc.want.repair, "|")) {
-				t.Errorf("repairs %v, want %q", repairs, tc.want.repair)
+			if tc.want.repair != nil && !containsAny(repairs, tc.want.repair) {
+				t.Errorf("repairs %v, want one of %v", repairs, tc.want.repair)
 			}
-			if tc.want.repair == "" && len(repairs) > 0 {
+			if tc.want.repair == nil && len(repairs) > 0 {
 				t.Errorf("unexpected repairs %v", w.Recovery())
 			}
 			after, err := w.Append(mmaplog.LevelInfo, []byte("after recovery"))
@@ -370,7 +418,9 @@ func TestCorruption(t *testing.T) {
 	}
 }
 
-func containsAny(ss, want []string) bool {
+func kinds(k ...mmaplog.RepairKind) []mmaplog.RepairKind { return k }
+
+func containsAny(ss, want []mmaplog.RepairKind) bool {
 	for _, x := range ss {
 		for _, w := range want {
 			if x == w {

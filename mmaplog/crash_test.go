@@ -158,8 +158,8 @@ func TestCrashRecovery(t *testing.T) {
 			t.Fatalf("round %d: reopen after SIGKILL: %v", round, err)
 		}
 		for _, r := range w.Recovery() {
-			switch r.What {
-			case "hole", "torn tail", "unused segment", "leftover temporary file":
+			switch r.Kind {
+			case mmaplog.RepairHole, mmaplog.RepairTornTail, mmaplog.RepairUnused, mmaplog.RepairTempFile:
 			default:
 				t.Errorf("round %d: unexpected repair %s", round, r)
 			}

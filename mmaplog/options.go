@@ -59,7 +59,7 @@ type Options struct {
 	// ErrTooLarge. Default 1 MiB, capped by what one segment can hold.
 	MaxRecordSize int
 	// Flush is the flush policy; see package flush for what survives which
-	// failure under each. Default flush.None: kernel writeback.
+	// failure under each. Default flush.None(): kernel writeback.
 	Flush flush.Policy
 
 	// FileMode is the permission of new segment files. Default 0600.

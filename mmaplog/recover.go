@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"sync/atomic"
+	"strings"
 
 	"github.com/mmaplog/mmaplog/internal/fault"
 	"github.com/mmaplog/mmaplog/internal/fileutil"
@@ -13,18 +13,66 @@ import (
 	"github.com/mmaplog/mmaplog/rotate"
 )
 
+// RepairKind says what Open repaired.
+type RepairKind uint8
+
+const (
+	// RepairHole: space reserved by a write that never completed (its
+	// Write never returned) became padding; the records after it stay.
+	RepairHole RepairKind = iota + 1
+	// RepairCorrupt: a record that fails its checks, followed by provably
+	// valid records, became padding.
+	RepairCorrupt
+	// RepairTornTail: bytes after the last valid record of the last
+	// segment (an unfinished write) were zeroed.
+	RepairTornTail
+	// RepairUnclosed: a rolled segment that did not end with padding got
+	// it, so that readers move on to the next segment.
+	RepairUnclosed
+	// RepairUnused: a segment prepared but never activated was removed.
+	RepairUnused
+	// RepairTruncated: the last segment's file was shorter than its header
+	// says; what is left stays for readers, appending goes on in a new
+	// segment.
+	RepairTruncated
+	// RepairTempFile: a leftover temporary file of an interrupted segment
+	// preparation or compression was removed.
+	RepairTempFile
+	// RepairLeftDamaged: a rolled segment that cannot be opened (damaged
+	// header, foreign file) was left as it is; readers report it.
+	RepairLeftDamaged
+)
+
+var repairNames = [...]string{
+	RepairHole:        "hole",
+	RepairCorrupt:     "corrupt record",
+	RepairTornTail:    "torn tail",
+	RepairUnclosed:    "unclosed segment",
+	RepairUnused:      "unused segment",
+	RepairTruncated:   "truncated segment",
+	RepairTempFile:    "leftover temporary file",
+	RepairLeftDamaged: "damaged rolled segment left as it is",
+}
+
+func (k RepairKind) String() string {
+	if int(k) < len(repairNames) && repairNames[k] != "" {
+		return repairNames[k]
+	}
+	return fmt.Sprintf("RepairKind(%d)", uint8(k))
+}
+
 // Repair is one thing Open fixed after a crash.
 type Repair struct {
 	Path   string // segment file
 	Offset int64  // where the repaired range starts
 	Length int64  // its length in bytes
-	What   string // "hole" (reserved, never written), "corrupt record", "torn tail", "unclosed segment", "unused segment", "truncated segment", ...
-	Lost   uint64 // sequence numbers lost with it (records that were never complete)
+	Kind   RepairKind
+	Lost   uint64 // sequence numbers lost with it (records that were never complete, or damaged)
 	Err    error  // what was found there
 }
 
 func (r Repair) String() string {
-	s := fmt.Sprintf("%s: %s at offset %d (%d bytes)", r.Path, r.What, r.Offset, r.Length)
+	s := fmt.Sprintf("%s: %s at offset %d (%d bytes)", r.Path, r.Kind, r.Offset, r.Length)
 	if r.Lost > 0 {
 		s += fmt.Sprintf(", %d record(s) lost", r.Lost)
 	}
@@ -48,13 +96,16 @@ func (w *Writer) recover() (*segment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mmaplog: %w", err)
 	}
+	if len(l.Obstacles) > 0 {
+		return nil, fmt.Errorf("mmaplog: %s is not a regular file, and the writer creates files by that name: remove it (or use another directory)", strings.Join(l.Obstacles, ", "))
+	}
 	// Temporary files are segments whose preparation or compression a
 	// crash interrupted: they never held records.
 	for _, t := range l.Temp {
 		if err := os.Remove(t); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("mmaplog: remove leftover temporary file: %w", err)
 		}
-		w.recovery = append(w.recovery, Repair{Path: t, What: "leftover temporary file"})
+		w.recovery = append(w.recovery, Repair{Path: t, Kind: RepairTempFile})
 	}
 	segs := l.Segments
 	// Segments prepared but never activated hold nothing: remove them.
@@ -66,7 +117,7 @@ func (w *Writer) recover() (*segment, error) {
 		if err := os.Remove(last.Path); err != nil {
 			return nil, fmt.Errorf("mmaplog: remove unused segment: %w", err)
 		}
-		w.recovery = append(w.recovery, Repair{Path: last.Path, What: "unused segment", Length: last.Size})
+		w.recovery = append(w.recovery, Repair{Path: last.Path, Kind: RepairUnused, Length: last.Size})
 		segs = segs[:len(segs)-1]
 	}
 	if len(segs) == 0 {
@@ -78,17 +129,20 @@ func (w *Writer) recover() (*segment, error) {
 	// Rolled segments that were never finished may hold holes left by
 	// goroutines that were writing when the process died.
 	for _, fi := range segs[:len(segs)-1] {
-		if fi.Compressed || sealedFlag(fi.Path) {
+		if fi.Compressed {
 			continue
 		}
-		seg, h, err := openSegment(fi)
+		if st, err := rotate.PeekState(fi); err == nil && st == ring.StateSealed {
+			continue
+		}
+		seg, h, truncated, err := rotate.OpenRepair(fi)
 		if err != nil {
 			// A damaged rolled segment does not stop the log: readers
 			// report it; the writer leaves it as it is.
-			w.recovery = append(w.recovery, Repair{Path: fi.Path, What: "damaged rolled segment left as it is", Err: err})
+			w.recovery = append(w.recovery, Repair{Path: fi.Path, Kind: RepairLeftDamaged, Err: err})
 			continue
 		}
-		if h.Size == uint64(len(seg.Data)) {
+		if !truncated {
 			_, err = w.repair(seg, h, false)
 		}
 		seg.Close()
@@ -110,7 +164,7 @@ func (w *Writer) recover() (*segment, error) {
 		}
 		return w.newSegment(last.Num+1, res.NextSeq)
 	}
-	seg, h, err := openSegment(last)
+	seg, h, truncated, err := rotate.OpenRepair(last)
 	if err != nil {
 		advice := "move the file out of the log directory to go on (its records are then lost)"
 		if errors.Is(err, ring.ErrVersion) {
@@ -119,15 +173,18 @@ func (w *Writer) recover() (*segment, error) {
 		return nil, fmt.Errorf("mmaplog: cannot continue the log: %w; %s", err, advice)
 	}
 	w.logID = h.LogID
-	if h.Size > uint64(len(seg.Data)) {
+	if truncated {
 		// Someone truncated the file: keep what is left for readers and
 		// go on in a new segment.
 		res, err := scanGuarded(seg.Data, h.FirstSeq, seg.Path)
+		if err == nil {
+			err = fault.Guard(seg.Path, func() error { ring.StoreState(seg.Data, ring.StateSealed); return nil })
+		}
 		seg.Close()
 		if err != nil {
 			return nil, fmt.Errorf("mmaplog: %w", err)
 		}
-		w.recovery = append(w.recovery, Repair{Path: last.Path, Offset: int64(len(seg.Data)), Length: int64(h.Size) - int64(len(seg.Data)), What: "truncated segment",
+		w.recovery = append(w.recovery, Repair{Path: last.Path, Offset: int64(len(seg.Data)), Length: int64(h.Size) - int64(len(seg.Data)), Kind: RepairTruncated,
 			Err: &ring.CorruptionError{Path: last.Path, Offset: int64(len(seg.Data)), Err: fmt.Errorf("%w: file is %d bytes, its header says %d; continuing in a new segment", ring.ErrShort, len(seg.Data), h.Size)}})
 		return w.newSegment(last.Num+1, res.NextSeq)
 	}
@@ -137,6 +194,7 @@ func (w *Writer) recover() (*segment, error) {
 		return nil, err
 	}
 	if res.Full {
+		ring.StoreState(seg.Data, ring.StateSealed)
 		seg.Close()
 		return w.newSegment(last.Num+1, res.NextSeq)
 	}
@@ -145,6 +203,10 @@ func (w *Writer) recover() (*segment, error) {
 		seg.Close()
 		return nil, fmt.Errorf("mmaplog: %s: %w", seg.Path, err)
 	}
+	// This writer appends here now: the segment is open again, and a
+	// reader that died asleep in it must not cost it wake-ups.
+	ring.StoreState(seg.Data, ring.StateOpen)
+	ring.Disarm(seg.Data)
 	if !w.opts.NoPrefault {
 		page := fileutil.PageSize()
 		fileutil.PrefaultWrite(seg.Data[res.End/page*page:])
@@ -178,75 +240,69 @@ func (w *Writer) newSegment(num, firstSeq uint64) (*segment, error) {
 	return w.newSegmentState(s, r, 0), nil
 }
 
-// openSegment maps a plain segment read-write and validates its header.
-func openSegment(fi rotate.FileInfo) (*rotate.Segment, ring.Header, error) {
-	seg, err := rotate.OpenWritable(fi.Path, fi.Num)
-	if err != nil {
-		return nil, ring.Header{}, err
-	}
-	h, err := ring.ParseHeader(seg.Data, false)
-	if err == nil && h.Size < uint64(len(seg.Data)) {
-		err = &ring.CorruptionError{Offset: 40, Err: fmt.Errorf("%w: header says %d bytes, the file has %d", ring.ErrBadLength, h.Size, len(seg.Data))}
-	}
-	if err == nil && h.Segment != fi.Num {
-		err = &ring.CorruptionError{Offset: 16, Err: fmt.Errorf("header names segment %d, the file name %d", h.Segment, fi.Num)}
-	}
-	if err != nil {
-		seg.Close()
-		var ce *ring.CorruptionError
-		if errors.As(err, &ce) {
-			ce.Path = fi.Path
-		}
-		return nil, ring.Header{}, err
-	}
-	return seg, h, nil
+// repair walks a writable segment (ring.Scan, the format's one decoder
+// loop) and turns damage into padding: holes left by writes that never
+// completed, corrupt records followed by valid ones, and (for the last
+// segment) garbage after the last valid record, which is zeroed. A rolled
+// segment that does not end with padding gets it, and is marked sealed.
+// Repairs are flushed to disk before the log is used.
+func (w *Writer) repair(seg *rotate.Segment, h ring.Header, last bool) (res ring.ScanResult, err error) {
+	err = fault.Guard(seg.Path, func() error {
+		var err error
+		res, err = w.repairGuarded(seg, h, last)
+		return err
+	})
+	return res, err
 }
 
-// repair scans a writable segment and turns damage into padding: holes left
-// by writes that never completed, corrupt records followed by valid ones,
-// and (for the last segment) garbage after the last valid record, which is
-// zeroed. A rolled segment that does not end with padding gets it. Repairs
-// are flushed to disk before the log is used.
-func (w *Writer) repair(seg *rotate.Segment, h ring.Header, last bool) (res ring.ScanResult, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fault.Error(r, seg.Path)
-		}
-	}()
-	defer fault.Catch()()
+func (w *Writer) repairGuarded(seg *rotate.Segment, h ring.Header, last bool) (ring.ScanResult, error) {
 	data := seg.Data
-	res = ring.Scan(data, h.FirstSeq, nil)
+	// In a segment its writer never finished, zero length words are
+	// writes that never completed: their padding says no record was lost.
+	open := !ring.LoadState(data).Finished()
+	res := ring.Scan(data, h.FirstSeq, nil)
 	now := w.opts.now().UnixNano()
 	lo, hi := len(data), 0
 	touched := func(from, to int) { lo, hi = min(lo, from), max(hi, to) }
 	for _, d := range res.Damage {
-		what := "hole"
-		if !errors.Is(d.Err, ring.ErrHole) {
-			what = "corrupt record"
+		kind := RepairCorrupt
+		if d.Hole {
+			kind = RepairHole
 		}
-		rep := Repair{Path: seg.Path, Offset: d.From, Length: d.To - d.From, What: what, Err: d.Err}
-		if next, kind, _ := ring.Decode(data, int(d.To)); kind == ring.KindRecord || kind == ring.KindPadding {
-			rep.Lost = next.Seq - d.Seq
-		}
+		setPath(d.Err, seg.Path)
 		if d.To-d.From < ring.RecordHeaderSize {
 			return res, &ring.CorruptionError{Path: seg.Path, Offset: d.From, Err: fmt.Errorf("damaged range of %d bytes is too short to pad: %w", d.To-d.From, d.Err)}
 		}
-		ring.PutPadding(data[d.From:d.To], d.Seq, now)
+		cause := ring.PadDamaged
+		if d.Hole && open {
+			cause = ring.PadUnfinished
+		}
+		ring.PutRepairPadding(data[d.From:d.To], d.Seq, now, cause)
 		touched(int(d.From), int(d.From)+ring.RecordHeaderSize)
-		w.recovery = append(w.recovery, rep)
+		w.recovery = append(w.recovery, Repair{Path: seg.Path, Offset: d.From, Length: d.To - d.From, Kind: kind, Lost: d.Lost(), Err: d.Err})
 	}
 	if res.TailFrom > 0 {
 		clear(data[res.TailFrom:res.TailTo])
 		touched(res.TailFrom, res.TailTo)
-		w.recovery = append(w.recovery, Repair{Path: seg.Path, Offset: int64(res.TailFrom), Length: int64(res.TailTo - res.TailFrom), What: "torn tail",
-			Err: &ring.CorruptionError{Path: seg.Path, Offset: int64(res.TailFrom), Err: ring.ErrHole}})
+		cause := res.TailDamage
+		if cause == nil {
+			cause = &ring.CorruptionError{Offset: int64(res.TailFrom), Err: ring.ErrHole}
+		}
+		setPath(cause, seg.Path)
+		w.recovery = append(w.recovery, Repair{Path: seg.Path, Offset: int64(res.TailFrom), Length: int64(res.TailTo - res.TailFrom), Kind: RepairTornTail, Err: cause})
 	}
 	if !last && !res.Full {
 		if len(data)-res.End >= ring.RecordHeaderSize {
-			ring.PutPadding(data[res.End:], res.NextSeq, now)
+			// The next segment starts after the writes reserved at the end
+			// of this one that its crashed writer never finished.
+			cause := ring.PadUnfinished
+			if !open || res.TailDamage != nil {
+				cause = ring.PadDamaged
+			}
+			ring.PutRepairPadding(data[res.End:], res.NextSeq, now, cause)
 			touched(res.End, res.End+ring.RecordHeaderSize)
 		}
-		w.recovery = append(w.recovery, Repair{Path: seg.Path, Offset: int64(res.End), Length: int64(len(data) - res.End), What: "unclosed segment"})
+		w.recovery = append(w.recovery, Repair{Path: seg.Path, Offset: int64(res.End), Length: int64(len(data) - res.End), Kind: RepairUnclosed})
 		res.Full = true
 	}
 	if hi > lo {
@@ -255,19 +311,24 @@ func (w *Writer) repair(seg *rotate.Segment, h ring.Header, last bool) (res ring
 		}
 	}
 	if !last {
-		atomic.StoreUint32(ring.Control(data, ring.OffSealed), 1)
+		ring.StoreState(data, ring.StateSealed)
 	}
 	return res, nil
 }
 
+func setPath(err error, path string) {
+	var ce *ring.CorruptionError
+	if errors.As(err, &ce) && ce.Path == "" {
+		ce.Path = path
+	}
+}
+
 func scanGuarded(b []byte, firstSeq uint64, path string) (res ring.ScanResult, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fault.Error(r, path)
-		}
-	}()
-	defer fault.Catch()()
-	return ring.Scan(b, firstSeq, nil), nil
+	err = fault.Guard(path, func() error {
+		res = ring.Scan(b, firstSeq, nil)
+		return nil
+	})
+	return res, err
 }
 
 // notStarted reports whether a segment file's magic is zero: a segment
@@ -288,18 +349,4 @@ func notStarted(path string) bool {
 		}
 	}
 	return true
-}
-
-// sealedFlag reads the sealed flag of a plain segment's control area.
-func sealedFlag(path string) bool {
-	f, err := fileutil.OpenNoFollow(path, false)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	var b [4]byte
-	if n, _ := f.ReadAt(b[:], ring.OffSealed); n != 4 {
-		return false
-	}
-	return b[0] == 1 && b[1] == 0 && b[2] == 0 && b[3] == 0
 }

@@ -34,7 +34,7 @@ type Writer struct {
 	logID   [16]byte
 	prep    *rotate.Preparer
 	loop    *flush.Loop
-	bytesTh int // flush.Bytes threshold, 0 if not that policy
+	bytesTh int // the "bytes" policy's threshold, 0 under another policy
 
 	rotMu       sync.Mutex // serialises rolling over to the next segment
 	finishCh    chan *segment
@@ -42,6 +42,8 @@ type Writer struct {
 	finishedSig chan struct{} // signalled when a rolled segment is finished
 	finished    chan struct{}
 	retMu       sync.Mutex // one retention pass at a time
+
+	wakes atomic.Uint64 // futex wake-ups paid for sleeping readers
 
 	mu          sync.Mutex // guards the fields below
 	syncedBelow uint64     // rolled segments numbered below this were synced by Sync
@@ -58,7 +60,7 @@ type segment struct {
 	end    int // where its data ended when it was rolled or sealed
 
 	// mapMu keeps the mapping alive for flushes made outside the append
-	// path (Sync, the flush loop, EveryWrite): they hold it shared, and
+	// path (Sync, the flush loop, the "write" policy): they hold it shared, and
 	// the finisher takes it exclusively to unmap.
 	mapMu    sync.RWMutex
 	unmapped bool
@@ -67,18 +69,27 @@ type segment struct {
 func (w *Writer) newSegmentState(s *rotate.Segment, r *ring.Ring, clean int) *segment {
 	seg := &segment{Segment: s, ring: r, region: flush.NewRegion(s.Data, s.File, clean)}
 	var sync func(off, end int) error
-	if w.opts.Flush.Mode == flush.EveryWrite {
+	if w.opts.Flush.Mode == flush.ModeWrite {
 		sync = seg.region.FlushRange
 	}
-	r.SetHooks(wakeReaders, sync)
+	r.SetHooks(w.wakeReaders, sync)
+	if w.opts.Clock != nil {
+		// Record times come from the test clock: compare the readers'
+		// deadline with the real time instead.
+		r.SetWakeClock(func() int64 { return time.Now().UnixNano() })
+	}
 	return seg
 }
 
 // wakeReaders wakes the readers sleeping on a segment's wake word. A reader
-// announces itself in the sleepers word, re-checks for a record, and only
-// then sleeps, so the writer pays for a wake-up (one system call) only when
-// a reader actually sleeps.
-func wakeReaders(word *uint32) { fileutil.FutexWake(word, math.MaxInt32) }
+// about to sleep raises the segment's "wake me until" deadline (at most
+// 100 ms ahead), re-checks for a record, and only then sleeps; the writer
+// pays for a wake-up (one system call) only for records stamped before that
+// deadline, so a reader killed in its sleep costs at most 100 ms of them.
+func (w *Writer) wakeReaders(word *uint32) {
+	w.wakes.Add(1)
+	fileutil.FutexWake(word, math.MaxInt32)
+}
 
 // flushMapped runs fn on seg's region unless seg was unmapped meanwhile
 // (then the finisher has flushed it as the policy asks).
@@ -113,6 +124,9 @@ type Stats struct {
 	Removed         uint64        // rolled segments removed by retention
 	Compressed      uint64        // rolled segments compressed
 	BackgroundErrs  uint64        // errors of background work
+	// Wakeups counts the futex wake-ups (system calls) the writer made for
+	// readers sleeping at the end of the log: none while nobody sleeps.
+	Wakeups uint64
 }
 
 // Open opens the log in dir for writing, creating the directory if needed
@@ -148,7 +162,7 @@ func Open(dir string, o *Options) (*Writer, error) {
 	}
 	w := &Writer{opts: opts, dir: dir, lock: lock}
 	w.rebaseClock()
-	if opts.Flush.Mode == flush.Bytes {
+	if opts.Flush.Mode == flush.ModeBytes {
 		w.bytesTh = int(opts.Flush.Bytes)
 	}
 	seg, err := w.recover()
@@ -293,7 +307,9 @@ func (w *Writer) advance(seg *segment) error {
 	start := time.Now()
 	next, err := w.prep.Take()
 	if err != nil {
-		w.backgroundError(err)
+		// Returned to the Write that waits for the segment: counted, told
+		// to OnError, but not kept for Sync or Close to return again.
+		w.countError(err)
 		return fmt.Errorf("mmaplog: rolling over from %s: %w", seg.Path, err)
 	}
 	waited := time.Since(start)
@@ -313,7 +329,7 @@ func (w *Writer) advance(seg *segment) error {
 	w.active.Store(ns)
 	seg.end = end
 	// Readers sleeping at the end of seg must now move on to the next one.
-	seg.ring.WakeReaders()
+	seg.ring.WakeReaders(time.Now().UnixNano())
 	w.mu.Lock()
 	w.stats.Rotations++
 	if waited > 50*time.Microsecond {
@@ -362,7 +378,7 @@ func (w *Writer) finish(seg *segment) {
 		w.finishedNum.Store(seg.Num + 1)
 		return
 	}
-	atomic.StoreUint32(ring.Control(seg.Data, ring.OffSealed), 1)
+	ring.StoreState(seg.Data, ring.StateSealed)
 	if w.opts.Flush.SyncsRolled() {
 		if err := seg.region.Flush(len(seg.Data), true); err != nil {
 			w.backgroundError(fmt.Errorf("mmaplog: msync %s: %w", seg.Path, err))
@@ -437,9 +453,9 @@ func (w *Writer) countActions(acts []rotate.Action, err error) {
 	w.mu.Lock()
 	for _, a := range acts {
 		switch a.Op {
-		case "removed":
+		case rotate.OpRemoved:
 			w.stats.Removed++
-		case "compressed":
+		case rotate.OpCompressed:
 			w.stats.Compressed++
 		}
 	}
@@ -449,12 +465,22 @@ func (w *Writer) countActions(acts []rotate.Action, err error) {
 	}
 }
 
+// backgroundError records an error of background work that nobody has been
+// told yet: the next Sync or Close returns it.
 func (w *Writer) backgroundError(err error) {
 	w.mu.Lock()
-	w.stats.BackgroundErrs++
 	if w.bgErr == nil {
 		w.bgErr = err
 	}
+	w.mu.Unlock()
+	w.countError(err)
+}
+
+// countError counts an error of background work and tells OnError; the
+// caller returns it, or keeps it (backgroundError).
+func (w *Writer) countError(err error) {
+	w.mu.Lock()
+	w.stats.BackgroundErrs++
 	w.mu.Unlock()
 	if w.opts.OnError != nil {
 		w.opts.OnError(err)
@@ -546,9 +572,14 @@ func (w *Writer) Close() error {
 	werr := seg.ring.WaitReleased(10 * time.Second)
 	if werr != nil {
 		errs = append(errs, fmt.Errorf("mmaplog: close: %w", werr))
-	} else if w.opts.Flush.Mode != flush.None {
-		if err := seg.region.Flush(end, true); err != nil {
-			errs = append(errs, fmt.Errorf("mmaplog: close: msync %s: %w", seg.Path, err))
+	} else {
+		// Every record reserved in it is published: what a reader finds
+		// after the last one is damage, not a write in progress.
+		ring.StoreState(seg.Data, ring.StateClosed)
+		if w.opts.Flush.Mode != flush.ModeNone {
+			if err := seg.region.Flush(end, true); err != nil {
+				errs = append(errs, fmt.Errorf("mmaplog: close: msync %s: %w", seg.Path, err))
+			}
 		}
 	}
 	w.rotMu.Unlock()
@@ -583,6 +614,7 @@ func (w *Writer) Stats() Stats {
 	seg := w.active.Load()
 	s.Segment = seg.Num
 	s.NextSeq = seg.ring.NextSeq()
+	s.Wakeups = w.wakes.Load()
 	return s
 }
 

@@ -301,13 +301,13 @@ func TestCompressedSegmentsAreRead(t *testing.T) {
 }
 
 func TestFlushPolicies(t *testing.T) {
-	for _, p := range []flush.Policy{flush.NoFlush(), flush.EveryInterval(time.Millisecond), flush.EveryBytes(16 << 10), flush.EachWrite(), flush.AtRotation()} {
+	for _, p := range []flush.Policy{flush.None(), flush.Interval(time.Millisecond), flush.Bytes(16 << 10), flush.Write(), flush.Rotate()} {
 		t.Run(p.String(), func(t *testing.T) {
 			var bg []error
 			var mu sync.Mutex
 			w, dir := openTest(t, &mmaplog.Options{SegmentSize: 64 << 10, Flush: p, OnError: func(err error) { mu.Lock(); bg = append(bg, err); mu.Unlock() }})
 			n := 2000
-			if p.Mode == flush.EveryWrite {
+			if p.Mode == flush.ModeWrite {
 				n = 300
 			}
 			for i := 0; i < n; i++ {

@@ -41,6 +41,18 @@
 // # Reading
 //
 // Decode validates one record at an offset: alignment, bounds of every
-// length, the flag bits, the CRC. Resync finds the next record that can be
-// proved valid after damage. Both are fuzzed.
+// length, the flag bits, the CRC. Walker is the format's one decoder loop:
+// it walks a region (whole, or through a moving window), checks sequence
+// order, finds damage and proves where reading resumes after it, the record
+// whose checksum holds and whose sequence number fits. The tail reader,
+// Verify and crash recovery all walk with it; Scan is a Walker run over a
+// whole region. All are fuzzed.
+//
+// # Control area
+//
+// The header's control area is shared, mutable state between the writer and
+// readers (WakeWord, WakeUntil, ArmWake, LoadState, StoreState): the futex
+// word followers sleep on, the "wake me until" deadline they raise before
+// sleeping, which the writer compares with each record's time stamp, and
+// the segment's state (open, sealed, closed).
 package ring

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -33,33 +34,125 @@ const (
 	lengthMask = 1<<30 - 1
 )
 
-// Header field offsets (see docs/FORMAT.md, "Segment header").
+// Header field offsets (see docs/FORMAT.md, "Segment header"). Code outside
+// this package reaches the fields through Header (ParseHeader, PutHeader) and
+// the control-area accessors below; the offsets are exported to say where a
+// damaged field is (CorruptionError.Offset).
 const (
-	offMagic    = 0
-	offVersion  = 8
-	offHdrSize  = 10
-	offFlags    = 12
-	offSegment  = 16
-	offFirstSeq = 24
-	offCreated  = 32
-	offSize     = 40
-	offLogID    = 48
-	offReserved = 64
-	offHdrCRC   = 68
+	OffMagic      = 0
+	OffVersion    = 8
+	OffHeaderSize = 10
+	OffFlags      = 12
+	OffSegment    = 16
+	OffFirstSeq   = 24
+	OffCreated    = 32
+	OffSize       = 40
+	OffLogID      = 48
+	offReserved   = 64
+	OffHeaderCRC  = 68
 	// crcEnd is where the CRC-covered part of the header ends.
 	crcEnd = 68
 
-	// The control area (72..127) is shared mutable state, outside the CRC.
+	// The control area (72..127) is shared mutable state, outside the CRC,
+	// reached with the accessors WakeWord, WakeUntil, LoadState and
+	// StoreState.
 
-	// OffWake is a 32-bit word that the writer increments (and futex-wakes)
-	// when readers sleep on it.
+	// OffWake is a 32-bit futex word that the writer increments and wakes
+	// when a reader asked to be woken (OffWakeUntil).
 	OffWake = 72
-	// OffSleepers counts readers sleeping on OffWake.
-	OffSleepers = 76
-	// OffSealed is set to 1 once every record of a rolled segment is known
-	// to be published; recovery need not scan such a segment.
-	OffSealed = 80
+	// offRetired (76) was a count of sleeping readers in earlier versions;
+	// it is no longer read or written.
+	offRetired = 76
+	// OffState is the segment's state word (a State).
+	OffState = 80
+	// OffWakeUntil is a 64-bit "wake me until" deadline (Unix ns): readers
+	// about to sleep on OffWake raise it, and the writer wakes them for
+	// every record stamped before it.
+	OffWakeUntil = 88
 )
+
+// State is the state word of a segment (OffState), set by the writer.
+type State uint32
+
+const (
+	// StateOpen: a writer appends to the segment, or did until it crashed.
+	StateOpen State = 0
+	// StateSealed: the segment was rolled and every record reserved in it
+	// is published; nothing will ever be written to it again.
+	StateSealed State = 1
+	// StateClosed: the writer closed the log cleanly with this segment
+	// active: every record reserved in it is published. A later writer
+	// sets it back to StateOpen before it appends.
+	StateClosed State = 2
+)
+
+func (s State) String() string {
+	switch s {
+	case StateOpen:
+		return "open"
+	case StateSealed:
+		return "sealed"
+	case StateClosed:
+		return "closed"
+	}
+	return fmt.Sprintf("State(%d)", uint32(s))
+}
+
+// Finished reports whether every record reserved in a segment in this state
+// is published: bytes that are not a valid record there are damage, never
+// a write in progress or one that a crashed writer left unfinished.
+func (s State) Finished() bool { return s == StateSealed || s == StateClosed }
+
+// LoadState returns the state word of the region header in b.
+func LoadState(b []byte) State { return State(atomic.LoadUint32(word32(b, OffState))) }
+
+// StoreState sets the state word of the region header in b.
+func StoreState(b []byte, s State) { atomic.StoreUint32(word32(b, OffState), uint32(s)) }
+
+// WakeWord returns the futex word of the region header in b (OffWake).
+func WakeWord(b []byte) *uint32 { return word32(b, OffWake) }
+
+// WakeUntil returns the "wake me until" deadline word of the region header
+// in b (OffWakeUntil), in Unix nanoseconds; 0 means no reader asked.
+func WakeUntil(b []byte) *atomic.Int64 {
+	return (*atomic.Int64)(unsafe.Pointer(word64(b, OffWakeUntil)))
+}
+
+// MaxWakeArm is the longest a reader may ask to be woken for: it raises the
+// deadline to at most its clock plus this much. A reader killed while it
+// sleeps therefore costs the writer wake-ups for at most this long.
+const MaxWakeArm = 100 * time.Millisecond
+
+// wakeHorizon bounds how far past a record's time stamp a deadline may lie
+// and still be honoured: a deadline further ahead was set by a clock that
+// has since stepped back, and is replaced by the next reader that arms.
+const wakeHorizon = int64(10 * MaxWakeArm)
+
+// ArmWake raises the deadline word of the region header in b to until
+// (Unix ns, at most now+MaxWakeArm), unless it is later already; a deadline
+// implausibly far past now is replaced. A reader calls it before it sleeps
+// on WakeWord, then checks once more for a record before sleeping.
+func ArmWake(b []byte, now, until int64) {
+	until = min(until, now+int64(MaxWakeArm))
+	w := WakeUntil(b)
+	for {
+		cur := w.Load()
+		if cur >= until && cur-now <= wakeHorizon {
+			return
+		}
+		if w.CompareAndSwap(cur, until) {
+			return
+		}
+	}
+}
+
+// WakeDue reports whether a record stamped ts (Unix ns) must wake the readers
+// of a region whose deadline word holds until.
+func WakeDue(until, ts int64) bool { return until != 0 && ts < until && until-ts <= wakeHorizon }
+
+// Disarm clears the deadline word: recovery does it, so that a reader that
+// died asleep costs a new writer nothing.
+func Disarm(b []byte) { WakeUntil(b).Store(0) }
 
 // Magic is the first 8 bytes of every region, stored last when a region is
 // activated so that a half-initialised header is never mistaken for one.
@@ -118,21 +211,21 @@ type Header struct {
 // (not started) or the whole header. Version is always set to Version.
 func PutHeader(b []byte, h Header) {
 	_ = b[HeaderSize-1]
-	binary.LittleEndian.PutUint16(b[offVersion:], Version)
-	binary.LittleEndian.PutUint16(b[offHdrSize:], HeaderSize)
-	binary.LittleEndian.PutUint32(b[offFlags:], 0)
-	binary.LittleEndian.PutUint64(b[offSegment:], h.Segment)
-	binary.LittleEndian.PutUint64(b[offFirstSeq:], h.FirstSeq)
-	binary.LittleEndian.PutUint64(b[offCreated:], uint64(h.Created))
-	binary.LittleEndian.PutUint64(b[offSize:], h.Size)
-	copy(b[offLogID:offLogID+16], h.LogID[:])
+	binary.LittleEndian.PutUint16(b[OffVersion:], Version)
+	binary.LittleEndian.PutUint16(b[OffHeaderSize:], HeaderSize)
+	binary.LittleEndian.PutUint32(b[OffFlags:], 0)
+	binary.LittleEndian.PutUint64(b[OffSegment:], h.Segment)
+	binary.LittleEndian.PutUint64(b[OffFirstSeq:], h.FirstSeq)
+	binary.LittleEndian.PutUint64(b[OffCreated:], uint64(h.Created))
+	binary.LittleEndian.PutUint64(b[OffSize:], h.Size)
+	copy(b[OffLogID:OffLogID+16], h.LogID[:])
 	binary.LittleEndian.PutUint32(b[offReserved:], 0)
 	var mg [8]byte
 	copy(mg[:], Magic[:])
 	c := crc32.Update(0, castagnoli, mg[:])
 	c = crc32.Update(c, castagnoli, b[8:crcEnd])
-	binary.LittleEndian.PutUint32(b[offHdrCRC:], c)
-	atomic.StoreUint64(word64(b, offMagic), magicWord)
+	binary.LittleEndian.PutUint32(b[OffHeaderCRC:], c)
+	atomic.StoreUint64(word64(b, OffMagic), magicWord)
 }
 
 // ParseHeader decodes and validates the header at the start of b. It returns
@@ -145,43 +238,36 @@ func ParseHeader(b []byte, checkSize bool) (Header, error) {
 	if len(b) < HeaderSize {
 		return h, &CorruptionError{Offset: 0, Err: fmt.Errorf("%w: %d bytes, a header needs %d", ErrShort, len(b), HeaderSize)}
 	}
-	m := atomic.LoadUint64(word64(b, offMagic))
+	m := atomic.LoadUint64(word64(b, OffMagic))
 	if m == 0 {
 		return h, ErrNotStarted
 	}
 	if m != magicWord {
 		return h, &CorruptionError{Offset: 0, Err: fmt.Errorf("%w (found %q)", ErrBadMagic, b[:8])}
 	}
-	h.Version = binary.LittleEndian.Uint16(b[offVersion:])
+	h.Version = binary.LittleEndian.Uint16(b[OffVersion:])
 	if h.Version != Version {
-		return h, &CorruptionError{Offset: offVersion, Err: fmt.Errorf("%w %d (this build reads version %d)", ErrVersion, h.Version, Version)}
+		return h, &CorruptionError{Offset: OffVersion, Err: fmt.Errorf("%w %d (this build reads version %d)", ErrVersion, h.Version, Version)}
 	}
 	c := crc32.Update(0, castagnoli, b[0:crcEnd])
-	if want := binary.LittleEndian.Uint32(b[offHdrCRC:]); c != want {
-		return h, &CorruptionError{Offset: offHdrCRC, Err: fmt.Errorf("header %w (stored %#08x, computed %#08x)", ErrChecksum, want, c)}
+	if want := binary.LittleEndian.Uint32(b[OffHeaderCRC:]); c != want {
+		return h, &CorruptionError{Offset: OffHeaderCRC, Err: fmt.Errorf("header %w (stored %#08x, computed %#08x)", ErrChecksum, want, c)}
 	}
-	if hs := binary.LittleEndian.Uint16(b[offHdrSize:]); hs != HeaderSize {
-		return h, &CorruptionError{Offset: offHdrSize, Err: fmt.Errorf("header size %d, want %d", hs, HeaderSize)}
+	if hs := binary.LittleEndian.Uint16(b[OffHeaderSize:]); hs != HeaderSize {
+		return h, &CorruptionError{Offset: OffHeaderSize, Err: fmt.Errorf("header size %d, want %d", hs, HeaderSize)}
 	}
-	h.Segment = binary.LittleEndian.Uint64(b[offSegment:])
-	h.FirstSeq = binary.LittleEndian.Uint64(b[offFirstSeq:])
-	h.Created = int64(binary.LittleEndian.Uint64(b[offCreated:]))
-	h.Size = binary.LittleEndian.Uint64(b[offSize:])
-	copy(h.LogID[:], b[offLogID:offLogID+16])
+	h.Segment = binary.LittleEndian.Uint64(b[OffSegment:])
+	h.FirstSeq = binary.LittleEndian.Uint64(b[OffFirstSeq:])
+	h.Created = int64(binary.LittleEndian.Uint64(b[OffCreated:]))
+	h.Size = binary.LittleEndian.Uint64(b[OffSize:])
+	copy(h.LogID[:], b[OffLogID:OffLogID+16])
 	if h.Size < HeaderSize || h.Size > MaxRegionSize {
-		return h, &CorruptionError{Offset: offSize, Err: fmt.Errorf("%w: region size %d", ErrBadLength, h.Size)}
+		return h, &CorruptionError{Offset: OffSize, Err: fmt.Errorf("%w: region size %d", ErrBadLength, h.Size)}
 	}
 	if checkSize && h.Size != uint64(len(b)) {
-		return h, &CorruptionError{Offset: offSize, Err: fmt.Errorf("%w: header says %d bytes, region has %d (truncated or extended by someone else?)", ErrShort, h.Size, len(b))}
+		return h, &CorruptionError{Offset: OffSize, Err: fmt.Errorf("%w: header says %d bytes, region has %d (truncated or extended by someone else?)", ErrShort, h.Size, len(b))}
 	}
 	return h, nil
-}
-
-// Control returns a pointer to one of the 32-bit words of the control area
-// of a region (OffWake, OffSleepers, OffSealed), for atomic access.
-func Control(b []byte, off int) *uint32 {
-	_ = b[off+3]
-	return (*uint32)(unsafe.Pointer(&b[off]))
 }
 
 func word64(b []byte, off int) *uint64 {
@@ -197,4 +283,26 @@ func word32(b []byte, off int) *uint32 {
 // RecordSize returns the aligned size a record with an n-byte payload takes.
 func RecordSize(n int) int {
 	return (RecordHeaderSize + n + Align - 1) &^ (Align - 1)
+}
+
+// CheckSegmentHeader is the one validator of a segment's header: it parses
+// the header at the start of b (ParseHeader), checks that it names segment
+// num (the number in the file's name), and compares its size with n, the
+// bytes the segment's file holds (n < 0 for a compressed segment, whose
+// length its reader checks as it decompresses). A plain file shorter than
+// its header says is reported as truncated, with a nil error: what is left
+// is still readable. A longer one is an error. Errors are *CorruptionError
+// without Path, or ErrNotStarted.
+func CheckSegmentHeader(b []byte, num uint64, n int64) (h Header, truncated bool, err error) {
+	h, err = ParseHeader(b, false)
+	if err != nil {
+		return h, false, err
+	}
+	if h.Segment != num {
+		return h, false, &CorruptionError{Offset: OffSegment, Err: fmt.Errorf("header names segment %d, the file name says %d (renamed or copied?)", h.Segment, num)}
+	}
+	if n >= 0 && uint64(n) > h.Size {
+		return h, false, &CorruptionError{Offset: OffSize, Err: fmt.Errorf("%w: header says %d bytes, the file has %d (extended by someone else?)", ErrBadLength, h.Size, n)}
+	}
+	return h, n >= 0 && uint64(n) < h.Size, nil
 }

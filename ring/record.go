@@ -133,12 +133,31 @@ func PutRecord(dst []byte, seq uint64, ts int64, typ uint8, p []byte) {
 	atomic.StoreUint32(word32(dst, 0), lw)
 }
 
+// PadCause is the type byte of a padding record: why it is there.
+type PadCause uint8
+
+const (
+	// PadClose: a padding record that closes a region (the normal kind).
+	PadClose PadCause = 0
+	// PadUnfinished: crash recovery covered writes that a crashed writer
+	// reserved and never finished (their Write never returned): the
+	// sequence numbers skipped after it belonged to no record.
+	PadUnfinished PadCause = 1
+	// PadDamaged: crash recovery covered damaged bytes: the sequence
+	// numbers skipped after it were records, lost.
+	PadDamaged PadCause = 2
+)
+
 // PutPadding writes a padding record covering the whole of dst (at least
 // RecordHeaderSize bytes, a multiple of Align) and publishes it. seq is the
 // sequence number of the next data record expected after the padding; ts is
 // the time it was written. Bytes after the padding header are left as they
 // are: readers skip them.
-func PutPadding(dst []byte, seq uint64, ts int64) {
+func PutPadding(dst []byte, seq uint64, ts int64) { PutRepairPadding(dst, seq, ts, PadClose) }
+
+// PutRepairPadding is PutPadding with the padding's cause in its type byte:
+// what crash recovery writes over a range it repaired.
+func PutRepairPadding(dst []byte, seq uint64, ts int64, cause PadCause) {
 	n := len(dst) - RecordHeaderSize
 	if n < 0 || len(dst)%Align != 0 {
 		panic(fmt.Sprintf("ring: padding of %d bytes", len(dst)))
@@ -146,8 +165,12 @@ func PutPadding(dst []byte, seq uint64, ts int64) {
 	binary.LittleEndian.PutUint64(dst[8:], seq)
 	binary.LittleEndian.PutUint64(dst[16:], uint64(ts))
 	lw := uint32(Committed|Padding) | uint32(n)
-	binary.LittleEndian.PutUint32(dst[24:], 0)
+	binary.LittleEndian.PutUint32(dst[24:], uint32(cause))
 	binary.LittleEndian.PutUint32(dst[28:], lw)
 	binary.LittleEndian.PutUint32(dst[4:], recordCRC(dst[8:RecordHeaderSize]))
 	atomic.StoreUint32(word32(dst, 0), lw)
 }
+
+// LengthWord returns the length word of the record at off in b, for atomic
+// loads (a follower watches the word where the next record will be).
+func LengthWord(b []byte, off int) *uint32 { return word32(b, off) }

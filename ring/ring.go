@@ -3,7 +3,6 @@ package ring
 import (
 	"fmt"
 	"runtime"
-	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -39,6 +38,10 @@ type Ring struct {
 	// Hooks run inside Append while the region is certain to be mapped.
 	wake func(word *uint32)       // wakes readers sleeping on OffWake; nil: none
 	sync func(off, end int) error // flushes a published record; nil: none
+	// wakeClock, if set, gives the time (Unix ns) to compare with the
+	// readers' wake deadline instead of the record's time stamp: for a
+	// writer whose record times are not the real time (a test clock).
+	wakeClock func() int64
 
 	sealed  atomic.Bool
 	end     int    // where data ends; valid once sealed
@@ -79,11 +82,17 @@ func MaxPayloadFor(regionSize int) int {
 // SetHooks installs the functions Append calls after publishing a record,
 // while the region is certain to be mapped (it can be unmapped only once
 // WaitReleased returns): wake is called with the OffWake word, already
-// incremented, when a reader announced in OffSleepers that it sleeps; sync
-// (if not nil) flushes [off, end). Call SetHooks before the first Append.
+// incremented, when the record's time stamp lies before the deadline that
+// sleeping readers raised in OffWakeUntil (WakeDue); sync (if not nil)
+// flushes [off, end). Call SetHooks before the first Append.
 func (r *Ring) SetHooks(wake func(word *uint32), sync func(off, end int) error) {
 	r.wake, r.sync = wake, sync
 }
+
+// SetWakeClock makes Append compare the readers' wake deadline with now()
+// instead of each record's time stamp, for writers whose time stamps are not
+// the real time. It reads that clock only while a deadline is set.
+func (r *Ring) SetWakeClock(now func() int64) { r.wakeClock = now }
 
 // Pos is where Append put a record.
 type Pos struct {
@@ -133,51 +142,53 @@ func (r *Ring) Append(typ uint8, ts int64, p []byte) (Pos, error) {
 
 // publish writes and publishes the record at pos, wakes sleeping readers and
 // runs the sync hook, turning a memory fault into an error.
-func (r *Ring) publish(pos Pos, ts int64, typ uint8, p []byte) (err error) {
-	old := debug.SetPanicOnFault(true)
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if v := recover(); v != nil {
-			err = fault.Error(v, "")
+func (r *Ring) publish(pos Pos, ts int64, typ uint8, p []byte) error {
+	return fault.Guard("", func() error {
+		PutRecord(r.buf[pos.Off:pos.End:pos.End], pos.Seq, ts, typ, p)
+		r.wakeIfDue(ts)
+		if r.sync != nil {
+			return r.sync(pos.Off, pos.End)
 		}
-	}()
-	PutRecord(r.buf[pos.Off:pos.End:pos.End], pos.Seq, ts, typ, p)
-	if atomic.LoadUint32(word32(r.buf, OffSleepers)) != 0 && r.wake != nil {
-		w := word32(r.buf, OffWake)
+		return nil
+	})
+}
+
+// wakeIfDue wakes the readers through the wake hook if a record stamped ts
+// is due to wake them: the one extra load on the append path while nobody
+// sleeps.
+func (r *Ring) wakeIfDue(ts int64) {
+	until := WakeUntil(r.buf).Load()
+	if until == 0 || r.wake == nil {
+		return
+	}
+	if r.wakeClock != nil {
+		ts = r.wakeClock()
+	}
+	if WakeDue(until, ts) {
+		w := WakeWord(r.buf)
 		atomic.AddUint32(w, 1)
 		r.wake(w)
 	}
-	if r.sync != nil {
-		return r.sync(pos.Off, pos.End)
-	}
-	return nil
 }
 
 // pad writes the padding that closes the region at off, turning a memory
 // fault into an error.
-func (r *Ring) pad(off int, seq uint64, ts int64) (err error) {
-	old := debug.SetPanicOnFault(true)
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if v := recover(); v != nil {
-			err = fault.Error(v, "")
-		}
-	}()
-	PutPadding(r.buf[off:r.limit], seq, ts)
-	return nil
+func (r *Ring) pad(off int, seq uint64, ts int64) error {
+	return fault.Guard("", func() error {
+		PutPadding(r.buf[off:r.limit], seq, ts)
+		return nil
+	})
 }
 
-// WakeReaders wakes the readers sleeping on the region's OffWake word, if any
-// announced themselves, through the wake hook. The writer calls it when it
-// rolls over to the next region, so that readers waiting at the end of this
-// one move on.
-func (r *Ring) WakeReaders() {
-	if r.wake == nil || atomic.LoadUint32(word32(r.buf, OffSleepers)) == 0 {
-		return
-	}
-	w := word32(r.buf, OffWake)
-	atomic.AddUint32(w, 1)
-	r.wake(w)
+// WakeReaders wakes the readers sleeping on the region's OffWake word, if
+// their deadline lies after now (Unix ns), through the wake hook. The writer
+// calls it when it rolls over to the next region, so that readers waiting at
+// the end of this one move on.
+func (r *Ring) WakeReaders(now int64) {
+	_ = fault.Guard("", func() error {
+		r.wakeIfDue(now)
+		return nil
+	})
 }
 
 // Seal stops appending: every later Append returns ErrFull. With pad set a

@@ -20,6 +20,16 @@
 // later, mapped MAP_SHARED and pre-faulted with MADV_POPULATE_WRITE, and the
 // directory is fsynced. Rolling over is then a pointer swap in the writer.
 //
+// # One view of the segment set
+//
+// List, Lookup and OpenSegment are how every part of mmaplog sees a log's
+// segments while the writer changes them: a number missing from a directory
+// listing between two listed segments is looked up by name (the plain name,
+// then the compressed one: the reverse of compression's rename and unlink)
+// before it is believed gone, and the directory is listed again. Views of
+// plain segments hold a shared flock on their file; Reclaim takes a rolled
+// segment file for reuse only when no live reader holds one.
+//
 // # Retention
 //
 // Retention mirrors lumberjack's options: MaxBackups rolled segments are

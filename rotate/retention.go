@@ -3,7 +3,6 @@ package rotate
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -35,11 +34,32 @@ type Retention struct {
 	SyncDir bool
 }
 
-// Action is one thing Apply did.
+// Op is the kind of an Action.
+type Op uint8
+
+const (
+	// OpRemoved: a file was removed (retention, or a leftover).
+	OpRemoved Op = iota + 1
+	// OpCompressed: a rolled segment was compressed (and its plain file
+	// removed).
+	OpCompressed
+)
+
+func (o Op) String() string {
+	switch o {
+	case OpRemoved:
+		return "removed"
+	case OpCompressed:
+		return "compressed"
+	}
+	return fmt.Sprintf("Op(%d)", uint8(o))
+}
+
+// Action is one thing Apply or CompressRolled did.
 type Action struct {
 	Path   string
-	Op     string // "removed" or "compressed"
-	Reason string
+	Op     Op
+	Reason string // why, for people
 }
 
 // Result is what Apply did, and whether the bounds still do not hold.
@@ -87,7 +107,7 @@ func (r Retention) Apply(dir string, st State, now time.Time, cleanup bool) (Res
 			return false
 		}
 		changed = true
-		acts = append(acts, Action{Path: path, Op: "removed", Reason: reason})
+		acts = append(acts, Action{Path: path, Op: OpRemoved, Reason: reason})
 		return true
 	}
 	for _, t := range l.Temp {
@@ -179,25 +199,37 @@ func (r Retention) CompressRolled(dir string, st State) ([]Action, error) {
 			errs = append(errs, err)
 			continue
 		}
-		acts = append(acts, Action{Path: out, Op: "compressed", Reason: "Compress"})
+		acts = append(acts, Action{Path: out, Op: OpCompressed, Reason: "Compress"})
 	}
 	return acts, errors.Join(errs...)
 }
 
 // CompressSegment compresses a rolled plain segment to a .zst file holding its
 // bytes up to the padding record that closed it, then removes the original.
-// The result is written to a temporary file, fsynced, renamed into place and
-// the directory fsynced before the original goes, so a crash at any point
-// leaves one complete copy. The compressed file keeps the original's
-// modification time (the roll time, which MaxAge counts from).
+// The steps, in this order, are what readers rely on (docs/FORMAT.md,
+// "Compressed segments"):
+//
+//  1. write NNNN.mlog.zst.tmp, fsync it;
+//  2. rename it to NNNN.mlog.zst, fsync the directory;
+//  3. unlink NNNN.mlog, fsync the directory.
+//
+// So the segment exists under at least one of its names at every moment (a
+// crash leaves one complete copy, or two), and Lookup, which tries the plain
+// name before the compressed one, always finds it. A reader that has the
+// plain file open reads on from the unlinked file. The compressed file keeps
+// the original's modification time (the roll time, which MaxAge counts
+// from).
 func CompressSegment(fi FileInfo) (string, error) {
 	v, err := OpenView(fi)
 	if err != nil {
 		return "", err
 	}
 	defer v.Close()
-	end, err := dataEnd(v)
-	if err != nil {
+	var end int
+	if err := fault.Guard(v.Path, func() error {
+		end = ring.Scan(v.Data, v.Header.FirstSeq, nil).DataEnd
+		return nil
+	}); err != nil {
 		return "", err
 	}
 	out := fi.Path + CompressedExt
@@ -218,7 +250,10 @@ func CompressSegment(fi FileInfo) (string, error) {
 	if err != nil {
 		return fail(err)
 	}
-	if err := copyGuarded(enc, v.Data[:end], fi.Path); err != nil {
+	if err := fault.Guard(v.Path, func() error {
+		_, err := enc.Write(v.Data[:end])
+		return err
+	}); err != nil {
 		enc.Close()
 		return fail(err)
 	}
@@ -245,28 +280,4 @@ func CompressSegment(fi FileInfo) (string, error) {
 		return "", err
 	}
 	return out, fileutil.SyncDir(filepath.Dir(fi.Path))
-}
-
-// dataEnd finds where a rolled segment's data ends: before the padding record
-// that closed it, or after its last valid record.
-func dataEnd(v *View) (end int, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fault.Error(r, v.Path)
-		}
-	}()
-	defer fault.Catch()()
-	res := ring.Scan(v.Data, v.Header.FirstSeq, nil)
-	return res.DataEnd, nil
-}
-
-func copyGuarded(w io.Writer, b []byte, path string) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fault.Error(r, path)
-		}
-	}()
-	defer fault.Catch()()
-	_, err = w.Write(b)
-	return err
 }

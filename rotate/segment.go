@@ -1,14 +1,10 @@
 package rotate
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-
-	"github.com/klauspost/compress/zstd"
 
 	"github.com/mmaplog/mmaplog/internal/fault"
 	"github.com/mmaplog/mmaplog/internal/fileutil"
@@ -82,29 +78,47 @@ func Create(dir string, num uint64, size int64, perm os.FileMode, prefault bool)
 	return &Segment{Num: num, Path: path, File: f, Data: data}, nil
 }
 
-// OpenWritable maps an existing segment file read-write, for a writer that
-// continues it after a restart. The file's size must be plausible; the caller
-// validates the header.
+// OpenWritable maps an existing segment file read-write and validates its
+// header (a truncated file is accepted). See OpenRepair.
 func OpenWritable(path string, num uint64) (*Segment, error) {
-	f, err := fileutil.OpenNoFollow(path, true)
+	seg, _, _, err := OpenRepair(FileInfo{Num: num, Path: path})
+	return seg, err
+}
+
+// OpenRepair maps an existing segment file read-write, for a writer that
+// continues or repairs it after a restart, and validates its header (see
+// ring.CheckSegmentHeader). A file shorter than its header says is returned
+// with truncated set; damage gives a *ring.CorruptionError naming the file.
+func OpenRepair(fi FileInfo) (seg *Segment, h ring.Header, truncated bool, err error) {
+	f, err := fileutil.OpenNoFollow(fi.Path, true)
 	if err != nil {
-		return nil, err
+		return nil, h, false, err
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, h, false, err
 	}
 	if st.Size() < ring.HeaderSize || st.Size() > ring.MaxRegionSize {
 		f.Close()
-		return nil, &ring.CorruptionError{Path: path, Offset: 0, Err: fmt.Errorf("%w: file is %d bytes", ring.ErrShort, st.Size())}
+		return nil, h, false, &ring.CorruptionError{Path: fi.Path, Offset: 0, Err: fmt.Errorf("%w: file is %d bytes", ring.ErrShort, st.Size())}
 	}
 	data, err := fileutil.Map(f, int(st.Size()), true)
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, h, false, err
 	}
-	return &Segment{Num: num, Path: path, File: f, Data: data}, nil
+	seg = &Segment{Num: fi.Num, Path: fi.Path, File: f, Data: data}
+	err = fault.Guard(fi.Path, func() error {
+		var err error
+		h, truncated, err = ring.CheckSegmentHeader(data, fi.Num, st.Size())
+		return err
+	})
+	if err != nil {
+		seg.Close()
+		return nil, h, false, withPath(err, fi.Path)
+	}
+	return seg, h, truncated, nil
 }
 
 // Close unmaps the segment and closes its file.
@@ -125,105 +139,4 @@ func (s *Segment) Remove() error {
 		err = rerr
 	}
 	return err
-}
-
-// View is a segment opened for reading: a read-only shared mapping of a
-// plain segment file, or the decompressed bytes of a compressed one.
-type View struct {
-	FileInfo
-	Header ring.Header
-	Data   []byte
-	// Truncated is set for a plain segment whose file is shorter than its
-	// header says (someone truncated it): Data holds what is left.
-	Truncated bool
-	mapped    bool
-}
-
-// maxDecompressed bounds what decompressing one segment may allocate.
-const maxDecompressed = ring.MaxRegionSize
-
-// OpenView opens a segment file for reading and validates its header. A plain
-// segment whose writer has not activated it yet gives ring.ErrNotStarted;
-// damage gives a *ring.CorruptionError naming the file.
-func OpenView(fi FileInfo) (*View, error) {
-	v := &View{FileInfo: fi}
-	f, err := fileutil.OpenNoFollow(fi.Path, false)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	v.Size = st.Size()
-	if fi.Compressed {
-		dec, err := zstd.NewReader(f, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDecompressed))
-		if err != nil {
-			return nil, err
-		}
-		defer dec.Close()
-		var buf bytes.Buffer
-		if _, err := io.Copy(&buf, io.LimitReader(dec, maxDecompressed+1)); err != nil {
-			return nil, &ring.CorruptionError{Path: fi.Path, Offset: -1, Err: fmt.Errorf("zstd: %w", err)}
-		}
-		v.Data = buf.Bytes()
-		if len(v.Data) > maxDecompressed {
-			return nil, &ring.CorruptionError{Path: fi.Path, Offset: -1, Err: fmt.Errorf("%w: decompresses to more than %d bytes", ring.ErrBadLength, maxDecompressed)}
-		}
-	} else {
-		if st.Size() < ring.HeaderSize {
-			return nil, &ring.CorruptionError{Path: fi.Path, Offset: st.Size(), Err: fmt.Errorf("%w: file is %d bytes, a segment header alone is %d (truncated?)", ring.ErrShort, st.Size(), ring.HeaderSize)}
-		}
-		if st.Size() > ring.MaxRegionSize {
-			return nil, &ring.CorruptionError{Path: fi.Path, Offset: 0, Err: fmt.Errorf("%w: file is %d bytes, larger than any segment", ring.ErrBadLength, st.Size())}
-		}
-		v.Data, err = fileutil.Map(f, int(st.Size()), false)
-		if err != nil {
-			return nil, err
-		}
-		v.mapped = true
-	}
-	h, err := v.parseHeader()
-	if err != nil {
-		v.Close()
-		return nil, err
-	}
-	v.Header = h
-	return v, nil
-}
-
-func (v *View) parseHeader() (h ring.Header, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fault.Error(r, v.Path)
-		}
-	}()
-	defer fault.Catch()()
-	h, err = ring.ParseHeader(v.Data, false)
-	if err == nil && !v.Compressed && h.Size != uint64(len(v.Data)) {
-		if h.Size < uint64(len(v.Data)) {
-			err = &ring.CorruptionError{Offset: 40, Err: fmt.Errorf("%w: header says %d bytes, the file has %d (extended by someone else?)", ring.ErrBadLength, h.Size, len(v.Data))}
-		} else {
-			v.Truncated = true
-		}
-	}
-	var ce *ring.CorruptionError
-	if errors.As(err, &ce) {
-		ce.Path = v.Path
-	}
-	if err == nil && h.Segment != v.Num {
-		err = &ring.CorruptionError{Path: v.Path, Offset: 16, Err: fmt.Errorf("header names segment %d, file name says %d (renamed or copied?)", h.Segment, v.Num)}
-	}
-	return h, err
-}
-
-// Close releases the view's memory.
-func (v *View) Close() error {
-	if v.mapped {
-		v.mapped = false
-		return fileutil.Unmap(v.Data)
-	}
-	v.Data = nil
-	return nil
 }

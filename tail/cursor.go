@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/mmaplog/mmaplog/internal/fileutil"
-	"github.com/mmaplog/mmaplog/rotate"
 )
 
 // CursorDir is the directory, inside a log directory, where cursors are kept
@@ -169,19 +168,4 @@ func Cursors(dir string) ([]NamedCursor, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
-}
-
-// LogID returns the identity of the log in dir (from its newest started
-// segment); ok is false if it has none yet.
-func LogID(dir string) ([16]byte, bool) {
-	l, err := rotate.List(dir)
-	if err != nil {
-		return [16]byte{}, false
-	}
-	for i := len(l.Segments) - 1; i >= 0; i-- {
-		if h, err := peekHeader(l.Segments[i]); err == nil {
-			return h.LogID, true
-		}
-	}
-	return [16]byte{}, false
 }

@@ -29,13 +29,16 @@
 //
 // Wait is adaptive: a brief spin and a few yields, so that a busy log costs
 // microseconds of latency, then a sleep on the futex word in the segment
-// header (ring.OffWake) that the writer wakes after publishing, but only if
-// a reader announced itself in ring.OffSleepers: a writer nobody watches
-// never pays for a system call. For those two words the Reader maps the
-// first page of the segment read-write, and everything else read-only, so a
-// reader can never corrupt a record. A timeout (5 ms, growing to 100 ms while
-// nothing comes) covers readers without write access to the files, which
-// then poll.
+// header (ring.OffWake) that the writer wakes after publishing. Before it
+// sleeps the Reader raises the header's "wake me until" deadline to the end
+// of its sleep, at most 100 ms ahead (ring.ArmWake); the writer pays for a
+// wake-up only for records stamped before the deadline. A writer nobody
+// watches never pays for a system call, and a follower killed in its sleep
+// costs the writer at most 100 ms of wake-ups. For those words the Reader
+// maps the first page of the segment read-write, and everything else
+// read-only, so a reader can never corrupt a record. A timeout (5 ms,
+// growing to 100 ms while nothing comes) covers readers without write access
+// to the files, which then poll.
 //
 // A zero length word followed by published records is a record a writer
 // goroutine reserved and has not published yet: the follower waits (up to
@@ -47,19 +50,35 @@
 // # Where to start
 //
 // Options.FromSeq starts at a sequence number, FromEnd after the newest
-// record, and a Cursor (Cursor.Options) where a consumer left off, refusing
+// record (Start, ParseStart: the same as a typed value), and a Cursor
+// (Cursor.Options) where a consumer left off, refusing
 // the segments of another log (ErrOtherLog). When retention removed records
 // the Reader was asked for, or had not read yet, it reports how many as
 // Damage, counted from the sequence numbers, instead of jumping silently.
+//
+// # Segments that change under the Reader
+//
+// The writer compresses rolled segments (renaming the compressed file into
+// place, then unlinking the plain one) and retention removes the oldest.
+// The Reader goes from a segment to the next by looking it up by name, under
+// both names, and lists the directory again before it believes a segment
+// gone (rotate.List, rotate.Lookup), so compression never costs it a record.
+// It holds a shared flock on every plain segment file it has open, so that a
+// writer reusing segment files takes only those no live reader is in
+// (rotate.Reclaim).
 //
 // # Damage
 //
 // Damage never stops a Reader where it can prove where the next valid record
 // is (a later record whose checksum is right and whose sequence number fits,
 // or the header of the next segment): it skips the damaged range and reports
-// it through Damage, with the number of records lost, which the sequence
-// numbers prove. Memory faults on a mapping (a segment file truncated by
-// another process while mapped) become damage, never a crash.
+// it through Damage, with its kind (DamageKind), the number of records lost,
+// which the sequence numbers prove, and the sequence number at which reading
+// resumes. The writes a crashed writer left unfinished are reported as
+// DamageUnfinished, with no record lost: their Write never returned. Memory
+// faults on a mapping (a segment file truncated by another process while
+// mapped) become damage, never a crash. The reading rules are ring.Walker's,
+// the format's one decoder loop; docs/FORMAT.md has them.
 //
 // # Cursors
 //
@@ -68,6 +87,7 @@
 // fsync, rename, fsync of the directory). By default cursors live in
 // DIR/cursors, which readers of the log ignore and Cursors lists.
 //
-// Verify checks a whole log directory and reports every finding; End
-// measures what a log holds, for lag.
+// Verify checks a whole log directory by reading it with a Reader, so that it
+// counts the records lost that a Reader counts; End measures what a log
+// holds, for lag.
 package tail

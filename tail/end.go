@@ -25,22 +25,26 @@ type Extent struct {
 	Sizes map[uint64]int64
 }
 
-// End reads the extent of the log in dir: segment headers, and a scan of the
-// newest segment (a few milliseconds for a full 64 MiB one).
+// End reads the extent of the log in dir: segment headers, and a walk of the
+// newest segment (a few milliseconds for a full 64 MiB one). A directory
+// without segment files gives an error wrapping ErrNotLog.
 func End(dir string) (Extent, error) {
 	var e Extent
 	l, err := rotate.List(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return e, fmt.Errorf("no log directory %s", dir)
+			return e, fmt.Errorf("no log directory %s: %w", dir, fs.ErrNotExist)
 		}
 		return e, err
+	}
+	if len(l.Segments) == 0 {
+		return e, notLog(dir)
 	}
 	e.Sizes = map[uint64]int64{}
 	var newest *rotate.FileInfo
 	for i := range l.Segments {
 		fi := l.Segments[i]
-		h, err := peekHeader(fi)
+		h, err := rotate.PeekHeader(fi)
 		if err != nil {
 			continue
 		}
@@ -53,13 +57,20 @@ func End(dir string) (Extent, error) {
 	if newest == nil {
 		return e, nil
 	}
-	v, err := rotate.OpenView(*newest)
+	v, err := rotate.OpenSegment(dir, newest.Num, true)
 	if err != nil {
 		return e, err
 	}
 	defer v.Close()
-	res, last, err := scanLast(v)
-	if err != nil {
+	var res ring.ScanResult
+	var last int64
+	if err := fault.Guard(v.Path, func() error {
+		res = ring.Scan(v.Data, v.Header.FirstSeq, func(r ring.Record) bool {
+			last = r.Time
+			return true
+		})
+		return nil
+	}); err != nil {
 		return e, err
 	}
 	e.NextSeq, e.LastTime, e.Segment, e.Offset = res.NextSeq, last, v.Num, int64(res.DataEnd)
@@ -67,16 +78,17 @@ func End(dir string) (Extent, error) {
 	return e, nil
 }
 
-func scanLast(v *rotate.View) (res ring.ScanResult, last int64, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fault.Error(p, v.Path)
+// LogID returns the identity of the log in dir (from its newest started
+// segment); ok is false if it has none yet.
+func LogID(dir string) ([16]byte, bool) {
+	l, err := rotate.List(dir)
+	if err != nil {
+		return [16]byte{}, false
+	}
+	for i := len(l.Segments) - 1; i >= 0; i-- {
+		if h, err := rotate.PeekHeader(l.Segments[i]); err == nil {
+			return h.LogID, true
 		}
-	}()
-	defer fault.Catch()()
-	res = ring.Scan(v.Data, v.Header.FirstSeq, func(r ring.Record) bool {
-		last = r.Time
-		return true
-	})
-	return res, last, nil
+	}
+	return [16]byte{}, false
 }

@@ -78,3 +78,35 @@ func ExampleCursor() {
 	// Output:
 	// c
 }
+
+// Start where the command line says: "begin", "end" or a sequence number.
+func ExampleParseStart() {
+	for _, s := range []string{"begin", "end", "42", "soon"} {
+		start, err := tail.ParseStart(s)
+		if err != nil {
+			fmt.Println(err)
+			continue
+		}
+		var o tail.Options
+		start.Apply(&o)
+		fmt.Printf("%s: FromSeq %d, FromEnd %v\n", start, o.FromSeq, o.FromEnd)
+	}
+	// Output:
+	// begin: FromSeq 0, FromEnd false
+	// end: FromSeq 0, FromEnd true
+	// 42: FromSeq 42, FromEnd false
+	// start "soon": want begin, end or a sequence number (1 or more)
+}
+
+// Tell a crashed writer's unfinished writes (no record lost) from damage.
+func ExampleDamageKind() {
+	for _, k := range []tail.DamageKind{tail.DamageCorrupt, tail.DamageHole, tail.DamageUnfinished, tail.DamageRemoved, tail.DamageRepaired} {
+		fmt.Printf("%s: corruption %v\n", k, k.Corruption())
+	}
+	// Output:
+	// corrupt: corruption true
+	// hole: corruption true
+	// unfinished write: corruption false
+	// removed by retention: corruption false
+	// repaired earlier: corruption false
+}

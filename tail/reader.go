@@ -1,14 +1,10 @@
 package tail
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
-	"sync/atomic"
 	"time"
 
 	"github.com/mmaplog/mmaplog/internal/fault"
@@ -29,47 +25,33 @@ type Record struct {
 	Size    int    // bytes it takes in the segment (header and padding included)
 }
 
-// Damage is a range that a Reader skipped or could not read.
-type Damage struct {
-	Path     string
-	From, To int64  // byte range in the segment; To is -1 for "to the end of the file"
-	Lost     uint64 // records lost, as the sequence numbers prove (0 if unknown)
-	Err      error
-}
-
-func (d Damage) String() string {
-	to := fmt.Sprint(d.To)
-	if d.To < 0 {
-		to = "end"
-	}
-	s := fmt.Sprintf("%s: offsets %d to %s skipped", d.Path, d.From, to)
-	if d.Lost > 0 {
-		s += fmt.Sprintf(", %d record(s) lost", d.Lost)
-	}
-	if d.Err != nil {
-		s += ": " + d.Err.Error()
-	}
-	return s
-}
-
 // ErrOtherLog is wrapped by the error of a Reader that met a segment of
 // another log than the one it was asked for (Options.LogID, such as a
 // cursor's): the directory was replaced by a new log, or the cursor belongs
 // elsewhere.
 var ErrOtherLog = errors.New("segment belongs to another log")
 
+// ErrNotLog is wrapped by the error of Open (without Follow), Verify and End
+// for an existing directory that holds no segment file.
+var ErrNotLog = errors.New("not an mmaplog log (no segment files)")
+
+// notLog says that dir holds no log.
+func notLog(dir string) error { return fmt.Errorf("%s is %w", dir, ErrNotLog) }
+
 // Defaults of the follow-mode Options.
 const (
-	// DefaultHoleWait is how long a following Reader waits for a record
-	// that was reserved but not yet published while the writer lives.
+	// DefaultHoleWait is how long a Reader waits for a record that was
+	// reserved but not yet published while the writer lives.
 	DefaultHoleWait = 10 * time.Second
 	// DefaultWaitTimeout is the longest a caught-up Reader sleeps in Wait
 	// before it looks again without being woken.
 	DefaultWaitTimeout = 5 * time.Millisecond
 	// MaxIdleWait is how long an idle follower sleeps at most without
 	// being woken by the writer (the timeout doubles from WaitTimeout
-	// while nothing comes). It bounds how late a Wait sees ctx done.
-	MaxIdleWait = 100 * time.Millisecond
+	// while nothing comes). It bounds how late a Wait sees ctx done, and
+	// it is also the longest a follower asks the writer to wake it for
+	// (ring.MaxWakeArm).
+	MaxIdleWait = ring.MaxWakeArm
 )
 
 // Options configure a Reader. A nil *Options reads every record from the
@@ -78,7 +60,7 @@ type Options struct {
 	// FromSeq starts at the record with this sequence number: records with
 	// lower numbers are skipped. 0 reads from the oldest record present. If
 	// retention removed the record already, the Reader starts at the oldest
-	// one and reports the records lost (Damage).
+	// one and reports the records lost (Damage). See also Start.
 	FromSeq uint64
 	// FromEnd starts after the newest record present at Open: only
 	// records written later are read (with Follow). It overrides FromSeq.
@@ -90,14 +72,14 @@ type Options struct {
 	// Follow makes the Reader follow the writer: at the end of what is
 	// written, Next returns false with a nil Err ("no data yet"), Wait
 	// waits for more, and the Reader goes on across rotations into new
-	// segments.
+	// segments. A directory that does not exist yet is waited for.
 	Follow bool
-	// HoleWait bounds how long a following Reader waits at a record that
-	// the live writer reserved but has not published while later records
-	// are there (a writer goroutine stopped between the two). After that
-	// the range is skipped and reported as Damage. When the writer is dead
-	// (it holds no lock on DIR/LOCK) the range is skipped as soon as a
-	// provably valid record follows it. Default DefaultHoleWait.
+	// HoleWait bounds how long a Reader waits at a record that the live
+	// writer reserved but has not published while later records are there
+	// (a writer goroutine stopped between the two). After that the range
+	// is skipped and reported as Damage. When the writer is dead (it holds
+	// no lock on DIR/LOCK) the range is skipped as soon as a provably
+	// valid record follows it. Default DefaultHoleWait.
 	HoleWait time.Duration
 	// WaitTimeout is how long Wait first sleeps before it looks again
 	// without being woken by the writer; it doubles while the log stays
@@ -111,74 +93,91 @@ type Options struct {
 
 // Reader reads the records of a log in sequence order. It is not safe for
 // concurrent use.
+//
+// The Reader is split by role: this file iterates (Next, with ring.Walker,
+// the format's one decoder loop), follow.go waits for the writer and is
+// woken by it, segments.go finds and opens the segments.
 type Reader struct {
 	dir      string
 	lockPath string
 	opts     Options
 
-	segs     []rotate.FileInfo // the last listing of the directory
-	passed   uint64            // segments numbered up to this one are done
-	relisted bool              // the directory was listed during this Next
-	view     *rotate.View      // the segment being read
+	list     rotate.Listing // the last listing of the directory
+	passed   uint64         // segments numbered up to this one are done
+	relisted bool           // the directory was listed during this Next
+	view     *rotate.View   // the segment being read
+	walk     ring.Walker    // where in it
+	ctl      []byte         // writable mapping of its first page (nil: none)
+	prevEnd  segmentEnd     // how the segment read before it ended
 	// truncReported is 1 + the number of the segment whose truncation was
 	// reported last (0: none).
 	truncReported uint64
-	z             *zstream // its decompressing stream, for a compressed one
-	ctl           []byte   // writable mapping of its first page (nil: none)
-	pos           int
-	nextSeq       uint64
-	started       bool // nextSeq is known
-	logID         [16]byte
-	haveID        bool
-	atEnd         bool // static reading reached the end
-	rec           Record
-	err           error
-	damage        []Damage
-	lost          uint64
-	released      int // the view's pages below this offset were given back
+	released      int64 // the view's pages below this offset were given back
 
-	// Follow state: where the Reader found nothing to read and since when.
-	emptySeg   uint64
-	emptyAt    int
-	emptySince time.Time
-	checkAt    time.Time
-	checkEvery time.Duration
-	scanned    bool // nothing followed emptyAt when the writer was not running
-	evidence   bool // woken by the writer while emptyAt stayed empty: it wrote elsewhere
-	scanAt     time.Time
-	scanEvery  time.Duration
-	idle       int // Waits in a row that found nothing
+	nextSeq uint64
+	started bool // nextSeq is known
+	logID   [16]byte
+	haveID  bool
+	atEnd   bool // static reading reached the end
+	rec     Record
+	err     error
+	damage  []Damage
+	lost    uint64
+
+	follow followState
+	verify *verifier // set when Verify drives the Reader
 }
+
+// segmentEnd is how the walk of a segment ended.
+type segmentEnd uint8
+
+const (
+	endNone     segmentEnd = iota // no segment read yet
+	endClosed                     // its end (closing padding, or no room left)
+	endDamaged                    // damage with nothing provable after it
+	endEarly                      // data stopped early, later segments hold data
+	endUnfinish                   // stopped early in a segment its crashed writer never finished
+)
 
 // releaseChunk is how far a Reader gets past the pages it read before it
 // gives them back, so that its resident set stays small on large segments.
 const releaseChunk = 4 << 20
 
 // Open opens the log in dir for reading. It does not take the writer's lock:
-// reading while a writer appends is safe.
+// reading while a writer appends is safe. Without Follow, a directory that
+// does not exist or holds no segment file is an error (wrapping
+// fs.ErrNotExist, or ErrNotLog).
 func Open(dir string, o *Options) (*Reader, error) {
-	r := &Reader{dir: dir, lockPath: filepath.Join(dir, rotate.LockName), emptyAt: -1}
-	if o != nil {
-		r.opts = *o
-	}
+	r := newReader(dir, o)
 	l, err := rotate.List(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && r.opts.Follow:
 		// Started before the writer created the log: wait for it.
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("tail: no log directory %s", dir)
+		return nil, fmt.Errorf("tail: no log directory %s: %w", dir, fs.ErrNotExist)
 	case err != nil:
 		return nil, fmt.Errorf("tail: %w", err)
+	case len(l.Segments) == 0 && !r.opts.Follow:
+		return nil, notLog(dir)
 	}
-	r.segs = l.Segments
+	r.list = l
+	r.chooseStart()
+	return r, nil
+}
+
+func newReader(dir string, o *Options) *Reader {
+	r := &Reader{dir: dir, lockPath: filepath.Join(dir, rotate.LockName)}
+	r.follow.emptyAt = -1
+	if o != nil {
+		r.opts = *o
+	}
 	if r.opts.HoleWait <= 0 {
 		r.opts.HoleWait = DefaultHoleWait
 	}
 	if r.opts.WaitTimeout <= 0 {
 		r.opts.WaitTimeout = DefaultWaitTimeout
 	}
-	r.chooseStart()
-	return r, nil
+	return r
 }
 
 // Next advances to the next record and reports whether there is one. It
@@ -196,10 +195,10 @@ func (r *Reader) Next() bool {
 		}
 		ok, more := r.step()
 		if ok {
-			if off := int(r.rec.Offset); off-r.released >= releaseChunk {
+			if off := r.rec.Offset; off-r.released >= releaseChunk {
 				r.release(off) // the pages before the record just read
 			}
-			r.idle = 0
+			r.follow.idle = 0
 			return true
 		}
 		if !more {
@@ -208,371 +207,231 @@ func (r *Reader) Next() bool {
 	}
 }
 
+// decode runs the walker one step on the current segment, with memory
+// faults (a segment truncated under the mapping) and decompression errors
+// turned into an error.
+func (r *Reader) decode(lookPast bool) (st ring.Step, err error) {
+	v := r.view
+	err = fault.Guard(v.Path, func() error {
+		if err := v.Prepare(r.walk.Pos); err != nil {
+			return err
+		}
+		saved := r.walk
+		st = r.walk.Next(v.Data, v.Base, lookPast)
+		if st.Kind == ring.StepDamage && st.Damage.To < 0 && v.Partial() {
+			// A stream's window holds only the damaged record: look
+			// past it in the rest of the segment.
+			r.walk = saved
+			if err := v.PrepareRest(r.walk.Pos); err != nil {
+				return err
+			}
+			st = r.walk.Next(v.Data, v.Base, lookPast)
+		}
+		return nil
+	})
+	r.nextSeq = r.walk.Seq
+	return st, err
+}
+
 // step decodes at the current position. ok: a record is ready; more: keep
 // going (false at the end of what is written or on a fatal error).
 func (r *Reader) step() (ok, more bool) {
 	v := r.view
-	defer func() {
-		if p := recover(); p != nil {
-			err := fault.Error(p, v.Path)
-			r.report(Damage{Path: v.Path, From: int64(r.pos), To: -1, Err: err})
-			r.closeView()
-			ok, more = false, true
-		}
-	}()
-	old := debug.SetPanicOnFault(true)
-	defer debug.SetPanicOnFault(old)
-
-	// base is the segment offset of v.Data[0]: 0 for a mapping, the
-	// window's start for a compressed segment read as a stream.
-	base := 0
-	if r.z != nil {
-		if err := r.z.prepare(r.pos); err != nil {
-			r.report(Damage{Path: v.Path, From: int64(r.pos), To: -1, Err: &ring.CorruptionError{Path: v.Path, Offset: int64(r.pos), Err: fmt.Errorf("zstd: %w", err)}})
-			r.closeView()
+	st, err := r.decode(false)
+	if err == nil && st.Kind == ring.StepEmpty {
+		switch r.atEmpty(v) {
+		case emptyStop:
+			return false, false
+		case emptyRetry:
 			return false, true
 		}
-		v.Data, base = r.z.buf, r.z.base
+		pos := r.walk.Pos
+		st, err = r.decode(true)
+		if r.opts.Follow {
+			r.giveBackPast(v, pos)
+		}
+		if err == nil && st.Kind == ring.StepEmpty {
+			return r.nothingAfter(v, st)
+		}
 	}
-	rec, kind, err := ring.Decode(v.Data, r.pos-base)
-	rec.Offset += int64(base)
-	switch kind {
-	case ring.KindRecord, ring.KindPadding:
-		if rec.Seq < r.nextSeq {
-			err = &ring.CorruptionError{Offset: int64(r.pos), Err: fmt.Errorf("%w: %d after %d", ring.ErrSequence, rec.Seq, r.nextSeq)}
-			break
+	if err != nil {
+		r.report(Damage{Kind: DamageCorrupt, Path: v.Path, From: r.walk.Pos, To: -1, Seq: r.walk.Seq, Err: err})
+		r.endSegment(endDamaged)
+		return false, true
+	}
+	switch st.Kind {
+	case ring.StepRecord, ring.StepPadding:
+		rec := st.Record
+		if st.Gap > 0 {
+			from := rec.Seq - st.Gap
+			d := Damage{Kind: DamageRepaired, Path: v.Path, From: rec.Offset, To: rec.Offset, Lost: st.Gap, Seq: from, Resume: rec.Seq,
+				Err: fmt.Errorf("sequence jumps from %d to %d (records removed by an earlier repair)", from, rec.Seq)}
+			if st.GapCause == ring.PadUnfinished {
+				d.Kind, d.Lost = DamageUnfinished, 0
+				d.Err = fmt.Errorf("sequence jumps from %d to %d: writes a crashed writer never finished (their Write never returned; no record lost), repaired by the next Open", from, rec.Seq)
+			}
+			r.report(d)
 		}
-		if rec.Seq > r.nextSeq {
-			r.report(Damage{Path: v.Path, From: int64(r.pos), To: int64(r.pos), Lost: rec.Seq - r.nextSeq,
-				Err: fmt.Errorf("sequence jumps from %d to %d (records removed by an earlier repair)", r.nextSeq, rec.Seq)})
-		}
-		r.pos += rec.Size
-		if kind == ring.KindPadding {
-			r.nextSeq = rec.Seq
-			return false, true
-		}
-		r.nextSeq = rec.Seq + 1
-		if rec.Seq < r.opts.FromSeq {
+		if st.Kind == ring.StepPadding || rec.Seq < r.opts.FromSeq {
 			return false, true
 		}
 		r.rec = Record{Seq: rec.Seq, Time: rec.Time, Type: rec.Type, Payload: rec.Payload, Segment: v.Num, Offset: rec.Offset, Size: rec.Size}
 		return true, true
-	case ring.KindEnd:
+	case ring.StepDamage:
+		d := st.Damage
+		setPath(d.Err, v.Path)
+		kind := r.kindOf(v, d.Hole)
+		out := Damage{Kind: kind, Path: v.Path, From: d.From, To: d.To, Lost: d.Lost(), Seq: d.Seq, Resume: d.Resume, Err: d.Err}
+		if kind == DamageUnfinished {
+			out.Lost, out.Err = 0, fmt.Errorf("%w (sequence numbers %d to %d)", errUnfinished, d.Seq, d.Resume-1)
+		}
+		if d.To < 0 {
+			out.Resume = 0
+			r.report(out)
+			r.endSegment(endDamaged)
+			return false, true
+		}
+		r.report(out)
+		return false, true
+	case ring.StepEnd:
 		r.reportTruncated(v)
-		r.closeView()
-		return false, true
-	case ring.KindEmpty:
-		if !v.Compressed {
-			if r.opts.Follow {
-				if r.waitAtEmpty(v) {
-					return false, false
-				}
-			} else if !r.laterStarted(v.Num, false) && !r.deadHole(v) {
-				// The end of the data written so far.
-				r.reportTruncated(v)
-				r.atEnd = true
-				return false, false
-			}
+		how := endClosed
+		if r.walk.LastPad == ring.PadUnfinished {
+			how = endUnfinish // closed by recovery after unfinished writes
 		}
-	}
-	// A hole or a corrupt record: skip to the next provably valid record.
-	if err == nil {
-		err = &ring.CorruptionError{Offset: int64(r.pos), Err: ring.ErrHole}
-	}
-	setPath(err, v.Path)
-	var ce *ring.CorruptionError
-	if base != 0 && errors.As(err, &ce) && ce.Offset >= 0 {
-		ce.Offset += int64(base)
-	}
-	next, found, _ := ring.Resync(v.Data, r.pos-base, r.pos-base, r.nextSeq)
-	next += base
-	if found && next == r.pos {
-		return false, true // published meanwhile: read it
-	}
-	if found {
-		d := Damage{Path: v.Path, From: int64(r.pos), To: int64(next), Err: err}
-		if nr, _, _ := ring.Decode(v.Data, next-base); nr.Seq > r.nextSeq {
-			d.Lost = nr.Seq - r.nextSeq
-			r.nextSeq = nr.Seq
-		}
-		r.report(d)
-		r.pos = next
+		r.endSegment(how)
 		return false, true
 	}
-	// Nothing valid follows in this segment: the next segment's header
-	// says where the log goes on.
-	r.report(Damage{Path: v.Path, From: int64(r.pos), To: -1, Err: err})
-	r.closeView()
 	return false, true
 }
 
-// waitAtEmpty decides, in follow mode, what a zero length word at the
-// current position means: the end of what is written so far, a record that a
-// live writer goroutine is still writing (wait: true), or a hole that will
-// never be filled (false: skip it). It looks past the word only now and then:
-// scanning the rest of a segment costs a few milliseconds.
-func (r *Reader) waitAtEmpty(v *rotate.View) (wait bool) {
-	now := time.Now()
-	if r.emptyAt != r.pos || r.emptySeg != v.Num {
-		r.emptyAt, r.emptySeg, r.emptySince = r.pos, v.Num, now
-		r.checkEvery = 100 * time.Millisecond
-		r.checkAt = now.Add(20 * time.Millisecond)
-		r.scanned, r.evidence = false, false
-		r.scanAt, r.scanEvery = now.Add(r.opts.HoleWait), r.opts.HoleWait
-		return true
+// emptyAction is what to do at a zero length word.
+type emptyAction uint8
+
+const (
+	emptyStop  emptyAction = iota // the end of what is written (for now)
+	emptyRetry                    // decode again: it was published meanwhile
+	emptyLook                     // look past it for a provable record
+)
+
+// atEmpty decides what a zero length word at the current position means:
+// the end of what is written so far, a record that a live writer goroutine
+// is still writing, or a hole that will never be filled.
+func (r *Reader) atEmpty(v *rotate.View) emptyAction {
+	if v.Compressed {
+		return emptyLook // a compressed segment is finished: a zero word in it is a hole
 	}
-	if now.Before(r.checkAt) {
-		return true
+	if r.opts.Follow {
+		if r.waitAtEmpty(v) {
+			return emptyStop
+		}
+		return emptyLook
 	}
-	r.checkAt = now.Add(r.checkEvery)
-	r.checkEvery = min(2*r.checkEvery, 5*time.Second)
-	sealed := atomic.LoadUint32(ring.Control(v.Data, ring.OffSealed)) == 1
-	alive, _, _ := fileutil.IsLocked(r.lockPath)
-	if alive {
-		r.scanned = false
-		if !sealed {
-			if now.Sub(r.emptySince) < r.opts.HoleWait {
-				return true // a writer goroutine may still publish it
-			}
-			// Waiting at the end of what is written is the normal
-			// idle state: look past it only when the writer woke this
-			// reader for records elsewhere, and otherwise rarely.
-			if !r.evidence || r.ctl == nil {
-				if now.Before(r.scanAt) {
-					return true
-				}
-				r.scanEvery = min(2*r.scanEvery, 10*time.Minute)
-				r.scanAt = now.Add(r.scanEvery)
-			}
+	later := r.laterStarted(v.Num, false)
+	alive := r.writerAlive()
+	switch {
+	case alive && !later:
+		// The end of the data written so far.
+		r.reportTruncated(v)
+		r.atEnd = true
+		r.verify.endOfData(r, v)
+		return emptyStop
+	case alive && !r.finished(v):
+		// A write in progress in a segment the live writer has not
+		// finished yet: wait for it (HoleWait at most).
+		if r.waitPublished(v) {
+			return emptyRetry
 		}
 	}
-	if r.scanned {
-		return true // nothing followed, and no writer ran since
-	}
-	_, found, _ := ring.Resync(v.Data, r.pos, r.pos, r.nextSeq)
-	// The scan touched the rest of the segment: give those pages back.
-	page := fileutil.PageSize()
-	from := (r.pos/page + 1) * page
-	_ = fileutil.DontNeed(v.Data, from, len(v.Data)-from)
-	if found || r.laterStarted(v.Num, true) {
-		return false
-	}
-	r.scanned = !alive
-	return true
+	return emptyLook
 }
 
-// deadHole reports, for the static Reader at a zero length word in the last
-// segment, whether it is a hole to skip: valid records follow it and no
-// writer holds the log (one that died between reserving and publishing).
-func (r *Reader) deadHole(v *rotate.View) bool {
-	if alive, _, _ := fileutil.IsLocked(r.lockPath); alive {
-		return false
+// nothingAfter handles a zero length word past which nothing could be proved
+// (st.DirtyTo: garbage up to there).
+func (r *Reader) nothingAfter(v *rotate.View, st ring.Step) (ok, more bool) {
+	later := r.laterStarted(v.Num, r.opts.Follow)
+	if r.opts.Follow && !later {
+		r.follow.scanned = !r.writerAlive()
+		return false, false
 	}
-	_, found, _ := ring.Resync(v.Data, r.pos, r.pos, r.nextSeq)
-	return found
-}
-
-// openNext opens the next segment; false at the end of the log (for now, in
-// follow mode) or on error.
-func (r *Reader) openNext() bool {
-	var err error
-	for tries := 0; ; tries++ {
-		fi, ok := r.nextListed()
-		if !ok {
-			if !r.opts.Follow || r.relisted || !r.relist() {
-				return false
+	if later || v.Compressed {
+		// The rest of the segment holds nothing: its writer crashed
+		// before it closed it (or someone zeroed its end).
+		unfinished := !r.finished(v) && !r.writerAlive()
+		if st.DirtyTo > r.walk.Pos {
+			d := Damage{Kind: DamageCorrupt, Path: v.Path, From: r.walk.Pos, To: -1, Seq: r.walk.Seq,
+				Err: &ring.CorruptionError{Path: v.Path, Offset: r.walk.Pos, Err: fmt.Errorf("%d bytes of garbage after the last valid record", st.DirtyTo-r.walk.Pos)}}
+			if unfinished {
+				d.Kind, d.Err = DamageUnfinished, errUnfinished
 			}
-			continue
-		}
-		var v *rotate.View
-		var z *zstream
-		if fi.Compressed {
-			v, z, err = openStream(fi)
+			r.report(d)
 		} else {
-			v, err = rotate.OpenView(fi)
+			r.verify.unclosed(r, v, unfinished)
 		}
-		if errors.Is(err, fs.ErrNotExist) && tries < 8 {
-			// Removed by retention, or compressed, since the listing.
-			r.relist()
-			continue
+		how := endEarly
+		if unfinished {
+			how = endUnfinish
 		}
-		if errors.Is(err, ring.ErrShort) && !fi.Compressed && !r.laterStarted(fi.Num, false) {
-			// The newest file, still being created and preallocated by
-			// the writer's preparer: as good as not started.
-			err = ring.ErrNotStarted
-		}
-		if errors.Is(err, ring.ErrNotStarted) && r.laterStarted(fi.Num, false) {
-			// Later segments hold data. The writer activates segments
-			// in order, so if this one is still zero now, it will never
-			// start; if it started meanwhile, read it.
-			if _, perr := peekHeader(fi); !errors.Is(perr, ring.ErrNotStarted) {
-				continue
-			}
-			r.report(Damage{Path: fi.Path, From: 0, To: -1, Err: &ring.CorruptionError{Path: fi.Path, Offset: 0,
-				Err: errors.New("segment header is zero but later segments hold data (zeroed, or never activated)")}})
-			r.passed = fi.Num
-			continue
-		}
-		if errors.Is(err, ring.ErrNotStarted) {
-			// Prepared by the writer but not used yet: the end, for now.
-			if !r.opts.Follow {
-				r.atEnd = true
-			}
-			return false
-		}
-		if err != nil {
-			var ce *ring.CorruptionError
-			if errors.As(err, &ce) {
-				r.report(Damage{Path: fi.Path, From: 0, To: -1, Err: err})
-				r.passed = fi.Num
-				continue
-			}
-			r.err = fmt.Errorf("tail: %w", err)
-			return false
-		}
-		closeV := func() {
-			v.Close()
-			if z != nil {
-				z.close()
-			}
-		}
-		if !r.checkLog(v) {
-			closeV()
-			return false
-		}
-		first := v.Header.FirstSeq
-		switch {
-		case !r.started:
-			r.started = true
-			if r.opts.FromSeq > 0 && first > r.opts.FromSeq {
-				r.report(Damage{Path: fi.Path, From: 0, To: 0, Lost: first - r.opts.FromSeq,
-					Err: fmt.Errorf("records from %d on were asked for, the oldest segment starts at %d (removed by retention)", r.opts.FromSeq, first)})
-			}
-		case first > r.nextSeq:
-			r.report(Damage{Path: fi.Path, From: 0, To: 0, Lost: first - r.nextSeq,
-				Err: fmt.Errorf("segment starts at sequence %d, %d expected (records missing before it: removed by retention before they were read, or damaged)", first, r.nextSeq)})
-		case first < r.nextSeq:
-			r.report(Damage{Path: fi.Path, From: 0, To: -1,
-				Err: &ring.CorruptionError{Path: fi.Path, Offset: 24, Err: fmt.Errorf("%w: segment starts at %d, the previous one ended at %d", ring.ErrSequence, first, r.nextSeq)}})
-			closeV()
-			r.passed = fi.Num
-			continue
-		}
-		r.nextSeq = first
-		r.view, r.z = v, z
-		r.pos = ring.HeaderSize
-		r.released = 0
-		if r.opts.Follow && !v.Compressed {
-			r.mapControl()
-		}
+		r.endSegment(how)
+		return false, true
+	}
+	// The end of the data in the last segment, its writer dead.
+	r.reportTruncated(v)
+	r.verify.tail(r, v, st.DirtyTo)
+	r.verify.endOfData(r, v)
+	r.atEnd = true
+	return false, false
+}
+
+// kindOf classifies a damaged range of v: a zero length word (hole) in a
+// segment that its crashed writer never finished is an unfinished write.
+func (r *Reader) kindOf(v *rotate.View, hole bool) DamageKind {
+	switch {
+	case !hole:
+		return DamageCorrupt
+	case !r.finished(v) && !r.writerAlive():
+		return DamageUnfinished
+	}
+	return DamageHole
+}
+
+// finished reports whether the writer finished the segment v (sealed or
+// closed it): every record reserved in it is published.
+func (r *Reader) finished(v *rotate.View) bool {
+	if v.Compressed {
+		return true // only finished segments are compressed
+	}
+	var st ring.State
+	if fault.Guard(v.Path, func() error { st = ring.LoadState(v.Data); return nil }) != nil {
 		return true
 	}
+	return st.Finished()
 }
 
-// checkLog checks that v belongs to the log being read.
-func (r *Reader) checkLog(v *rotate.View) bool {
-	id := v.Header.LogID
-	if r.opts.LogID != ([16]byte{}) && id != r.opts.LogID {
-		r.err = fmt.Errorf("tail: %s: %w (log id %x, expected %x): the directory holds a new log, or the cursor belongs to another one", v.Path, ErrOtherLog, id, r.opts.LogID)
-		return false
-	}
-	if r.haveID && id != r.logID {
-		r.err = fmt.Errorf("tail: %s: %w (log id %x, the earlier segments have %x)", v.Path, ErrOtherLog, id, r.logID)
-		return false
-	}
-	r.logID, r.haveID = id, true
-	return true
+// writerAlive reports whether a writer holds the log's lock.
+func (r *Reader) writerAlive() bool {
+	alive, _, _ := fileutil.IsLocked(r.lockPath)
+	return alive
 }
 
-// nextListed returns the first listed segment after the ones passed.
-func (r *Reader) nextListed() (rotate.FileInfo, bool) {
-	for _, fi := range r.segs {
-		if fi.Num > r.passed {
-			return fi, true
-		}
-	}
-	return rotate.FileInfo{}, false
-}
-
-// relist reads the directory again; false if that failed (Err says why).
-func (r *Reader) relist() bool {
-	r.relisted = true
-	l, err := rotate.List(r.dir)
-	if err != nil && !(r.opts.Follow && errors.Is(err, fs.ErrNotExist)) {
-		r.err = fmt.Errorf("tail: %w", err)
-		return false
-	}
-	r.segs = l.Segments
-	return true
-}
-
-// laterStarted reports whether a segment numbered after cur holds data,
-// listing the directory again first if relist is set.
-func (r *Reader) laterStarted(cur uint64, relist bool) bool {
-	if relist && !r.relist() {
-		return false
-	}
-	for _, fi := range r.segs {
-		if fi.Num <= cur {
-			continue
-		}
-		_, err := peekHeader(fi)
-		if !errors.Is(err, ring.ErrNotStarted) && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, ring.ErrShort) {
+// waitPublished waits, for a static Reader, until the zero length word at
+// the current position is published by the live writer, for HoleWait at
+// most. It reports whether it was.
+func (r *Reader) waitPublished(v *rotate.View) bool {
+	deadline := time.Now().Add(r.opts.HoleWait)
+	for d := 50 * time.Microsecond; time.Now().Before(deadline); d = min(2*d, 20*time.Millisecond) {
+		time.Sleep(d)
+		saved, seq := r.walk, r.nextSeq
+		st, err := r.decode(false)
+		r.walk, r.nextSeq = saved, seq // the next step takes it
+		if err != nil || st.Kind != ring.StepEmpty {
 			return true
+		}
+		if !r.writerAlive() {
+			return false
 		}
 	}
 	return false
-}
-
-// chooseStart picks the segment to start at for FromSeq or FromEnd, reading
-// only segment headers (and, for FromEnd, the last segment).
-func (r *Reader) chooseStart() {
-	if !r.opts.FromEnd && r.opts.FromSeq == 0 {
-		return
-	}
-	for i := len(r.segs) - 1; i >= 0; i-- {
-		fi := r.segs[i]
-		h, err := peekHeader(fi)
-		if err != nil {
-			continue // not started, or damaged: the reading proper reports it
-		}
-		if r.opts.FromEnd {
-			next, err := nextSeqOf(fi)
-			if err != nil {
-				continue
-			}
-			r.opts.FromSeq = next
-		} else if h.FirstSeq > r.opts.FromSeq {
-			continue
-		}
-		if fi.Num > 0 {
-			r.passed = fi.Num - 1
-		}
-		return
-	}
-}
-
-// mapControl maps the first page of the current segment writable, for the
-// futex wait on its control words. A Reader without write access to the
-// segment files goes without it and polls.
-func (r *Reader) mapControl() {
-	f, err := fileutil.OpenNoFollow(r.view.Path, true)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	if b, err := fileutil.Map(f, fileutil.PageSize(), true); err == nil {
-		r.ctl = b
-	}
-}
-
-// release gives back the pages of the current mapping below off.
-func (r *Reader) release(off int) {
-	if r.view == nil || r.view.Compressed {
-		return
-	}
-	_ = fileutil.DontNeed(r.view.Data, 0, off)
-	r.released = off
 }
 
 // reportTruncated reports, once, that the current segment's file is shorter
@@ -583,8 +442,15 @@ func (r *Reader) reportTruncated(v *rotate.View) {
 		return
 	}
 	r.truncReported = v.Num + 1
-	r.report(Damage{Path: v.Path, From: int64(len(v.Data)), To: -1,
+	r.report(Damage{Kind: DamageCorrupt, Path: v.Path, From: int64(len(v.Data)), To: -1, Seq: r.walk.Seq,
 		Err: &ring.CorruptionError{Path: v.Path, Offset: int64(len(v.Data)), Err: fmt.Errorf("%w: file truncated to %d bytes, its header says %d", ring.ErrShort, len(v.Data), v.Header.Size)}})
+}
+
+// endSegment finishes the walk of the current segment.
+func (r *Reader) endSegment(how segmentEnd) {
+	r.verify.segmentDone(r, r.view)
+	r.prevEnd = how
+	r.closeView()
 }
 
 func (r *Reader) closeView() {
@@ -593,10 +459,6 @@ func (r *Reader) closeView() {
 		r.view.Close()
 		r.view = nil
 	}
-	if r.z != nil {
-		r.z.close()
-		r.z = nil
-	}
 	if r.ctl != nil {
 		fileutil.Unmap(r.ctl)
 		r.ctl = nil
@@ -604,6 +466,9 @@ func (r *Reader) closeView() {
 }
 
 func (r *Reader) report(d Damage) {
+	if r.verify != nil {
+		r.verify.damage(d)
+	}
 	r.damage = append(r.damage, d)
 	r.lost += d.Lost
 	if r.opts.OnDamage != nil {
@@ -616,97 +481,6 @@ func setPath(err error, path string) {
 	if errors.As(err, &ce) && ce.Path == "" {
 		ce.Path = path
 	}
-}
-
-// Wait waits, in follow mode, until more records may be there: it spins
-// briefly, then yields, then sleeps on the segment's wake word, where the
-// writer wakes it when it publishes a record (a futex on the shared mapping,
-// which the writer pays for only while a reader sleeps), or a timeout
-// (Options.WaitTimeout, growing to MaxIdleWait while the log is idle). It
-// returns when ctx is done, with its error, at most MaxIdleWait late.
-// Call Next after it: Wait may return without anything new.
-func (r *Reader) Wait(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if r.err != nil || !r.opts.Follow {
-		return nil
-	}
-	if r.view == nil || r.ctl == nil {
-		// Between segments, or no writable control page: sleep, growing.
-		d := min(time.Duration(50<<min(r.idle, 10))*time.Microsecond, r.idleTimeout())
-		r.idle++
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-		return nil
-	}
-	if r.futexWait() {
-		r.idle = 0
-	} else {
-		r.idle++
-	}
-	return ctx.Err()
-}
-
-// futexWait is Wait on the current segment. It reports whether the length
-// word at the position became non-zero.
-func (r *Reader) futexWait() (ready bool) {
-	defer func() {
-		if p := recover(); p != nil {
-			_ = fault.Error(p, r.view.Path) // Next meets the fault and reports it
-			ready = true
-		}
-	}()
-	defer fault.Catch()()
-	data, pos := r.view.Data, r.pos
-	if pos+ring.RecordHeaderSize > len(data) {
-		return true
-	}
-	word := (*uint32)(ring.Control(data[pos:pos+4], 0))
-	if r.idle == 0 {
-		// Busy a moment ago: the next record is likely microseconds away.
-		for i := 0; i < 200; i++ {
-			if atomic.LoadUint32(word) != 0 {
-				return true
-			}
-		}
-		for i := 0; i < 20; i++ {
-			runtime.Gosched()
-			if atomic.LoadUint32(word) != 0 {
-				return true
-			}
-		}
-	}
-	sleepers := ring.Control(r.ctl, ring.OffSleepers)
-	wake := ring.Control(r.ctl, ring.OffWake)
-	atomic.AddUint32(sleepers, 1)
-	w := atomic.LoadUint32(wake)
-	if atomic.LoadUint32(word) == 0 {
-		fileutil.FutexWait(wake, w, r.idleTimeout())
-	}
-	atomic.AddUint32(sleepers, ^uint32(0))
-	if atomic.LoadUint32(word) != 0 {
-		return true
-	}
-	if atomic.LoadUint32(wake) != w {
-		// Woken, yet nothing here: the writer published elsewhere
-		// (a later record past one still being written, or a roll).
-		r.evidence = true
-		return true
-	}
-	return false
-}
-
-// idleTimeout is how long Wait sleeps without being woken: WaitTimeout at
-// first, doubling while nothing comes, up to MaxIdleWait, so that an idle
-// follower costs next to no CPU.
-func (r *Reader) idleTimeout() time.Duration {
-	return min(r.opts.WaitTimeout<<min(r.idle, 8), max(MaxIdleWait, r.opts.WaitTimeout))
 }
 
 // Record returns the current record (after Next returned true).

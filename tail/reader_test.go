@@ -24,6 +24,12 @@ func TestMain(m *testing.M) {
 	if os.Getenv("MMAPLOG_BENCH_WRITER") != "" {
 		os.Exit(benchWriter())
 	}
+	if dir := os.Getenv(followerEnv); dir != "" {
+		os.Exit(followerChild(dir))
+	}
+	if dir := os.Getenv(readerEnv); dir != "" {
+		os.Exit(readerChild(dir))
+	}
 	goleak.VerifyTestMain(m)
 }
 

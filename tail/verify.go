@@ -4,15 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path/filepath"
 
-	"github.com/mmaplog/mmaplog/internal/fault"
-	"github.com/mmaplog/mmaplog/internal/fileutil"
 	"github.com/mmaplog/mmaplog/ring"
 	"github.com/mmaplog/mmaplog/rotate"
 )
 
-// Finding is one problem Verify found.
+// Finding is one problem, or one note, Verify found.
 type Finding struct {
 	Path   string
 	Offset int64  // -1 when the finding is about the whole file
@@ -37,13 +34,14 @@ type SegmentReport struct {
 	Path       string
 	Num        uint64
 	Compressed bool
-	Started    bool   // false for a segment prepared but never written
+	Started    bool   // false for a segment prepared but never written, or unreadable
 	DiskBytes  int64  // size on disk
 	DataBytes  int64  // bytes of header and records (before the closing padding)
 	FirstSeq   uint64 // sequence number of its first record
 	NextSeq    uint64 // sequence number after its last record
 	Records    uint64 // valid data records
 	Full       bool   // closed by padding (rolled)
+	Damaged    bool   // could not be read (the findings say why)
 	LogID      [16]byte
 }
 
@@ -52,177 +50,186 @@ type Report struct {
 	Dir      string
 	Segments []SegmentReport
 	Records  uint64
-	// Findings are corruption: damaged records, holes, sequence gaps,
-	// unreadable segments. A clean log has none.
+	// Findings are corruption: damaged records, holes, segments missing
+	// in the middle, unreadable segments. A clean log has none.
 	Findings []Finding
 	// Notes are not corruption but worth knowing: foreign files, leftover
-	// temporary files, segments prepared but unused, repaired ranges.
+	// temporary files, segments prepared but unused, ranges repaired
+	// earlier, writes a crashed writer left unfinished (no record lost),
+	// segments retention removed while Verify read.
 	Notes []Finding
 }
 
 // Clean reports whether Verify found no corruption.
 func (r *Report) Clean() bool { return len(r.Findings) == 0 }
 
+// Lost returns the records lost that the findings and notes count: the
+// number a Reader (mmaptail cat) reading the log reports.
+func (r *Report) Lost() uint64 {
+	var n uint64
+	for _, f := range r.Findings {
+		n += f.Lost
+	}
+	for _, f := range r.Notes {
+		n += f.Lost
+	}
+	return n
+}
+
 // Verify checks every segment of the log in dir: headers, every record's
 // length, flags and checksum, the sequence numbers within and across
-// segments, and that all segments belong to the same log. It reads without
-// taking the writer's lock; a log being written verifies clean up to the
-// last published record (a record being written at the end is a note). The error is for a directory that cannot be read
-// at all; damage goes into the report.
+// segments, and that all segments belong to the same log. It reads the log
+// with a Reader (the same decoder, the same view of the segment set, the
+// same rules for what damage costs), so it counts exactly the records lost
+// that a Reader reports, and it reads without taking the writer's lock: on a
+// live log it checks up to the last published record, follows segments that
+// are compressed or removed under it, and says so in notes. The error is for
+// a directory that cannot be read at all (or holds no log); damage goes
+// into the report.
 func Verify(dir string) (*Report, error) {
 	l, err := rotate.List(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("verify: no log directory %s", dir)
+			return nil, fmt.Errorf("verify: no log directory %s: %w", dir, fs.ErrNotExist)
 		}
 		return nil, fmt.Errorf("verify: %w", err)
 	}
+	if len(l.Segments) == 0 {
+		return nil, notLog(dir)
+	}
 	rep := &Report{Dir: dir}
-	live, _, _ := fileutil.IsLocked(filepath.Join(dir, rotate.LockName))
+	for _, f := range l.Obstacles {
+		rep.Findings = append(rep.Findings, Finding{Path: f, Offset: -1, Err: errors.New("not a regular file, at a name the writer creates (a writer refuses to open the log until it is removed)")})
+	}
 	for _, f := range l.Foreign {
 		rep.Notes = append(rep.Notes, Finding{Path: f, Offset: -1, Err: errors.New("foreign file: not a segment of this log (ignored)")})
 	}
 	for _, f := range l.Temp {
-		rep.Notes = append(rep.Notes, Finding{Path: f, Offset: -1, Err: errors.New("leftover temporary file of an interrupted compression (the writer removes it)")})
+		rep.Notes = append(rep.Notes, Finding{Path: f, Offset: -1, Err: errors.New("leftover temporary file of an interrupted segment preparation or compression (the writer removes it)")})
 	}
 	for _, d := range l.Duplicates {
-		rep.Notes = append(rep.Notes, Finding{Path: d.Path, Offset: -1, Err: errors.New("second copy of a segment (compression interrupted before the original was removed)")})
+		rep.Notes = append(rep.Notes, Finding{Path: d.Path, Offset: -1, Err: errors.New("second copy of a segment (a compression between its rename and the removal of the original, or interrupted there)")})
 	}
-	// The last segment with data: the writer keeps the next one prepared,
-	// header still zero, ahead of time.
-	lastIdx := len(l.Segments) - 1
-	for lastIdx > 0 && !l.Segments[lastIdx].Compressed && !headerStarted(l.Segments[lastIdx]) {
-		lastIdx--
+	vf := &verifier{rep: rep, seen: map[uint64]bool{}}
+	r := newReader(dir, nil)
+	r.list, r.verify = l, vf
+	for r.Next() {
 	}
-	var (
-		logID    [16]byte
-		haveID   bool
-		nextSeq  uint64
-		haveNext bool
-		prevNum  uint64
-	)
-	for i, fi := range l.Segments {
-		sr := SegmentReport{Path: fi.Path, Num: fi.Num, Compressed: fi.Compressed, DiskBytes: fi.Size}
-		if i > 0 && fi.Num != prevNum+1 {
-			rep.Findings = append(rep.Findings, Finding{Path: fi.Path, Offset: -1,
-				Err: fmt.Errorf("segment numbers jump from %d to %d: segments missing in the middle of the log", prevNum, fi.Num)})
-		}
-		prevNum = fi.Num
-		v, err := rotate.OpenView(fi)
-		if errors.Is(err, ring.ErrNotStarted) {
-			if i > lastIdx {
-				rep.Notes = append(rep.Notes, Finding{Path: fi.Path, Offset: -1, Err: errors.New("prepared segment, not written yet")})
-			} else {
-				rep.Findings = append(rep.Findings, Finding{Path: fi.Path, Offset: 0, Err: errors.New("segment header is zero but later segments exist (zeroed or never activated)")})
-			}
-			rep.Segments = append(rep.Segments, sr)
+	err = r.Err()
+	r.Close()
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	// Segments the Reader did not get to: prepared by the writer and not
+	// written yet (or written since it stopped).
+	for _, fi := range r.list.Segments {
+		if vf.seen[fi.Num] || fi.Num < vf.last {
 			continue
 		}
-		if err != nil {
-			off := int64(-1)
-			var ce *ring.CorruptionError
-			if errors.As(err, &ce) {
-				off = ce.Offset
-			}
-			rep.Findings = append(rep.Findings, Finding{Path: fi.Path, Offset: off, Err: err})
-			rep.Segments = append(rep.Segments, sr)
-			continue
+		if _, err := rotate.PeekHeader(fi); errors.Is(err, ring.ErrNotStarted) || errors.Is(err, ring.ErrShort) {
+			rep.Notes = append(rep.Notes, Finding{Path: fi.Path, Offset: -1, Err: errors.New("prepared segment, not written yet")})
+			rep.Segments = append(rep.Segments, SegmentReport{Path: fi.Path, Num: fi.Num, Compressed: fi.Compressed, DiskBytes: fi.Size})
 		}
-		sr.Started = true
-		sr.FirstSeq = v.Header.FirstSeq
-		sr.LogID = v.Header.LogID
-		if !haveID {
-			logID, haveID = v.Header.LogID, true
-		} else if v.Header.LogID != logID {
-			rep.Findings = append(rep.Findings, Finding{Path: fi.Path, Offset: 48, Err: errors.New("segment belongs to another log (log id differs from the first segment's)")})
-		}
-		if haveNext && sr.FirstSeq != nextSeq {
-			f := Finding{Path: fi.Path, Offset: 24, Err: fmt.Errorf("segment starts at sequence %d, the previous one ended before %d", sr.FirstSeq, nextSeq)}
-			if sr.FirstSeq > nextSeq {
-				f.Lost = sr.FirstSeq - nextSeq
-			}
-			rep.Findings = append(rep.Findings, f)
-		}
-		res, err := scan(v)
-		truncated, size := v.Truncated, v.Header.Size
-		v.Close()
-		if truncated {
-			rep.Findings = append(rep.Findings, Finding{Path: fi.Path, Offset: fi.Size,
-				Err: fmt.Errorf("%w: file truncated to %d bytes, its header says %d (records after the cut are lost)", ring.ErrShort, fi.Size, size)})
-		}
-		if err != nil {
-			rep.Findings = append(rep.Findings, Finding{Path: fi.Path, Offset: -1, Err: err})
-		}
-		last := i == lastIdx
-		for _, d := range res.Damage {
-			if live && last && errors.Is(d.Err, ring.ErrHole) {
-				rep.Notes = append(rep.Notes, Finding{Path: fi.Path, Offset: d.From, Err: errors.New("record being written by the live writer")})
-				continue
-			}
-			f := Finding{Path: fi.Path, Offset: d.From, Err: d.Err}
-			if nr, ok := seqAt(fi, int(d.To)); ok && nr > d.Seq {
-				f.Lost = nr - d.Seq
-			}
-			rep.Findings = append(rep.Findings, f)
-		}
-		for _, g := range res.Gaps {
-			rep.Notes = append(rep.Notes, Finding{Path: fi.Path, Offset: g.Offset, Lost: g.To - g.From,
-				Err: fmt.Errorf("sequence numbers %d to %d missing after a repaired range (lost in a crash, already reported by the writer's recovery)", g.From, g.To-1)})
-		}
-		if res.TailFrom > 0 && live && last {
-			rep.Notes = append(rep.Notes, Finding{Path: fi.Path, Offset: int64(res.TailFrom), Err: errors.New("record being written by the live writer")})
-		} else if res.TailFrom > 0 {
-			f := Finding{Path: fi.Path, Offset: int64(res.TailFrom), Err: fmt.Errorf("%d bytes of garbage after the last valid record (torn or corrupt tail)", res.TailTo-res.TailFrom)}
-			if last && !fi.Compressed {
-				f.Err = fmt.Errorf("%w; the writer repairs it when it next opens the log", f.Err)
-			}
-			rep.Findings = append(rep.Findings, f)
-		}
-		if !last && !res.Full && !fi.Compressed {
-			rep.Findings = append(rep.Findings, Finding{Path: fi.Path, Offset: int64(res.End), Err: errors.New("rolled segment is not closed: its data stops early (writer crashed before recovery ran?)")})
-		}
-		sr.NextSeq, sr.Records, sr.Full, sr.DataBytes = res.NextSeq, res.Records, res.Full || fi.Compressed, int64(res.DataEnd)
-		rep.Records += res.Records
-		nextSeq, haveNext = res.NextSeq, true
-		rep.Segments = append(rep.Segments, sr)
+	}
+	for _, s := range rep.Segments {
+		rep.Records += s.Records
 	}
 	return rep, nil
 }
 
-// headerStarted reports whether a segment was activated by its writer (its
-// magic is set); damaged headers count as started, for the scan to report.
-func headerStarted(fi rotate.FileInfo) bool {
-	_, err := peekHeader(fi)
-	return !errors.Is(err, ring.ErrNotStarted) && !errors.Is(err, fs.ErrNotExist)
+// verifier collects what a Reader driven by Verify meets. Its methods do
+// nothing on a nil *verifier, so that the Reader calls them unconditionally.
+type verifier struct {
+	rep  *Report
+	seen map[uint64]bool // segments reported
+	last uint64          // highest segment number reported
 }
 
-func scan(v *rotate.View) (res ring.ScanResult, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fault.Error(r, v.Path)
-		}
-	}()
-	defer fault.Catch()()
-	res = ring.Scan(v.Data, v.Header.FirstSeq, nil)
-	for i := range res.Damage {
-		setPath(res.Damage[i].Err, v.Path)
+func (vf *verifier) add(s SegmentReport) {
+	if vf.seen[s.Num] {
+		return
 	}
-	return res, nil
+	vf.seen[s.Num] = true
+	vf.last = max(vf.last, s.Num)
+	vf.rep.Segments = append(vf.rep.Segments, s)
 }
 
-// seqAt reads the sequence number of the record at off of a segment file.
-func seqAt(fi rotate.FileInfo, off int) (seq uint64, ok bool) {
-	v, err := rotate.OpenView(fi)
-	if err != nil {
-		return 0, false
+func (vf *verifier) finding(f Finding) { vf.rep.Findings = append(vf.rep.Findings, f) }
+func (vf *verifier) note(f Finding)    { vf.rep.Notes = append(vf.rep.Notes, f) }
+
+// damage files a Damage the Reader reports: corruption as a finding,
+// everything else as a note.
+func (vf *verifier) damage(d Damage) {
+	if vf == nil {
+		return
 	}
-	defer v.Close()
-	defer func() {
-		if r := recover(); r != nil {
-			ok = false
-		}
-	}()
-	defer fault.Catch()()
-	rec, kind, _ := ring.Decode(v.Data, off)
-	return rec.Seq, kind == ring.KindRecord || kind == ring.KindPadding
+	f := Finding{Path: d.Path, Offset: d.From, Lost: d.Lost, Err: d.Err}
+	if d.Kind == DamageRemoved {
+		f.Err = fmt.Errorf("%w (removed while verifying, or before)", d.Err)
+	}
+	if d.Kind.Corruption() {
+		vf.finding(f)
+	} else {
+		vf.note(f)
+	}
+}
+
+// segmentDone summarises the segment the Reader is done with.
+func (vf *verifier) segmentDone(r *Reader, v *rotate.View) {
+	if vf == nil || v == nil {
+		return
+	}
+	w := r.walk
+	vf.add(SegmentReport{Path: v.Path, Num: v.Num, Compressed: v.Compressed, Started: true, DiskBytes: v.Size,
+		DataBytes: w.DataEnd, FirstSeq: v.Header.FirstSeq, NextSeq: w.Seq, Records: w.Records, Full: w.Full || v.Compressed, LogID: v.Header.LogID})
+}
+
+// endOfData: the Reader reached the end of what is written, in v.
+func (vf *verifier) endOfData(r *Reader, v *rotate.View) { vf.segmentDone(r, v) }
+
+// unreadable: segment n could not be read at all (the Reader reported the
+// damage).
+func (vf *verifier) unreadable(r *Reader, n uint64, path string) {
+	if vf == nil {
+		return
+	}
+	vf.add(SegmentReport{Path: path, Num: n, Damaged: true})
+}
+
+// openError: segment n could not be opened, for another reason than damage.
+func (vf *verifier) openError(n uint64, path string, err error) {
+	vf.finding(Finding{Path: path, Offset: -1, Err: err})
+	vf.add(SegmentReport{Path: path, Num: n, Damaged: true})
+}
+
+// otherLog: v belongs to another log than the segments before it.
+func (vf *verifier) otherLog(v *rotate.View, err error) {
+	vf.finding(Finding{Path: v.Path, Offset: ring.OffLogID, Err: errors.New("segment belongs to another log (log id differs from the earlier segments')")})
+	vf.add(SegmentReport{Path: v.Path, Num: v.Num, Compressed: v.Compressed, Started: true, Damaged: true, DiskBytes: v.Size, FirstSeq: v.Header.FirstSeq, LogID: v.Header.LogID})
+}
+
+// unclosed: the data of v, not the last segment, stops early without
+// garbage after it.
+func (vf *verifier) unclosed(r *Reader, v *rotate.View, unfinished bool) {
+	if vf == nil || v.Compressed {
+		return
+	}
+	if unfinished {
+		vf.note(Finding{Path: v.Path, Offset: r.walk.Pos, Err: errors.New("rolled segment not closed: its crashed writer never finished it, no record lost (the next Open closes it)")})
+		return
+	}
+	vf.finding(Finding{Path: v.Path, Offset: r.walk.Pos, Err: errors.New("rolled segment is not closed: its data stops early")})
+}
+
+// tail: bytes up to dirtyTo after the last valid record of the last segment.
+func (vf *verifier) tail(r *Reader, v *rotate.View, dirtyTo int64) {
+	if vf == nil || dirtyTo <= r.walk.Pos {
+		return
+	}
+	n := dirtyTo - r.walk.Pos
+	if !r.finished(v) && !r.writerAlive() {
+		vf.note(Finding{Path: v.Path, Offset: r.walk.Pos, Err: fmt.Errorf("%d bytes after the last valid record: %w", n, errUnfinished)})
+		return
+	}
+	vf.finding(Finding{Path: v.Path, Offset: r.walk.Pos, Err: fmt.Errorf("%d bytes of garbage after the last valid record of a segment its writer finished (torn or corrupt tail); the writer clears it when it next opens the log", n)})
 }

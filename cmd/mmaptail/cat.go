@@ -3,11 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
 
 	"golang.org/x/sys/unix"
 
@@ -28,12 +28,15 @@ Prints the payload of every record of the log in DIR followed by a newline,
 in sequence order, rolled and compressed segments included. It reads while
 a writer appends, without disturbing it. Damaged ranges are skipped where the
 next valid record can be proved, each reported on standard error with file
-and offset; the exit status is then 1.
+and offset; the exit status is then 1. Writes that a crashed writer left
+unfinished (their Write never returned, so no record is lost) are noted on
+standard error and do not change the exit status.
 
 With -f it follows the log like tail -f: it waits for new records, goes on
 across rotations into new segments, and stops on SIGINT or SIGTERM (exit 0,
-or 1 if damage was reported). --from starts at the oldest record (begin),
-after the newest (end) or at a sequence number.`
+or 1 if damage was reported). A DIR that does not exist yet is waited for.
+--from starts at the oldest record (begin), after the newest (end) or at a
+sequence number.`
 
 func runCat(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags(commands["cat"], stderr, catHelp)
@@ -46,27 +49,33 @@ func runCat(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(pos) != 1 {
 		return usagef("want exactly one DIR, got %d arguments", len(pos))
 	}
+	start, err := tail.ParseStart(*from)
+	if err != nil {
+		return usagef("--from %q: want begin, end or a sequence number", *from)
+	}
+	dir := pos[0]
+	damaged := false
 	o := &tail.Options{Follow: *follow, OnDamage: func(d tail.Damage) {
+		if d.Kind == tail.DamageUnfinished {
+			fmt.Fprintf(stderr, "mmaptail cat: note: %s\n", oneLine(d.String()))
+			return
+		}
+		damaged = true
 		fmt.Fprintf(stderr, "mmaptail cat: damage: %s\n", oneLine(d.String()))
 	}}
-	switch *from {
-	case "begin":
-	case "end":
-		o.FromEnd = true
-	default:
-		n, err := strconv.ParseUint(*from, 10, 64)
-		if err != nil || n == 0 {
-			return usagef("--from %q: want begin, end or a sequence number", *from)
+	start.Apply(o)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM)
+	defer stop()
+	if *follow {
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(stderr, "mmaptail cat: %s does not exist yet: waiting for it to appear\n", dir)
 		}
-		o.FromSeq = n
 	}
-	r, err := tail.Open(pos[0], o)
+	r, err := tail.Open(dir, o)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM)
-	defer stop()
 	bw := bufio.NewWriterSize(stdout, 64<<10)
 	for {
 		for r.Next() {
@@ -85,7 +94,7 @@ func runCat(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			break
 		}
 	}
-	if len(r.Damage()) > 0 {
+	if damaged {
 		return &exitError{code: 1}
 	}
 	return nil

@@ -23,7 +23,14 @@ Checks every segment of the log in DIR (headers, every record's length,
 flags and CRC-32C, sequence numbers within and across segments) and prints a
 report: one line per segment, then each finding with file and offset. The
 exit status is 0 when the log is clean and 1 when corruption was found.
-Notes (foreign files, a segment prepared but unused) do not fail it.`
+
+It reads the log as cat does, with the same rules, so the two count the
+same records lost. It may run while the writer appends, compresses and
+removes segments: what changes under it is followed or noted, not reported
+as corruption. Notes do not fail it: foreign files, a segment prepared but
+unused, segments retention removed while it read, ranges an earlier
+recovery repaired, and the writes a crashed writer left unfinished (their
+Write never returned, so no record is lost; the next writer repairs them).`
 
 func runVerify(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags(commands["verify"], stderr, verifyHelp)
@@ -40,13 +47,18 @@ func runVerify(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "log %s", rep.Dir)
-	if len(rep.Segments) > 0 && rep.Segments[len(rep.Segments)-1].Started {
-		fmt.Fprintf(stdout, " (id %s)", hex.EncodeToString(rep.Segments[len(rep.Segments)-1].LogID[:]))
+	for _, s := range rep.Segments {
+		if s.Started && !s.Damaged {
+			fmt.Fprintf(stdout, " (id %s)", hex.EncodeToString(s.LogID[:]))
+			break
+		}
 	}
 	fmt.Fprintln(stdout)
 	for _, s := range rep.Segments {
 		state := "active"
 		switch {
+		case s.Damaged:
+			state = "damaged"
 		case !s.Started:
 			state = "unused"
 		case s.Compressed:

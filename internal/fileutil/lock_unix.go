@@ -98,3 +98,70 @@ func (l *Lock) Release() error {
 	l.f = nil
 	return err
 }
+
+// ErrLockBusy is wrapped by the errors of LockShared and LockExclusive when
+// another open file description holds a conflicting lock.
+var ErrLockBusy = errors.New("file is locked by another open file description")
+
+// LockShared takes a shared flock on f without waiting. It is released when
+// f is closed (or its process dies). A conflicting exclusive lock gives an
+// error wrapping ErrLockBusy.
+func LockShared(f *os.File) error { return flock(f, unix.LOCK_SH) }
+
+// LockExclusive takes an exclusive flock on f without waiting: it fails,
+// with an error wrapping ErrLockBusy, while any other open file description
+// (in any process) holds a shared or exclusive lock on the file.
+func LockExclusive(f *os.File) error { return flock(f, unix.LOCK_EX) }
+
+// Unlock drops the flock held through f.
+func Unlock(f *os.File) error {
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_UN); err != nil {
+		return fmt.Errorf("unlock %s: %w", f.Name(), err)
+	}
+	return nil
+}
+
+func flock(f *os.File, how int) error {
+	for {
+		err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.EWOULDBLOCK):
+			return fmt.Errorf("flock %s: %w", f.Name(), ErrLockBusy)
+		}
+		return fmt.Errorf("flock %s: %w", f.Name(), err)
+	}
+}
+
+// SameFile reports whether path (not following a symbolic link) names the
+// file open as f: the same device and inode. A path that no longer exists
+// gives false and no error.
+func SameFile(f *os.File, path string) (bool, error) {
+	var a, b unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &a); err != nil {
+		return false, fmt.Errorf("fstat %s: %w", f.Name(), err)
+	}
+	if err := unix.Lstat(path, &b); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return false, nil
+		}
+		return false, fmt.Errorf("lstat %s: %w", path, err)
+	}
+	return a.Dev == b.Dev && a.Ino == b.Ino, nil
+}
+
+// SameOpenFile reports whether a and b are open on the same file (device and
+// inode).
+func SameOpenFile(a, b *os.File) (bool, error) {
+	var x, y unix.Stat_t
+	if err := unix.Fstat(int(a.Fd()), &x); err != nil {
+		return false, err
+	}
+	if err := unix.Fstat(int(b.Fd()), &y); err != nil {
+		return false, err
+	}
+	return x.Dev == y.Dev && x.Ino == y.Ino, nil
+}

@@ -1,0 +1,219 @@
+package tail
+
+import (
+	"context"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/mmaplog/mmaplog/internal/fault"
+	"github.com/mmaplog/mmaplog/internal/fileutil"
+	"github.com/mmaplog/mmaplog/ring"
+	"github.com/mmaplog/mmaplog/rotate"
+)
+
+// This file is the live part of the Reader, as Prometheus's wlog keeps
+// live_reader.go apart from reader.go: what a following Reader does at the
+// end of what is written, how long it waits for a record a writer reserved,
+// and how it sleeps until the writer wakes it.
+
+// followState is where a following Reader found nothing to read, and since
+// when.
+type followState struct {
+	emptySeg   uint64
+	emptyAt    int64
+	emptySince time.Time
+	checkAt    time.Time
+	checkEvery time.Duration
+	scanned    bool // nothing followed emptyAt when the writer was not running
+	evidence   bool // woken by the writer while emptyAt stayed empty: it wrote elsewhere
+	scanAt     time.Time
+	scanEvery  time.Duration
+	idle       int // Waits in a row that found nothing
+}
+
+// waitAtEmpty decides, in follow mode, what a zero length word at the
+// current position means: the end of what is written so far, or a record
+// that a live writer goroutine is still writing (wait: true), or maybe a
+// hole that will never be filled (false: look past it). It looks past the
+// word only now and then: walking the rest of a segment costs a few
+// milliseconds.
+func (r *Reader) waitAtEmpty(v *rotate.View) (wait bool) {
+	f := &r.follow
+	now := time.Now()
+	if f.emptyAt != r.walk.Pos || f.emptySeg != v.Num {
+		f.emptyAt, f.emptySeg, f.emptySince = r.walk.Pos, v.Num, now
+		f.checkEvery = 100 * time.Millisecond
+		f.checkAt = now.Add(20 * time.Millisecond)
+		f.scanned, f.evidence = false, false
+		f.scanAt, f.scanEvery = now.Add(r.opts.HoleWait), r.opts.HoleWait
+		return true
+	}
+	if now.Before(f.checkAt) {
+		return true
+	}
+	f.checkAt = now.Add(f.checkEvery)
+	f.checkEvery = min(2*f.checkEvery, 5*time.Second)
+	var sealed bool
+	if fault.Guard(v.Path, func() error { sealed = ring.LoadState(v.Data) == ring.StateSealed; return nil }) != nil {
+		return false // the next step meets the fault and reports it
+	}
+	alive := r.writerAlive()
+	if alive {
+		f.scanned = false
+		if !sealed {
+			if now.Sub(f.emptySince) < r.opts.HoleWait {
+				return true // a writer goroutine may still publish it
+			}
+			// Waiting at the end of what is written is the normal
+			// idle state: look past it only when the writer woke this
+			// reader for records elsewhere, and otherwise rarely.
+			if !f.evidence || r.ctl == nil {
+				if now.Before(f.scanAt) {
+					return true
+				}
+				f.scanEvery = min(2*f.scanEvery, 10*time.Minute)
+				f.scanAt = now.Add(f.scanEvery)
+			}
+		}
+	}
+	if f.scanned {
+		return true // nothing followed, and no writer ran since
+	}
+	return false
+}
+
+// giveBackPast gives back the pages after the current position, which
+// looking past a zero length word touched.
+func (r *Reader) giveBackPast(v *rotate.View, pos int64) {
+	if v.Compressed {
+		return
+	}
+	page := int64(fileutil.PageSize())
+	from := (pos/page + 1) * page
+	if from < int64(len(v.Data)) {
+		_ = fileutil.DontNeed(v.Data, int(from), len(v.Data)-int(from))
+	}
+}
+
+// Wait waits, in follow mode, until more records may be there: it spins
+// briefly, then yields, then sleeps on the segment's wake word, where the
+// writer wakes it when it publishes a record, or a timeout
+// (Options.WaitTimeout, growing to MaxIdleWait while the log is idle). It
+// returns when ctx is done, with its error, at most MaxIdleWait late. Call
+// Next after it: Wait may return without anything new.
+//
+// Before it sleeps, the Reader raises the segment's "wake me until"
+// deadline (ring.ArmWake) to the end of its sleep, at most MaxIdleWait
+// ahead; the writer pays for a wake-up only for records stamped before the
+// deadline. A Reader killed in its sleep thus costs the writer at most
+// MaxIdleWait of wake-ups, and a writer nobody watches none.
+func (r *Reader) Wait(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if r.err != nil || !r.opts.Follow {
+		return nil
+	}
+	if r.view == nil || r.ctl == nil {
+		// Between segments, or no writable control page: sleep, growing.
+		d := min(time.Duration(50<<min(r.follow.idle, 10))*time.Microsecond, r.idleTimeout())
+		r.follow.idle++
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		return nil
+	}
+	if r.futexWait() {
+		r.follow.idle = 0
+	} else {
+		r.follow.idle++
+	}
+	return ctx.Err()
+}
+
+// futexWait is Wait on the current segment. It reports whether the length
+// word at the position became non-zero (or the writer woke it).
+func (r *Reader) futexWait() (ready bool) {
+	if err := fault.Guard(r.view.Path, func() error {
+		ready = r.futexWaitGuarded()
+		return nil
+	}); err != nil {
+		return true // Next meets the fault and reports it
+	}
+	return ready
+}
+
+func (r *Reader) futexWaitGuarded() bool {
+	v := r.view
+	pos := r.walk.Pos - v.Base
+	if pos < 0 || pos+ring.RecordHeaderSize > int64(len(v.Data)) {
+		return true
+	}
+	word := ring.LengthWord(v.Data, int(pos))
+	if r.follow.idle == 0 {
+		// Busy a moment ago: the next record is likely microseconds away.
+		for i := 0; i < 200; i++ {
+			if atomic.LoadUint32(word) != 0 {
+				return true
+			}
+		}
+		for i := 0; i < 20; i++ {
+			runtime.Gosched()
+			if atomic.LoadUint32(word) != 0 {
+				return true
+			}
+		}
+	}
+	wake := ring.WakeWord(r.ctl)
+	w := atomic.LoadUint32(wake)
+	timeout := r.idleTimeout()
+	now := time.Now().UnixNano()
+	// Ask to be woken until the sleep ends, then look once more: the
+	// writer stores a record's length word before it reads the deadline,
+	// this reader raises the deadline before it reads the length word,
+	// so one of the two sees the other.
+	ring.ArmWake(r.ctl, now, now+int64(timeout))
+	if atomic.LoadUint32(word) == 0 {
+		fileutil.FutexWait(wake, w, timeout)
+	}
+	if atomic.LoadUint32(word) != 0 {
+		return true
+	}
+	if atomic.LoadUint32(wake) != w {
+		// Woken, yet nothing here: the writer published elsewhere
+		// (a later record past one still being written, or a roll).
+		r.follow.evidence = true
+		return true
+	}
+	return false
+}
+
+// idleTimeout is how long Wait sleeps without being woken: WaitTimeout at
+// first, doubling while nothing comes, up to MaxIdleWait, so that an idle
+// follower costs next to no CPU.
+func (r *Reader) idleTimeout() time.Duration {
+	return min(r.opts.WaitTimeout<<min(r.follow.idle, 8), max(MaxIdleWait, r.opts.WaitTimeout), MaxIdleWait)
+}
+
+// mapControl maps the first page of the current segment writable, for the
+// futex wait on its control words. A Reader without write access to the
+// segment files goes without it and polls.
+func (r *Reader) mapControl() {
+	if b, err := r.view.MapControl(); err == nil {
+		r.ctl = b
+	}
+}
+
+// release gives back the pages of the current mapping below off.
+func (r *Reader) release(off int64) {
+	if r.view == nil || r.view.Compressed {
+		return
+	}
+	_ = fileutil.DontNeed(r.view.Data, 0, int(off))
+	r.released = off
+}
