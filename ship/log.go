@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -260,7 +261,15 @@ func (l *logShipper) run(ctx context.Context) (err error) {
 	}
 	for {
 		if !l.pending {
-			if !l.r.Next() {
+			if err := l.readSlot(ctx); err != nil {
+				return nil
+			}
+			ok := l.r.Next()
+			if ok {
+				l.encode()
+			}
+			l.doneReading()
+			if !ok {
 				if err := l.r.Err(); err != nil {
 					return err
 				}
@@ -269,7 +278,6 @@ func (l *logShipper) run(ctx context.Context) (err error) {
 				}
 				continue
 			}
-			l.encode()
 		}
 		if err := l.batch(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -279,6 +287,35 @@ func (l *logShipper) run(ctx context.Context) (err error) {
 		}
 	}
 }
+
+// readSlot waits for one of the few tokens that let a log read records
+// (Shipper.reading), in turn: the channel's waiters are served in order.
+// Reading a record maps the page-cache folio that holds it (the kernel maps
+// folios of up to a few MiB whole), so with a hundred logs reading at once
+// the shipper would hold a hundred of them; with the tokens only those
+// logs that read right now hold any, and each gives its pages back
+// (doneReading) before it lets go. Waits for the window, the budget and
+// the writer happen without a token.
+func (l *logShipper) readSlot(ctx context.Context) error {
+	select {
+	case l.s.reading <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// doneReading gives back the segment pages the reader mapped (the events
+// are copied out; it costs one madvise, and one fault at the next read) and
+// the reading token.
+func (l *logShipper) doneReading() {
+	l.r.Release()
+	<-l.s.reading
+}
+
+// readers is how many logs read records at once: enough to keep the cores
+// busy, few enough that their mapped pages stay a few MiB.
+func readers() int { return max(2, 2*runtime.GOMAXPROCS(0)) }
 
 // encode turns the reader's record into the pending event.
 func (l *logShipper) encode() {
@@ -310,6 +347,7 @@ func (l *logShipper) batch(ctx context.Context) error {
 	}
 	maxEv, maxBy = min(maxEv, l.s.cfg.BatchSize), min(maxBy, l.s.cfg.BatchBytes)
 	b := &shipBatch{}
+	reading := false
 	for {
 		ev := l.scratch
 		cur := len(b.chunks) - 1
@@ -334,10 +372,23 @@ func (l *logShipper) batch(ctx context.Context) error {
 		b.size += len(ev)
 		b.last = l.pendingRec
 		l.pending = false
-		if len(b.events) >= maxEv || b.size >= maxBy || !l.r.Next() {
+		if len(b.events) >= maxEv || b.size >= maxBy {
+			break
+		}
+		if !reading {
+			// Past the budget's wait: from here on the loop only reads.
+			if err := l.readSlot(ctx); err != nil {
+				return err
+			}
+			reading = true
+		}
+		if !l.r.Next() {
 			break
 		}
 		l.encode()
+	}
+	if reading {
+		l.doneReading()
 	}
 	if seq := l.beyond.Load(); seq != 0 && b.last.Seq >= seq {
 		l.beyond.Store(0)

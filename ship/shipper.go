@@ -142,6 +142,9 @@ type Shipper struct {
 	start  startPoint
 	budget *budget
 	chunks chan []byte // chunks of memory for events, for reuse
+	// reading holds a token for each log reading records right now (see
+	// logShipper.readSlot): few at once, so that few hold segment pages.
+	reading chan struct{}
 
 	mu      sync.Mutex
 	logs    map[string]*logShipper // by cleaned path
@@ -237,7 +240,7 @@ func New(cfg Config) (*Shipper, error) {
 		return nil, fmt.Errorf("ship: %w", err)
 	}
 	s := &Shipper{cfg: cfg, start: sp, budget: newBudget(int64(cfg.BufferBytes)),
-		chunks: make(chan []byte, chunkPool), logs: map[string]*logShipper{}, waiting: map[string]bool{},
+		chunks: make(chan []byte, chunkPool), reading: make(chan struct{}, readers()), logs: map[string]*logShipper{}, waiting: map[string]bool{},
 		changed: make(chan struct{}, 1)}
 	if cfg.Metrics != nil {
 		cfg.Metrics.attach(s)

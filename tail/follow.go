@@ -179,6 +179,14 @@ func (r *Reader) futexWaitGuarded() bool {
 	// so one of the two sees the other.
 	ring.ArmWake(r.ctl, now, now+int64(timeout))
 	if atomic.LoadUint32(word) == 0 {
+		if r.follow.idle >= releaseIdle {
+			// Idle for a while: the sleep may be long, so hold no pages
+			// of the segment through it (the kernel maps page-cache
+			// folios of up to a few MiB whole on a fault, whatever was
+			// touched). The wake word is in the control page, a mapping
+			// of its own.
+			r.Release()
+		}
 		fileutil.FutexWait(wake, w, timeout)
 	}
 	if atomic.LoadUint32(word) != 0 {
@@ -192,6 +200,12 @@ func (r *Reader) futexWaitGuarded() bool {
 	}
 	return false
 }
+
+// releaseIdle is how many Waits in a row must find nothing (5 ms, then
+// 10 ms, ... asleep) before Wait gives back the segment's pages while it
+// sleeps: not while records come every few milliseconds, when the next
+// record's fault would add to its latency.
+const releaseIdle = 1
 
 // idleTimeout is how long Wait sleeps without being woken: WaitTimeout at
 // first, doubling while nothing comes, up to MaxIdleWait, so that an idle
@@ -216,4 +230,20 @@ func (r *Reader) release(off int64) {
 	}
 	_ = fileutil.DontNeed(r.view.Data, 0, int(off))
 	r.released = off
+}
+
+// Release gives back every page of the segment the Reader has mapped (they
+// stay in the page cache; the next read maps what it touches again), so
+// that a Reader that will not read for a while holds no memory for it: a
+// process following many logs calls it on a log's Reader when it stops
+// reading that log for now. The payload of the last record stays valid
+// (it is read again from the page cache when touched). A following
+// Reader does the same on its own when Wait sleeps on an idle log.
+func (r *Reader) Release() {
+	if r.view == nil || r.view.Compressed {
+		return
+	}
+	_ = fileutil.DontNeed(r.view.Data, 0, len(r.view.Data))
+	// Everything below the position is given back; Next counts from here.
+	r.released = max(r.walk.Pos-r.view.Base, 0)
 }

@@ -86,6 +86,14 @@ type Options struct {
 	// idle, up to MaxIdleWait. Default DefaultWaitTimeout.
 	WaitTimeout time.Duration
 
+	// ReleaseEvery is how far a Reader reads past the pages it gave back
+	// before it gives back those it read since (with MADV_DONTNEED: they
+	// stay in the page cache, only this process's mapping of them goes),
+	// so that its resident set stays small on large segments. Default
+	// DefaultReleaseEvery; a process following many logs may want less.
+	// See also Release.
+	ReleaseEvery int64
+
 	// OnDamage, if set, is called for every damaged range as it is met
 	// (they are also collected; see Reader.Damage).
 	OnDamage func(Damage)
@@ -139,9 +147,8 @@ const (
 	endUnfinish                   // stopped early in a segment its crashed writer never finished
 )
 
-// releaseChunk is how far a Reader gets past the pages it read before it
-// gives them back, so that its resident set stays small on large segments.
-const releaseChunk = 4 << 20
+// DefaultReleaseEvery is Options.ReleaseEvery's default.
+const DefaultReleaseEvery = 4 << 20
 
 // Open opens the log in dir for reading. It does not take the writer's lock:
 // reading while a writer appends is safe. Without Follow, a directory that
@@ -177,6 +184,9 @@ func newReader(dir string, o *Options) *Reader {
 	if r.opts.WaitTimeout <= 0 {
 		r.opts.WaitTimeout = DefaultWaitTimeout
 	}
+	if r.opts.ReleaseEvery <= 0 {
+		r.opts.ReleaseEvery = DefaultReleaseEvery
+	}
 	return r
 }
 
@@ -195,7 +205,7 @@ func (r *Reader) Next() bool {
 		}
 		ok, more := r.step()
 		if ok {
-			if off := r.rec.Offset; off-r.released >= releaseChunk {
+			if off := r.rec.Offset; off-r.released >= r.opts.ReleaseEvery {
 				r.release(off) // the pages before the record just read
 			}
 			r.follow.idle = 0
