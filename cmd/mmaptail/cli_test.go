@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/mmaplog/mmaplog/tail"
 )
 
 var built struct {
@@ -188,5 +190,27 @@ func TestBuiltStatWatchIntoPipe(t *testing.T) {
 	}
 	if strings.ContainsAny(got.String(), "\r\x1b") || !strings.Contains(got.String(), "records:  1 to 100 (100)") {
 		t.Errorf("stat -w into a pipe:\n%q", got.String())
+	}
+}
+
+// stat says when a cursor is beyond the newest record instead of showing a
+// lag of 0.
+func TestBuiltStatCursorBeyondEnd(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "log")
+	cmd := exec.Command(builtMmaptail(t), "write", dir)
+	cmd.Stdin = strings.NewReader("a\nb\nc\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("write: %v %s", err, out)
+	}
+	id, ok := tail.LogID(dir)
+	if !ok {
+		t.Fatal("no log id")
+	}
+	if err := (tail.Cursor{LogID: id, NextSeq: 50}).Save(tail.CursorPath(dir, "ahead")); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runBuilt(t, "stat", dir)
+	if code != 0 || !strings.Contains(out, "next 50  beyond the end: the newest record is 3, shipping resumes at 50") {
+		t.Fatalf("stat: exit %d\n%s\n%s", code, out, errs)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mmaplog/mmaplog/internal/fileutil"
 	"github.com/mmaplog/mmaplog/rotate"
+	"github.com/mmaplog/mmaplog/ship"
 	"github.com/mmaplog/mmaplog/tail"
 )
 
@@ -128,6 +129,12 @@ func printStat(w io.Writer, dir string) error {
 		cur := c.Cursor
 		if id, ok := tail.LogID(dir); ok && id != cur.LogID {
 			fmt.Fprintf(w, "  %-24s belongs to another log (id %s)\n", c.Name, hex.EncodeToString(cur.LogID[:]))
+			continue
+		}
+		if st := ship.Locate(cur.NextSeq, ext); st.Position == ship.BeyondEnd {
+			// Nothing is shipped from this cursor until the log grows
+			// past it: say so rather than show a lag of 0.
+			fmt.Fprintf(w, "  %-24s next %d  %s  saved %s\n", c.Name, cur.NextSeq, st, ago(now, cur.Saved))
 			continue
 		}
 		var recs uint64
