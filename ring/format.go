@@ -150,6 +150,14 @@ func ArmWake(b []byte, now, until int64) {
 // of a region whose deadline word holds until.
 func WakeDue(until, ts int64) bool { return until != 0 && ts < until && until-ts <= wakeHorizon }
 
+// ClearControl zeroes the control area of a copy of a region header, but
+// for a state word of state: what a compressed copy of a segment holds,
+// since readers may write a live segment's control area at any moment.
+func ClearControl(b []byte, state State) {
+	clear(b[OffWake:HeaderSize])
+	StoreState(b, state)
+}
+
 // Disarm clears the deadline word: recovery does it, so that a reader that
 // died asleep costs a new writer nothing.
 func Disarm(b []byte) { WakeUntil(b).Store(0) }

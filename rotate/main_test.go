@@ -1,6 +1,7 @@
 package rotate
 
 import (
+	"sync/atomic"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -8,3 +9,5 @@ import (
 
 // TestMain checks that the preparer's goroutine is gone after Close.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func atomicAdd(w *uint32) { atomic.AddUint32(w, 1) }

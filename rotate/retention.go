@@ -209,7 +209,8 @@ func (r Retention) CompressRolled(dir string, st State) ([]Action, error) {
 // The steps, in this order, are what readers rely on (docs/FORMAT.md,
 // "Compressed segments"):
 //
-//  1. write NNNN.mlog.zst.tmp, fsync it;
+//  1. write NNNN.mlog.zst.tmp (the header with its control area cleared,
+//     then the records), fsync it;
 //  2. rename it to NNNN.mlog.zst, fsync the directory;
 //  3. unlink NNNN.mlog, fsync the directory.
 //
@@ -251,7 +252,17 @@ func CompressSegment(fi FileInfo) (string, error) {
 		return fail(err)
 	}
 	if err := fault.Guard(v.Path, func() error {
-		_, err := enc.Write(v.Data[:end])
+		// The header from a private copy: followers write the control
+		// area of a segment (its wake words) at any moment, and bytes
+		// that change while the encoder reads them would not match the
+		// frame's checksum. The records never change once published.
+		hdr := make([]byte, ring.HeaderSize)
+		copy(hdr, v.Data[:ring.HeaderSize])
+		ring.ClearControl(hdr, ring.StateSealed)
+		if _, err := enc.Write(hdr); err != nil {
+			return err
+		}
+		_, err := enc.Write(v.Data[ring.HeaderSize:end])
 		return err
 	}); err != nil {
 		enc.Close()

@@ -376,3 +376,55 @@ func TestOpenViewErrors(t *testing.T) {
 	}
 	s.Close()
 }
+
+// TestCompressWhileFollowersArm: followers write the control area of a
+// rolled segment's header (its wake words) while the writer compresses it;
+// the compressed copy still decompresses with its checksum intact, and holds
+// a clean control area.
+func TestCompressWhileFollowersArm(t *testing.T) {
+	for round := 0; round < 20; round++ {
+		dir := t.TempDir()
+		makeRolled(t, dir, 1)
+		l, _ := List(dir)
+		f, err := os.OpenFile(l.Segments[0].Path, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctl, err := unix.Mmap(int(f.Fd()), 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := int64(1); ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				now := time.Now().UnixNano()
+				ring.ArmWake(ctl, now, now+i)
+				atomicAdd(ring.WakeWord(ctl))
+			}
+		}()
+		out, err := CompressSegment(l.Segments[0])
+		close(stop)
+		<-done
+		unix.Munmap(ctl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := OpenView(FileInfo{Num: 1, Path: out, Compressed: true})
+		if err != nil {
+			t.Fatalf("round %d: the compressed copy does not decompress: %v", round, err)
+		}
+		res := ring.Scan(v.Data, v.Header.FirstSeq, nil)
+		if ring.WakeUntil(v.Data).Load() != 0 || *ring.WakeWord(v.Data) != 0 || ring.LoadState(v.Data) != ring.StateSealed || res.Records == 0 || len(res.Damage) != 0 {
+			t.Fatalf("round %d: compressed header control area not clean, or records damaged: %+v", round, res)
+		}
+		v.Close()
+	}
+}

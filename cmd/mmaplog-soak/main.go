@@ -652,6 +652,13 @@ func (s *soak) finalCheck() error {
 			return fmt.Errorf("acknowledged record %d (%v) is not in the log", seq, id)
 		}
 	}
+	rep, err := tail.Verify(s.dir)
+	if err != nil {
+		return err
+	}
+	if !rep.Clean() {
+		return fmt.Errorf("verify finds the log damaged: %v", rep.Findings)
+	}
 	acked := func(seq uint64) bool { return seq < uint64(len(s.acked)) && s.acked[seq] != (recordID{}) }
 	followed, gaps := 0, 0
 	for k, out := range s.followerRuns {
@@ -695,7 +702,7 @@ func (s *soak) finalCheck() error {
 		f.Close()
 	}
 	s.finalMsg = append(s.finalMsg,
-		fmt.Sprintf("| records in the log at the end, all intact | %d |", records),
+		fmt.Sprintf("| records in the log at the end, all intact; verify's findings | %d; %d |", records, len(rep.Findings)),
 		fmt.Sprintf("| records the follower printed (all intact, in order) | %d in %d runs, %d gaps (never acknowledged) |", followed, len(s.followerRuns), gaps))
 	return nil
 }
