@@ -17,6 +17,7 @@ type Preparer struct {
 	perm     os.FileMode
 	prefault bool
 	syncDir  bool
+	pool     *Pool
 
 	ready chan prepared
 	stop  chan struct{}
@@ -49,15 +50,19 @@ type PreparerOptions struct {
 	// (retention) so that the new file stays within the disk bounds.
 	BeforeCreate func(num uint64)
 	// OnCreate, if set, is called in the preparing goroutine with how long
-	// each successful preparation took (for statistics).
-	OnCreate func(time.Duration)
+	// each successful preparation took and whether it reused a file of
+	// Pool (for statistics).
+	OnCreate func(d time.Duration, reused bool)
+	// Pool, if set, is where segments are made from before new files are
+	// created (see CreateFrom).
+	Pool *Pool
 }
 
 // StartPreparer starts preparing segments in dir, numbered from first. Call
 // Take to get each, and Close when done.
 func StartPreparer(dir string, first uint64, o PreparerOptions) *Preparer {
 	p := &Preparer{
-		dir: dir, size: o.Size, perm: o.Perm, prefault: o.Prefault, syncDir: o.SyncDir,
+		dir: dir, size: o.Size, perm: o.Perm, prefault: o.Prefault, syncDir: o.SyncDir, pool: o.Pool,
 		ready: make(chan prepared, max(o.Ahead, 1)-1),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
@@ -66,7 +71,7 @@ func StartPreparer(dir string, first uint64, o PreparerOptions) *Preparer {
 	return p
 }
 
-func (p *Preparer) run(num uint64, beforeCreate func(uint64), onCreate func(time.Duration)) {
+func (p *Preparer) run(num uint64, beforeCreate func(uint64), onCreate func(time.Duration, bool)) {
 	defer close(p.done)
 	wait := 10 * time.Millisecond
 	for {
@@ -74,7 +79,7 @@ func (p *Preparer) run(num uint64, beforeCreate func(uint64), onCreate func(time
 		if beforeCreate != nil {
 			beforeCreate(num)
 		}
-		seg, err := Create(p.dir, num, p.size, p.perm, p.prefault)
+		seg, reused, err := CreateFrom(p.pool, p.dir, num, p.size, p.perm, p.prefault)
 		if err == nil && p.syncDir {
 			err = fileutil.SyncDir(p.dir)
 			if err != nil {
@@ -108,7 +113,7 @@ func (p *Preparer) run(num uint64, beforeCreate func(uint64), onCreate func(time
 		p.lastErr = nil
 		p.mu.Unlock()
 		if onCreate != nil {
-			onCreate(time.Since(start))
+			onCreate(time.Since(start), reused)
 		}
 		select {
 		case p.ready <- prepared{seg: seg}:

@@ -32,6 +32,10 @@ type Retention struct {
 	// SyncDir fsyncs the directory after removals, so that they survive a
 	// power loss (a removal that does not is simply done again).
 	SyncDir bool
+	// Pool, if set, receives the plain segment files that Apply removes
+	// and the plain files of segments CompressRolled compressed: the
+	// writer makes its next segments from them (see Pool.Put).
+	Pool *Pool
 }
 
 // Op is the kind of an Action.
@@ -110,6 +114,24 @@ func (r Retention) Apply(dir string, st State, now time.Time, cleanup bool) (Res
 		acts = append(acts, Action{Path: path, Op: OpRemoved, Reason: reason})
 		return true
 	}
+	// release takes a finished plain segment away from its name, into the
+	// pool where there is one.
+	release := func(fi FileInfo, reason string) bool {
+		if fi.Compressed || r.Pool == nil {
+			return remove(fi.Path, reason)
+		}
+		pooled, err := r.Pool.Put(fi)
+		if err != nil {
+			errs = append(errs, err)
+			return false
+		}
+		if pooled {
+			reason += " (file kept for reuse)"
+		}
+		changed = true
+		acts = append(acts, Action{Path: fi.Path, Op: OpRemoved, Reason: reason})
+		return true
+	}
 	for _, t := range l.Temp {
 		// Only leftovers of compressions: a segment being prepared is a
 		// temporary file too, and removing it would break the preparer.
@@ -122,7 +144,7 @@ func (r Retention) Apply(dir string, st State, now time.Time, cleanup bool) (Res
 			// A compression finished but the original was not removed yet.
 			for _, s := range l.Segments {
 				if s.Num == d.Num && !s.Compressed {
-					remove(s.Path, "compressed copy exists")
+					release(s, "compressed copy exists")
 				}
 			}
 		}
@@ -157,7 +179,7 @@ func (r Retention) Apply(dir string, st State, now time.Time, cleanup bool) (Res
 		default:
 			continue
 		}
-		if remove(s.Path, reason) {
+		if release(s, reason) {
 			total -= s.Size
 			left--
 			rolled[i].Path = ""
@@ -191,7 +213,7 @@ func (r Retention) CompressRolled(dir string, st State) ([]Action, error) {
 		if s.Compressed || s.Num >= st.Finished || s.Num >= st.Active {
 			continue
 		}
-		out, err := CompressSegment(s)
+		out, err := compressSegment(s, r.Pool)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -220,7 +242,11 @@ func (r Retention) CompressRolled(dir string, st State) ([]Action, error) {
 // plain file open reads on from the unlinked file. The compressed file keeps
 // the original's modification time (the roll time, which MaxAge counts
 // from).
-func CompressSegment(fi FileInfo) (string, error) {
+func CompressSegment(fi FileInfo) (string, error) { return compressSegment(fi, nil) }
+
+// compressSegment is CompressSegment, giving the plain file to pool in step
+// 3 (renamed away instead of unlinked: the same for readers) if there is one.
+func compressSegment(fi FileInfo, pool *Pool) (string, error) {
 	v, err := OpenView(fi)
 	if err != nil {
 		return "", err
@@ -287,7 +313,14 @@ func CompressSegment(fi FileInfo) (string, error) {
 	if err := fileutil.SyncDir(filepath.Dir(fi.Path)); err != nil {
 		return "", err
 	}
-	if err := os.Remove(fi.Path); err != nil {
+	if pool != nil {
+		if st, err := os.Stat(fi.Path); err == nil {
+			fi.Size = st.Size()
+		}
+		if _, err := pool.Put(fi); err != nil {
+			return "", err
+		}
+	} else if err := os.Remove(fi.Path); err != nil {
 		return "", err
 	}
 	return out, fileutil.SyncDir(filepath.Dir(fi.Path))

@@ -27,11 +27,55 @@ type Segment struct {
 // replacing anything, so a crash never leaves a half-made segment under a
 // segment's name. A full disk is reported here, naming the file.
 func Create(dir string, num uint64, size int64, perm os.FileMode, prefault bool) (*Segment, error) {
+	seg, _, err := CreateFrom(nil, dir, num, size, perm, prefault)
+	return seg, err
+}
+
+// CreateFrom is Create, but makes the segment from a file of pool if it
+// holds one (reused reports it): renamed to the segment's temporary name,
+// cleared through its pages, renamed into place. A reused file needs no new
+// page-cache pages and no disk allocation. With an empty pool (or nil) it
+// creates a new file.
+func CreateFrom(pool *Pool, dir string, num uint64, size int64, perm os.FileMode, prefault bool) (seg *Segment, reused bool, err error) {
 	if size < ring.HeaderSize+ring.RecordHeaderSize || size > ring.MaxRegionSize || size%int64(fileutil.PageSize()) != 0 {
-		return nil, fmt.Errorf("segment size %d: must be a multiple of the page size (%d) between %d and %d bytes", size, fileutil.PageSize(), fileutil.PageSize(), ring.MaxRegionSize)
+		return nil, false, fmt.Errorf("segment size %d: must be a multiple of the page size (%d) between %d and %d bytes", size, fileutil.PageSize(), fileutil.PageSize(), ring.MaxRegionSize)
 	}
 	path := filepath.Join(dir, SegmentName(num))
 	tmp := path + tmpExt
+	var f *os.File
+	if pf, ok := pool.take(); ok && pool.size == size {
+		f, err = reuse(pf, path, tmp, size, perm)
+		reused = true
+	} else {
+		if ok {
+			pf.f.Close()
+			os.Remove(pf.path)
+		}
+		f, err = createNew(path, tmp, size, perm, prefault)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	data, err := fileutil.Map(f, int(size), true)
+	if err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, false, err
+	}
+	if prefault {
+		if err := fileutil.PrefaultWrite(data); err != nil {
+			fileutil.Unmap(data)
+			f.Close()
+			os.Remove(path)
+			return nil, false, fmt.Errorf("pre-fault segment %s: %w", path, err)
+		}
+	}
+	return &Segment{Num: num, Path: path, File: f, Data: data}, reused, nil
+}
+
+// createNew makes a new segment file at tmp, preallocated (and with zeros
+// written if prefault, see below), and renames it to path.
+func createNew(path, tmp string, size int64, perm os.FileMode, prefault bool) (*os.File, error) {
 	f, err := fileutil.CreateExclusive(tmp, perm)
 	if errors.Is(err, os.ErrExist) {
 		// A leftover of a crash during an earlier preparation.
@@ -41,7 +85,7 @@ func Create(dir string, num uint64, size int64, perm os.FileMode, prefault bool)
 	if err != nil {
 		return nil, fmt.Errorf("create segment: %w", err)
 	}
-	fail := func(err error) (*Segment, error) {
+	fail := func(err error) (*os.File, error) {
 		f.Close()
 		os.Remove(tmp)
 		return nil, err
@@ -53,7 +97,7 @@ func Create(dir string, num uint64, size int64, perm os.FileMode, prefault bool)
 		// Pages of fallocated (unwritten) extents are slow to fault in
 		// through a mapping (ext4 converts each one); zeros written
 		// with pwrite put them in the page cache far faster, so the
-		// mapping below can be populated cheaply.
+		// mapping can be populated cheaply.
 		if err := fileutil.FillZeros(f, size); err != nil {
 			return fail(fmt.Errorf("zero segment %s: %w", path, err))
 		}
@@ -61,21 +105,7 @@ func Create(dir string, num uint64, size int64, perm os.FileMode, prefault bool)
 	if err := fileutil.RenameNoReplace(tmp, path); err != nil {
 		return fail(fmt.Errorf("create segment: %w", err))
 	}
-	data, err := fileutil.Map(f, int(size), true)
-	if err != nil {
-		f.Close()
-		os.Remove(path)
-		return nil, err
-	}
-	if prefault {
-		if err := fileutil.PrefaultWrite(data); err != nil {
-			fileutil.Unmap(data)
-			f.Close()
-			os.Remove(path)
-			return nil, fmt.Errorf("pre-fault segment %s: %w", path, err)
-		}
-	}
-	return &Segment{Num: num, Path: path, File: f, Data: data}, nil
+	return f, nil
 }
 
 // OpenWritable maps an existing segment file read-write and validates its

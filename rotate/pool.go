@@ -1,0 +1,189 @@
+package rotate
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/mmaplog/mmaplog/internal/fileutil"
+)
+
+// freeExt marks a segment file held by a Pool (with tmpExt after it, so that
+// every lister takes it for a temporary file and recovery removes what a
+// crash left).
+const freeExt = ".free"
+
+// Pool holds rolled segment files taken for reuse, so that the preparer
+// makes new segments from them instead of new files: clearing the pages a
+// file already has in the page cache costs a few milliseconds, where a new
+// file costs the allocation of every page (tens to hundreds of
+// milliseconds on a busy machine, and the CPU the writer needs).
+//
+// Retention hands a segment it would remove to Put; the preparer takes one
+// in Create. A file is taken only through Reclaim, so never while a live
+// reader has it open. Pooled files stay on disk: the writer counts Bytes
+// against MaxTotalSize.
+type Pool struct {
+	dir  string
+	size int64 // only files of this size are pooled
+	max  int   // at most this many files
+
+	mu    sync.Mutex
+	files []pooled
+}
+
+type pooled struct {
+	f    *os.File // locked exclusively
+	path string   // its pool name
+}
+
+// NewPool returns a pool for segments of size bytes in dir, holding at most
+// max files (max <= 0: a pool that takes nothing).
+func NewPool(dir string, size int64, max int) *Pool {
+	return &Pool{dir: dir, size: size, max: max}
+}
+
+// Put takes the finished rolled plain segment fi away from its name: into
+// the pool if there is room, the file has the pool's size and no live
+// reader has it open, otherwise it removes it as retention would. It
+// reports whether the file was pooled. An error means the file may still
+// be under its name.
+func (p *Pool) Put(fi FileInfo) (bool, error) {
+	if p == nil || fi.Compressed || fi.Size != p.size || !p.room() {
+		return false, removeFile(fi.Path)
+	}
+	tmp := filepath.Join(filepath.Dir(fi.Path), SegmentName(fi.Num)+freeExt+tmpExt)
+	if _, err := os.Lstat(tmp); err == nil {
+		os.Remove(tmp) // a leftover of an earlier life of this number
+	}
+	f, err := Reclaim(fi, tmp)
+	if errors.Is(err, ErrInUse) {
+		return false, nil // removed: a reader reads on from its mapping
+	}
+	if errors.Is(err, fs.ErrNotExist) && !fileExists(fi.Path) {
+		return false, nil // removed meanwhile (a compression, MaxAge)
+	}
+	if err != nil {
+		return false, err
+	}
+	if st, err := f.Stat(); err != nil || st.Size() != p.size {
+		f.Close()
+		return false, removeFile(tmp)
+	}
+	p.mu.Lock()
+	if len(p.files) >= p.max {
+		p.mu.Unlock()
+		f.Close()
+		return false, removeFile(tmp)
+	}
+	p.files = append(p.files, pooled{f: f, path: tmp})
+	p.mu.Unlock()
+	return true, nil
+}
+
+func (p *Pool) room() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.files) < p.max
+}
+
+// Len returns the number of files in the pool.
+func (p *Pool) Len() int {
+	if p == nil {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.files)
+}
+
+// Bytes returns the bytes the pooled files take on disk.
+func (p *Pool) Bytes() int64 {
+	if p == nil {
+		return 0
+	}
+	return int64(p.Len()) * p.size
+}
+
+// take removes a file from the pool, or returns ok false if it is empty.
+func (p *Pool) take() (pooled, bool) {
+	if p == nil {
+		return pooled{}, false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.files) == 0 {
+		return pooled{}, false
+	}
+	f := p.files[0]
+	p.files = p.files[1:]
+	return f, true
+}
+
+// Close removes the pooled files (the caller fsyncs the directory).
+func (p *Pool) Close() error {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	files := p.files
+	p.files = nil
+	p.mu.Unlock()
+	var errs []error
+	for _, f := range files {
+		f.f.Close()
+		errs = append(errs, removeFile(f.path))
+	}
+	return errors.Join(errs...)
+}
+
+func removeFile(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
+// reuse makes segment num at path from the pooled file pf: it renames the
+// file to tmp (the segment's temporary name), clears it through the pages
+// it has in the page cache, unlocks it and renames it into place. A reader
+// that opened the file under its old name and locks it only now finds that
+// name gone (openPlain), so it never reads the new segment as the old one;
+// nobody can open tmp. Stale bytes of the file's earlier life are zero
+// before the file gets a segment name.
+func reuse(pf pooled, path, tmp string, size int64, perm os.FileMode) (*os.File, error) {
+	f := pf.f
+	fail := func(err error) (*os.File, error) {
+		f.Close()
+		os.Remove(tmp)
+		os.Remove(pf.path)
+		return nil, err
+	}
+	if _, err := os.Lstat(tmp); err == nil {
+		os.Remove(tmp) // a leftover of a crash during an earlier preparation
+	}
+	if err := fileutil.RenameNoReplace(pf.path, tmp); err != nil {
+		return fail(fmt.Errorf("reuse segment file for %s: %w", path, err))
+	}
+	if err := fileutil.FillZeros(f, size); err != nil {
+		return fail(fmt.Errorf("clear reused segment file %s: %w", tmp, err))
+	}
+	if err := f.Chmod(perm); err != nil {
+		return fail(fmt.Errorf("reuse segment file for %s: %w", path, err))
+	}
+	if err := fileutil.Unlock(f); err != nil {
+		return fail(fmt.Errorf("reuse segment file for %s: %w", path, err))
+	}
+	if err := fileutil.RenameNoReplace(tmp, path); err != nil {
+		return fail(fmt.Errorf("create segment: %w", err))
+	}
+	return f, nil
+}

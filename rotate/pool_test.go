@@ -1,0 +1,98 @@
+package rotate
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestPoolReusesOnlyFilesNoReaderHolds(t *testing.T) {
+	dir := t.TempDir()
+	pool := NewPool(dir, segSize, 2)
+	defer pool.Close()
+	mk := func(num uint64) FileInfo {
+		s, err := Create(dir, num, segSize, 0o600, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		activate(t, s, num*100, 50, true)
+		s.Close()
+		fi, err := Lookup(dir, num)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi
+	}
+
+	// A file a reader has open is removed, not pooled; the reader reads on.
+	held := mk(1)
+	v, err := OpenView(held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pooled, err := pool.Put(held)
+	if err != nil || pooled || fileExists(held.Path) || pool.Len() != 0 {
+		t.Fatalf("Put of a file a reader holds: pooled %v, err %v, still there %v, pool %d", pooled, err, fileExists(held.Path), pool.Len())
+	}
+	if v.Header.Segment != 1 || v.Data[len(v.Data)-1] != 0 {
+		t.Fatal("the reader's view changed")
+	}
+	v.Close()
+
+	// A free file is pooled, and the next segment is made of it: cleared,
+	// under the new name only, with nothing left of its earlier life.
+	free := mk(2)
+	if pooled, err := pool.Put(free); err != nil || !pooled || fileExists(free.Path) || pool.Len() != 1 {
+		t.Fatalf("Put of a free file: pooled %v, err %v, pool %d", pooled, err, pool.Len())
+	}
+	if _, err := OpenView(free); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("opening a pooled segment by its old name: %v", err)
+	}
+	seg, reused, err := CreateFrom(pool, dir, 7, segSize, 0o640, true)
+	if err != nil || !reused || pool.Len() != 0 {
+		t.Fatalf("CreateFrom: reused %v, err %v, pool %d", reused, err, pool.Len())
+	}
+	for i, b := range seg.Data {
+		if b != 0 {
+			t.Fatalf("byte %d of the reused file is %#x", i, b)
+		}
+	}
+	if st, _ := os.Stat(seg.Path); st.Mode().Perm() != 0o640 {
+		t.Fatalf("reused file has mode %v", st.Mode())
+	}
+	seg.Close()
+	if left, _ := filepath.Glob(filepath.Join(dir, "*.tmp")); len(left) > 0 {
+		t.Fatalf("left %v", left)
+	}
+
+	// With the pool empty, a new file.
+	seg, reused, err = CreateFrom(pool, dir, 8, segSize, 0o600, false)
+	if err != nil || reused {
+		t.Fatalf("CreateFrom with an empty pool: reused %v, err %v", reused, err)
+	}
+	seg.Close()
+
+	// A file of another size (SegmentSize changed) is removed.
+	other, err := Create(dir, 9, 2*segSize, 0o600, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	activate(t, other, 900, 5, true)
+	other.Close()
+	fi, _ := Lookup(dir, 9)
+	if pooled, err := pool.Put(fi); err != nil || pooled || fileExists(fi.Path) {
+		t.Fatalf("Put of a file of another size: pooled %v, err %v", pooled, err)
+	}
+
+	// Close removes what the pool holds.
+	pool.Put(mk(10))
+	if pool.Len() != 1 {
+		t.Fatal("not pooled")
+	}
+	pool.Close()
+	if left, _ := filepath.Glob(filepath.Join(dir, "*.tmp")); len(left) > 0 {
+		t.Fatalf("Close left %v", left)
+	}
+}
