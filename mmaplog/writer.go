@@ -27,12 +27,14 @@ type Writer struct {
 	closing atomic.Bool
 	active  atomic.Pointer[segment]
 	clock   atomic.Pointer[clockBase] // for record time stamps, see now
+	coarse  atomic.Int64              // the record clock (Unix ns); 0 while it is stopped, see stamp
 
 	opts    options
 	dir     string
 	lock    *fileutil.Lock
 	logID   [16]byte
 	prep    *rotate.Preparer
+	pool    *rotate.Pool // rolled segment files kept for reuse; nil under NoReuse
 	loop    *flush.Loop
 	bytesTh int // the "bytes" policy's threshold, 0 under another policy
 
@@ -41,6 +43,9 @@ type Writer struct {
 	finishedNum atomic.Uint64 // rolled segments numbered below this are finished
 	finishedSig chan struct{} // signalled when a rolled segment is finished
 	finished    chan struct{}
+	clockKick   chan struct{} // starts the record clock
+	clockStop   chan struct{}
+	clockDone   chan struct{}
 	retMu       sync.Mutex // one retention pass at a time
 
 	wakes atomic.Uint64 // futex wake-ups paid for sleeping readers
@@ -123,6 +128,7 @@ type Stats struct {
 	MaxPrepareTime  time.Duration // longest time preparing a segment took
 	Removed         uint64        // rolled segments removed by retention
 	Compressed      uint64        // rolled segments compressed
+	Reused          uint64        // segments made from the file of a removed or compressed one
 	BackgroundErrs  uint64        // errors of background work
 	// Wakeups counts the futex wake-ups (system calls) the writer made for
 	// readers sleeping at the end of the log: none while nobody sleeps.
@@ -175,6 +181,17 @@ func Open(dir string, o *Options) (*Writer, error) {
 	w.finishedSig = make(chan struct{}, 1)
 	w.finished = make(chan struct{})
 	go w.finisher()
+	w.clockKick = make(chan struct{}, 1)
+	w.clockStop = make(chan struct{})
+	w.clockDone = make(chan struct{})
+	if w.opts.ExactClock || w.opts.Clock != nil {
+		close(w.clockDone)
+	} else {
+		go w.runClock()
+	}
+	if !opts.NoReuse {
+		w.pool = rotate.NewPool(dir, opts.SegmentSize, preparedAhead)
+	}
 	w.prep = rotate.StartPreparer(dir, seg.Num+1, rotate.PreparerOptions{
 		Size:         opts.SegmentSize,
 		Perm:         opts.FileMode,
@@ -182,9 +199,13 @@ func Open(dir string, o *Options) (*Writer, error) {
 		SyncDir:      true, // in the background, two segments ahead: it costs no Write anything
 		Ahead:        preparedAhead,
 		BeforeCreate: w.makeRoom,
-		OnCreate: func(d time.Duration) {
+		Pool:         w.pool,
+		OnCreate: func(d time.Duration, reused bool) {
 			w.mu.Lock()
 			w.stats.MaxPrepareTime = max(w.stats.MaxPrepareTime, d)
+			if reused {
+				w.stats.Reused++
+			}
 			w.mu.Unlock()
 		},
 	})
@@ -231,7 +252,7 @@ func (w *Writer) Append(l Level, p []byte) (uint64, error) {
 	if w.closing.Load() {
 		return 0, ErrClosed
 	}
-	ts := w.now()
+	ts := w.stamp()
 	for {
 		seg := w.active.Load()
 		pos, err := seg.ring.Append(uint8(l), ts, p)
@@ -271,6 +292,60 @@ func (w *Writer) now() int64 {
 	}
 	c := w.clock.Load()
 	return c.wall + int64(time.Since(c.mono))
+}
+
+// stamp returns the time stamped on a record: the record clock, one load,
+// unless it is stopped (no record for a while) or Options.ExactClock is
+// set; then it reads the time and starts the record clock.
+func (w *Writer) stamp() int64 {
+	if ts := w.coarse.Load(); ts != 0 {
+		return ts
+	}
+	ts := w.now()
+	if !w.opts.ExactClock {
+		select {
+		case w.clockKick <- struct{}{}:
+		default:
+		}
+	}
+	return ts
+}
+
+// clockIdleTicks is how many ticks without a record stop the record clock.
+const clockIdleTicks = 200
+
+// runClock advances the record clock every ClockResolution while records
+// arrive, and stops it (stores 0, so that the next Write reads the time and
+// starts it again) once none arrived for clockIdleTicks ticks: an idle
+// writer costs no CPU.
+func (w *Writer) runClock() {
+	defer close(w.clockDone)
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	for {
+		select {
+		case <-w.clockKick:
+		case <-w.clockStop:
+			return
+		}
+		last, idle := w.active.Load().ring.NextSeq(), 0
+		for idle < clockIdleTicks {
+			w.coarse.Store(w.now())
+			t.Reset(ClockResolution)
+			select {
+			case <-t.C:
+			case <-w.clockStop:
+				w.coarse.Store(0)
+				return
+			}
+			if seq := w.active.Load().ring.NextSeq(); seq != last {
+				last, idle = seq, 0
+			} else {
+				idle++
+			}
+		}
+		w.coarse.Store(0)
+	}
 }
 
 func (w *Writer) rebaseClock() {
@@ -405,7 +480,7 @@ func (w *Writer) oldestUnfinished() uint64 { return w.finishedNum.Load() }
 
 func (w *Writer) retention() rotate.Retention {
 	return rotate.Retention{MaxBackups: w.opts.MaxBackups, MaxAge: w.opts.MaxAge, MaxTotalSize: w.opts.MaxTotalSize,
-		Compress: w.opts.Compress, SyncDir: true}
+		Compress: w.opts.Compress, SyncDir: true, Pool: w.pool}
 }
 
 // applyRetention removes what the retention rules say must go. reserve is a
@@ -414,6 +489,7 @@ func (w *Writer) retention() rotate.Retention {
 // the directory is still over its bound (rolled segments not finished yet).
 func (w *Writer) applyRetention(active, finished uint64, reserve int64, cleanup bool) bool {
 	w.retMu.Lock()
+	reserve += w.pool.Bytes() // pooled files are on disk, under no segment name
 	res, err := w.retention().Apply(w.dir, rotate.State{Active: active, Finished: finished, Reserve: reserve}, w.opts.now(), cleanup)
 	w.retMu.Unlock()
 	w.countActions(res.Actions, err)
@@ -434,12 +510,21 @@ func (w *Writer) makeRoom(num uint64) {
 	if num > preparedAhead {
 		active = num - preparedAhead
 	}
-	for w.applyRetention(active, w.oldestUnfinished(), w.opts.SegmentSize, false) && !w.closing.Load() {
+	for w.applyRetention(active, w.oldestUnfinished(), w.newBytes(), false) && !w.closing.Load() {
 		select {
 		case <-w.finishedSig:
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// newBytes returns what the next segment adds to the directory: nothing
+// when it is made from a pooled file (counted already).
+func (w *Writer) newBytes() int64 {
+	if w.pool.Len() > 0 {
+		return 0
+	}
+	return w.opts.SegmentSize
 }
 
 // compressRolled compresses finished rolled segments, outside retMu so that
@@ -584,9 +669,14 @@ func (w *Writer) Close() error {
 	}
 	w.rotMu.Unlock()
 	w.loop.Stop()
+	close(w.clockStop)
+	<-w.clockDone
 	w.prep.Close()
 	close(w.finishCh)
 	<-w.finished
+	if err := w.pool.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("mmaplog: close: %w", err))
+	}
 	if werr == nil {
 		// A Write that never published would still write into the
 		// mapping: only unmap when every reservation is published.

@@ -1,0 +1,74 @@
+package mmaplog
+
+import (
+	"testing"
+	"time"
+)
+
+// waitFor polls cond until it holds; the deadline only catches a hang.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("still waiting after a minute: %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestRecordClockRunsOnlyWhileRecordsArrive(t *testing.T) {
+	w, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if w.coarse.Load() != 0 {
+		t.Fatal("the record clock runs before the first record")
+	}
+	for round := 0; round < 2; round++ {
+		if _, err := w.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the first record starts the record clock", func() bool { return w.coarse.Load() != 0 })
+		// Records keep it running: every stamp comes from it, and it
+		// advances.
+		first := w.coarse.Load()
+		waitFor(t, "the record clock advances while records arrive", func() bool {
+			w.Write([]byte("y"))
+			return w.coarse.Load() > first
+		})
+		waitFor(t, "the record clock stops once records stop", func() bool { return w.coarse.Load() == 0 })
+	}
+}
+
+func TestRecordTimes(t *testing.T) {
+	for _, exact := range []bool{false, true} {
+		w, err := Open(t.TempDir(), &Options{ExactClock: exact})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var last int64
+		for i := 0; i < 100000; i++ {
+			before := time.Now().UnixNano()
+			ts := w.stamp()
+			after := time.Now().UnixNano()
+			if ts > after {
+				t.Fatalf("exact=%v: record %d stamped %d, after the time its Write returned (%d)", exact, i, ts, after)
+			}
+			if exact && ts < before {
+				t.Fatalf("exact clock: record %d stamped %d, before its Write began (%d)", i, ts, before)
+			}
+			if ts < last {
+				t.Fatalf("exact=%v: record %d stamped %d, before the previous one (%d)", exact, i, ts, last)
+			}
+			last = ts
+		}
+		if exact && w.coarse.Load() != 0 {
+			t.Fatal("the record clock runs under ExactClock")
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
