@@ -88,7 +88,7 @@ func followWriter(dir string) error {
 	if err != nil {
 		return err
 	}
-	w, err := mmaplog.Open(dir, nil)
+	w, err := mmaplog.Open(dir, &mmaplog.Options{ExactClock: true}) // latency is measured from the record time
 	if err != nil {
 		return err
 	}
@@ -181,7 +181,7 @@ func followCase(gap time.Duration) func(env *Env) (*Sample, error) {
 	return func(env *Env) (*Sample, error) {
 		dir := filepath.Join(env.Dir, "log")
 		// The log exists before the reader opens it.
-		w, err := mmaplog.Open(dir, nil)
+		w, err := mmaplog.Open(dir, &mmaplog.Options{ExactClock: true}) // latency is measured from the record time
 		if err != nil {
 			return nil, err
 		}

@@ -128,7 +128,7 @@ func init() {
 		Groups: func(quick bool) []*Group {
 			return []*Group{writeGroup("zerolog", SizeJSON, 1, SegmentDefault, true, func(s *Sink) bool {
 				switch s.ID {
-				case "mmaplog/none", "osfile", "bufio", "diode", "lumberjack", "phuslu", "memcopy":
+				case "mmaplog/none", "mmaplog/exact-clock", "osfile", "bufio", "diode", "lumberjack", "phuslu", "memcopy", "discard":
 					return true
 				}
 				return false
@@ -148,7 +148,7 @@ func init() {
 	})
 }
 
-func allSinks(*Sink) bool        { return true }
+func allSinks(s *Sink) bool      { return !s.EncodeOnly }
 func rotatingSinks(s *Sink) bool { return s.Rotates }
 
 // writeGroup builds a group of write-path cases: the record stream of the

@@ -56,6 +56,9 @@ type Sink struct {
 	// charts leave it out of linear-scale throughput bars where it would
 	// not show.
 	Slow bool
+	// EncodeOnly marks a sink measured only where the loop encodes
+	// zerolog events (it keeps nothing: only the encoding costs).
+	EncodeOnly bool
 	// Note says in one line what the sink is, for the README and -list.
 	Note string
 	Open func(dir string, segment int64) (Target, error)
@@ -82,6 +85,16 @@ func init() {
 		ID: "mmaplog/none", Name: "mmaplog (flush none)", Policy: "none", Rotates: true,
 		Note: "mmaplog.Writer, kernel writeback (the default)",
 		Open: openMmaplog(flush.NoFlush()),
+	})
+	registerSink(&Sink{
+		ID: "mmaplog/exact-clock", Name: "mmaplog, exact clock", Policy: "none", Rotates: true,
+		Note: "mmaplog.Writer with Options.ExactClock: the time read for every record",
+		Open: openMmaplogWith(mmaplog.Options{ExactClock: true}),
+	})
+	registerSink(&Sink{
+		ID: "mmaplog/fresh", Name: "mmaplog, new file per segment", Policy: "none", Rotates: true,
+		Note: "mmaplog.Writer with Options.NoReuse: every segment a new file, none made from a removed one",
+		Open: openMmaplogWith(mmaplog.Options{NoReuse: true}),
 	})
 	registerSink(&Sink{
 		ID: "mmaplog/interval", Name: "mmaplog (interval=100ms)", Policy: "interval=100ms", Rotates: true,
@@ -129,6 +142,11 @@ func init() {
 		Open: openPhuslu,
 	})
 	registerSink(&Sink{
+		ID: "discard", Name: "io.Discard (encoding only)", EncodeOnly: true,
+		Note: "io.Discard: what the zerolog event costs on its own, written nowhere",
+		Open: func(string, int64) (Target, error) { return discardTarget{}, nil },
+	})
+	registerSink(&Sink{
 		ID: "memcopy", Name: "memory copy (limit)",
 		Note: "copy into a 64 MiB anonymous mapping after an atomic add: the physical limit, keeps nothing",
 		Open: openMemcopy,
@@ -164,8 +182,14 @@ func (t mmaplogTarget) RotationWaits() (uint64, time.Duration) {
 func (t mmaplogTarget) MaxPrepareTime() time.Duration { return t.Stats().MaxPrepareTime }
 
 func openMmaplog(p flush.Policy) func(dir string, segment int64) (Target, error) {
+	return openMmaplogWith(mmaplog.Options{Flush: p})
+}
+
+func openMmaplogWith(o mmaplog.Options) func(dir string, segment int64) (Target, error) {
 	return func(dir string, segment int64) (Target, error) {
-		w, err := mmaplog.Open(filepath.Join(dir, "log"), &mmaplog.Options{SegmentSize: segment, Flush: p})
+		o := o
+		o.SegmentSize = segment
+		w, err := mmaplog.Open(filepath.Join(dir, "log"), &o)
 		if err != nil {
 			return nil, err
 		}
@@ -312,3 +336,8 @@ func (t *memcopyTarget) Write(p []byte) (int, error) {
 }
 
 func (t *memcopyTarget) Close() error { return unix.Munmap(t.buf) }
+
+type discardTarget struct{}
+
+func (discardTarget) Write(p []byte) (int, error) { return len(p), nil }
+func (discardTarget) Close() error                { return nil }

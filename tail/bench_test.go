@@ -20,7 +20,7 @@ import (
 func benchWriter() int {
 	n, _ := strconv.Atoi(os.Getenv("N"))
 	gap, _ := time.ParseDuration(os.Getenv("GAP"))
-	w, err := mmaplog.Open(os.Getenv("DIR"), &mmaplog.Options{SegmentSize: 64 << 20})
+	w, err := mmaplog.Open(os.Getenv("DIR"), &mmaplog.Options{SegmentSize: 64 << 20, ExactClock: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -54,7 +54,7 @@ func BenchmarkFollowLatency(b *testing.B) {
 		b.Run("gap="+gap.String(), func(b *testing.B) {
 			dir := filepath.Join(b.TempDir(), "log")
 			// The log exists before the reader opens it.
-			w, err := mmaplog.Open(dir, nil)
+			w, err := mmaplog.Open(dir, &mmaplog.Options{ExactClock: true}) // latency from the record time
 			if err != nil {
 				b.Fatal(err)
 			}
