@@ -62,7 +62,8 @@ type segment struct {
 	*rotate.Segment
 	ring   *ring.Ring
 	region *flush.Region
-	end    int // where its data ended when it was rolled or sealed
+	end    int    // where its data ended when it was rolled or sealed
+	ctl    []byte // its first page mapped once more, for Appends after they published (ring.SetControl)
 
 	// mapMu keeps the mapping alive for flushes made outside the append
 	// path (Sync, the flush loop, the "write" policy): they hold it shared, and
@@ -78,6 +79,16 @@ func (w *Writer) newSegmentState(s *rotate.Segment, r *ring.Ring, clean int) *se
 		sync = seg.region.FlushRange
 	}
 	r.SetHooks(w.wakeReaders, sync)
+	if sync == nil {
+		// Appends reach the wake words through a mapping of their own,
+		// so that the finisher proves the segment released from its
+		// length words, without a second atomic per record; where that
+		// mapping cannot be made, Appends count themselves instead.
+		if ctl, err := fileutil.MapControl(s.File); err == nil {
+			seg.ctl = ctl
+			r.SetControl(ctl)
+		}
+	}
 	if w.opts.Clock != nil {
 		// Record times come from the test clock: compare the readers'
 		// deadline with the real time instead.
@@ -115,7 +126,12 @@ func (seg *segment) unmap() error {
 		return nil
 	}
 	seg.unmapped = true
-	return seg.Close()
+	err := seg.Close()
+	if cerr := fileutil.ReleaseControl(seg.ctl); err == nil {
+		err = cerr
+	}
+	seg.ctl = nil
+	return err
 }
 
 // Stats are counters of a Writer's activity.
@@ -303,6 +319,7 @@ func (w *Writer) stamp() int64 {
 	}
 	ts := w.now()
 	if !w.opts.ExactClock {
+		w.coarse.CompareAndSwap(0, ts) // so that no later stamp goes back before it
 		select {
 		case w.clockKick <- struct{}{}:
 		default:
@@ -329,8 +346,8 @@ func (w *Writer) runClock() {
 			return
 		}
 		last, idle := w.active.Load().ring.NextSeq(), 0
-		for idle < clockIdleTicks {
-			w.coarse.Store(w.now())
+		for {
+			w.advanceClock()
 			t.Reset(ClockResolution)
 			select {
 			case <-t.C:
@@ -340,11 +357,26 @@ func (w *Writer) runClock() {
 			}
 			if seq := w.active.Load().ring.NextSeq(); seq != last {
 				last, idle = seq, 0
-			} else {
-				idle++
+			} else if idle++; idle >= clockIdleTicks {
+				// Stop, unless a Write read the time meanwhile.
+				if cur := w.coarse.Load(); w.coarse.CompareAndSwap(cur, 0) {
+					break
+				}
+				idle = 0
 			}
 		}
-		w.coarse.Store(0)
+	}
+}
+
+// advanceClock moves the record clock to now, never back: a Write that
+// found it stopped may have stamped a later time than now was read here.
+func (w *Writer) advanceClock() {
+	for {
+		old := w.coarse.Load()
+		ts := max(w.now(), old)
+		if w.coarse.CompareAndSwap(old, ts) {
+			return
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package ring
 import (
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -24,16 +25,21 @@ const (
 type Ring struct {
 	_     [64]byte // keep the hot words on a cache line of their own
 	state atomic.Uint64
-	// done counts reservations whose owner called Release: when it equals
-	// the sealed count, no goroutine touches the region any more. It shares
-	// the state word's cache line, which the appending core already owns.
+	// done counts the Appends that finished with the region, but only
+	// while counted: when it equals the sealed count, no goroutine touches
+	// the region any more. Without a sync hook and with a control mapping
+	// (SetControl), WaitReleased proves the same by walking the length
+	// words, and Append pays no second atomic.
 	done atomic.Uint64
 	_    [48]byte
 
 	buf      []byte
+	ctl      []byte // where Append finds the wake words: buf, or a mapping of its first page (SetControl)
 	limit    uint64 // len(buf)
 	start    int    // offset at which this Ring started appending
 	firstSeq uint64
+	counted  bool // Appends count themselves in done
+	walked   int  // WaitReleased found every record below this published
 
 	// Hooks run inside Append while the region is certain to be mapped.
 	wake func(word *uint32)       // wakes readers sleeping on OffWake; nil: none
@@ -62,7 +68,7 @@ func New(buf []byte, start int, firstSeq, count uint64) (*Ring, error) {
 	if start < HeaderSize || start%Align != 0 || start > len(buf) {
 		return nil, fmt.Errorf("ring: bad start offset %d", start)
 	}
-	r := &Ring{buf: buf, limit: uint64(len(buf)), start: start, firstSeq: firstSeq}
+	r := &Ring{buf: buf, ctl: buf, limit: uint64(len(buf)), start: start, firstSeq: firstSeq, counted: true, walked: start}
 	r.state.Store(count<<idxShift | uint64(start))
 	r.done.Store(count)
 	return r, nil
@@ -87,6 +93,26 @@ func MaxPayloadFor(regionSize int) int {
 // flushes [off, end). Call SetHooks before the first Append.
 func (r *Ring) SetHooks(wake func(word *uint32), sync func(off, end int) error) {
 	r.wake, r.sync = wake, sync
+	r.counted = sync != nil || &r.ctl[0] == &r.buf[0]
+}
+
+// SetControl makes Append read and wake the wake words (OffWake,
+// OffWakeUntil) through ctl, a second mapping of the region's first page,
+// instead of through the region. After it stores a record's length word an
+// Append then touches nothing but ctl (unless a sync hook is set), so that
+// once WaitReleased has seen every record published the region may be
+// unmapped, although an Append may not have returned yet. ctl must stay
+// mapped for as long as such an Append may run: a mapping that is later
+// moved (MAP_FIXED, never unmapped) to the first page of another region, or
+// to a page of zeros, costs a late Append at most a needless wake-up of that
+// region's readers. Call SetControl before the first Append; ctl holds at
+// least HeaderSize bytes.
+func (r *Ring) SetControl(ctl []byte) {
+	if len(ctl) < HeaderSize {
+		panic(fmt.Sprintf("ring: control mapping of %d bytes", len(ctl)))
+	}
+	r.ctl = ctl
+	r.counted = r.sync != nil
 }
 
 // SetWakeClock makes Append compare the readers' wake deadline with now()
@@ -123,7 +149,9 @@ func (r *Ring) Append(typ uint8, ts int64, p []byte) (Pos, error) {
 	if end <= r.limit {
 		pos := Pos{Seq: seq, Off: int(off), End: int(end)}
 		err := r.publish(pos, ts, typ, p)
-		r.done.Add(1) // from here on this goroutine leaves the region alone
+		if r.counted {
+			r.done.Add(1) // from here on this goroutine leaves the region alone
+		}
 		return pos, err
 	}
 	if off <= r.limit {
@@ -141,23 +169,37 @@ func (r *Ring) Append(typ uint8, ts int64, p []byte) (Pos, error) {
 }
 
 // publish writes and publishes the record at pos, wakes sleeping readers and
-// runs the sync hook, turning a memory fault into an error.
-func (r *Ring) publish(pos Pos, ts int64, typ uint8, p []byte) error {
-	return fault.Guard("", func() error {
-		PutRecord(r.buf[pos.Off:pos.End:pos.End], pos.Seq, ts, typ, p)
-		r.wakeIfDue(ts)
-		if r.sync != nil {
-			return r.sync(pos.Off, pos.End)
+// runs the sync hook, turning a memory fault into an error. It is
+// fault.Guard written out, without its closure and with recover called only
+// when something panicked: the append path's guard costs the two calls that
+// set and restore the goroutine's panic-on-fault flag, and one defer.
+func (r *Ring) publish(pos Pos, ts int64, typ uint8, p []byte) (err error) {
+	old := debug.SetPanicOnFault(true)
+	returned := false
+	defer func() {
+		if !old {
+			debug.SetPanicOnFault(false)
 		}
-		return nil
-	})
+		if !returned {
+			if x := recover(); x != nil {
+				err = fault.Error(x, "") // any other panic goes on unwinding
+			}
+		}
+	}()
+	PutRecord(r.buf[pos.Off:pos.End:pos.End], pos.Seq, ts, typ, p)
+	r.wakeIfDue(r.ctl, ts)
+	if r.sync != nil {
+		err = r.sync(pos.Off, pos.End)
+	}
+	returned = true
+	return err
 }
 
 // wakeIfDue wakes the readers through the wake hook if a record stamped ts
 // is due to wake them: the one extra load on the append path while nobody
 // sleeps.
-func (r *Ring) wakeIfDue(ts int64) {
-	until := WakeUntil(r.buf).Load()
+func (r *Ring) wakeIfDue(ctl []byte, ts int64) {
+	until := WakeUntil(ctl).Load()
 	if until == 0 || r.wake == nil {
 		return
 	}
@@ -165,7 +207,7 @@ func (r *Ring) wakeIfDue(ts int64) {
 		ts = r.wakeClock()
 	}
 	if WakeDue(until, ts) {
-		w := WakeWord(r.buf)
+		w := WakeWord(ctl)
 		atomic.AddUint32(w, 1)
 		r.wake(w)
 	}
@@ -181,12 +223,14 @@ func (r *Ring) pad(off int, seq uint64, ts int64) error {
 }
 
 // WakeReaders wakes the readers sleeping on the region's OffWake word, if
-// their deadline lies after now (Unix ns), through the wake hook. The writer
-// calls it when it rolls over to the next region, so that readers waiting at
-// the end of this one move on.
+// their deadline lies after now (Unix ns), through the wake hook. It goes
+// through the region itself, not the control mapping: call it while the
+// region is mapped. The writer calls it when it rolls over to the next
+// region, so that readers waiting at the end of this one move on, and once
+// WaitReleased returned, for the records published after that.
 func (r *Ring) WakeReaders(now int64) {
 	_ = fault.Guard("", func() error {
-		r.wakeIfDue(now)
+		r.wakeIfDue(r.buf, now)
 		return nil
 	})
 }
@@ -255,22 +299,75 @@ func (r *Ring) NextSeq() uint64 { return r.firstSeq + r.state.Load()>>idxShift }
 // Bytes returns the region.
 func (r *Ring) Bytes() []byte { return r.buf }
 
-// WaitReleased waits, after the ring was sealed, until every Append that
-// reserved space in the region has finished with it: then every record is
-// published and no goroutine touches the region any more, so it may be
-// unmapped. It gives up after
-// timeout with an error: a goroutine stopped for that long between
-// reserving and releasing (the region must then stay mapped).
+// WaitReleased waits, after the ring was sealed, until no Append touches the
+// region any more: then every record reserved in it is published, and the
+// region may be unmapped. Counted (a sync hook, or no control mapping), it
+// waits for every Append to return. Otherwise it walks the length words of
+// the records reserved since New (each reservation is exactly one record)
+// until each is published: after that store an Append touches only the
+// control mapping (SetControl). It gives up after timeout with an error: a
+// goroutine stopped for that long between reserving and publishing, or
+// bytes that are not the records reserved (another process wrote the file);
+// the region must then stay mapped.
 func (r *Ring) WaitReleased(timeout time.Duration) error {
-	_, count, _ := r.WaitSealed()
-	var deadline time.Time
-	for i := 0; r.done.Load() < count; i++ {
-		if i == 64 {
-			deadline = time.Now().Add(timeout)
-		} else if i > 64 && time.Now().After(deadline) {
-			return fmt.Errorf("%d record(s) reserved but not released after %v", count-r.done.Load(), timeout)
+	end, count, _ := r.WaitSealed()
+	if r.counted {
+		var deadline time.Time
+		for i := 0; r.done.Load() < count; i++ {
+			if i == 64 {
+				deadline = time.Now().Add(timeout)
+			} else if i > 64 && time.Now().After(deadline) {
+				return fmt.Errorf("%d record(s) reserved but not released after %v", count-r.done.Load(), timeout)
+			}
+			backoff(i)
 		}
-		backoff(i)
+		return nil
+	}
+	var werr error
+	if err := fault.Guard("", func() error {
+		werr = r.walkPublished(end, count, timeout)
+		return nil
+	}); err != nil {
+		return err
+	}
+	return werr
+}
+
+// walkPublished walks the length words of the records reserved between
+// where it stopped last time and end, waiting at each one not published
+// yet, and checks that they are the count records reserved since New.
+func (r *Ring) walkPublished(end int, count uint64, timeout time.Duration) error {
+	var deadline time.Time
+	off, i := r.walked, 0
+	n := r.done.Load() // records found published so far (and those before New)
+	for off < end {
+		lw := atomic.LoadUint32(word32(r.buf, off))
+		if lw == 0 {
+			if i == 64 {
+				deadline = time.Now().Add(timeout)
+			} else if i > 64 && time.Now().After(deadline) {
+				r.walked = off
+				r.done.Store(n)
+				return fmt.Errorf("the record reserved at offset %d is not published after %v", off, timeout)
+			}
+			backoff(i)
+			i++
+			continue
+		}
+		i = 0
+		size := RecordSize(int(lw & lengthMask))
+		if lw&Committed == 0 || lw&Padding != 0 || size > end-off {
+			r.walked = off
+			r.done.Store(n)
+			return fmt.Errorf("offset %d holds length word %#08x where a record was reserved (did another process write the file?)", off, lw)
+		}
+		off += size
+		n++
+	}
+	r.walked = off
+	r.done.Store(n)
+	if n != count {
+		return fmt.Errorf("%d records where %d were reserved (did another process write the file?)", n, count)
 	}
 	return nil
 }
