@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
 
 	"github.com/mmaplog/mmaplog/mmaplog"
 	"github.com/mmaplog/mmaplog/rotate"
@@ -174,9 +175,14 @@ func BenchmarkZerolog(b *testing.B) {
 }
 
 // BenchmarkSustained writes MMAPLOG_SUSTAINED_BYTES (default 3 GB) of
-// 200-byte records with default options, then the same with os.File.Write,
-// and reports records/s for each and the largest size the log directory
-// reached (it must stay within the default retention bound). It is long:
+// 200-byte records with default options, flat out, and reports records/s
+// and the largest size the log directory reached (it must stay within the
+// default retention bound). Side by side in the same run: the same records
+// with os.File.Write, and copied into pre-faulted pages of an anonymous
+// mapping ("limit": what memory allows, no log at all). mmaplog-timed
+// writes the same again timing every Write, and reports the slowest Write
+// and how many took over 100 µs after the first two segments (a rotation
+// that waits for the next segment shows as one slow Write). It is long:
 // run it alone with -benchtime=1x.
 func BenchmarkSustained(b *testing.B) {
 	total := int64(3e9)
@@ -186,7 +192,9 @@ func BenchmarkSustained(b *testing.B) {
 		}
 	}
 	n := total / int64(len(record200))
-	b.Run("mmaplog", func(b *testing.B) {
+	// Records in the first two segments: their files are new, not reused.
+	warm := 2 * int64(mmaplog.DefaultSegmentSize/(len(record200)+16))
+	sustained := func(b *testing.B, timed bool) {
 		for i := 0; i < b.N; i++ {
 			dir := b.TempDir()
 			w, err := mmaplog.Open(dir, nil)
@@ -209,10 +217,30 @@ func BenchmarkSustained(b *testing.B) {
 					}
 				}
 			}()
+			var slowest, slowestWarm time.Duration
+			var over100us int
 			start := time.Now()
-			for j := int64(0); j < n; j++ {
-				if _, err := w.Write(record200); err != nil {
-					b.Fatal(err)
+			if timed {
+				for j := int64(0); j < n; j++ {
+					t0 := time.Now()
+					if _, err := w.Write(record200); err != nil {
+						b.Fatal(err)
+					}
+					d := time.Since(t0)
+					if j < warm {
+						slowestWarm = max(slowestWarm, d)
+						continue
+					}
+					slowest = max(slowest, d)
+					if d > 100*time.Microsecond {
+						over100us++
+					}
+				}
+			} else {
+				for j := int64(0); j < n; j++ {
+					if _, err := w.Write(record200); err != nil {
+						b.Fatal(err)
+					}
 				}
 			}
 			el := time.Since(start)
@@ -227,7 +255,42 @@ func BenchmarkSustained(b *testing.B) {
 			b.ReportMetric(float64(n)/el.Seconds(), "records/s")
 			b.ReportMetric(float64(maxDir.Load())/(1<<20), "max-dir-MiB")
 			b.ReportMetric(float64(st.Rotations), "rotations")
+			b.ReportMetric(float64(st.Reused), "reused")
+			b.ReportMetric(float64(st.RotationWaits), "rotations-waited")
 			b.ReportMetric(float64(st.MaxRotationWait.Microseconds()), "max-rotation-wait-us")
+			b.ReportMetric(float64(st.MaxPrepareTime.Microseconds()), "max-prepare-us")
+			if timed {
+				b.ReportMetric(float64(slowestWarm.Microseconds()), "max-first2-us")
+				b.ReportMetric(float64(slowest.Microseconds()), "max-after2-us")
+				b.ReportMetric(float64(over100us), "over100us-after2")
+			}
+		}
+	}
+	b.Run("mmaplog", func(b *testing.B) { sustained(b, false) })
+	b.Run("mmaplog-timed", func(b *testing.B) { sustained(b, true) })
+	b.Run("limit", func(b *testing.B) {
+		const size = mmaplog.DefaultSegmentSize
+		m, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer unix.Munmap(m)
+		for off := 0; off < size; off += 4096 {
+			m[off] = 1 // pre-fault every page for writing
+		}
+		stride := (len(record200) + 16 + 7) &^ 7 // mmaplog's framing: header, padded to 8 bytes
+		for i := 0; i < b.N; i++ {
+			off := 0
+			start := time.Now()
+			for j := int64(0); j < n; j++ {
+				if off+stride > size {
+					off = 0
+				}
+				copy(m[off+16:], record200)
+				off += stride
+			}
+			el := time.Since(start)
+			b.ReportMetric(float64(n)/el.Seconds(), "records/s")
 		}
 	})
 	b.Run("osfile", func(b *testing.B) {

@@ -26,6 +26,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -355,16 +356,16 @@ func (s *soak) followerLast() uint64 {
 	if len(s.followerRuns) == 0 {
 		return 0
 	}
-	last := ""
-	f, err := os.Open(s.followerRuns[len(s.followerRuns)-1])
+	b, err := os.ReadFile(s.followerRuns[len(s.followerRuns)-1])
 	if err != nil {
 		return 0
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		last = sc.Text()
+	// The last complete line: a follower killed in the middle of a
+	// write(2) leaves a piece of the next one after it.
+	lines, _ := splitLines(b)
+	last := ""
+	if len(lines) > 0 {
+		last = string(lines[len(lines)-1])
 	}
 	if last == "" {
 		if len(s.followerRuns) > 1 {
@@ -660,27 +661,24 @@ func (s *soak) finalCheck() error {
 		return fmt.Errorf("verify finds the log damaged: %v", rep.Findings)
 	}
 	acked := func(seq uint64) bool { return seq < uint64(len(s.acked)) && s.acked[seq] != (recordID{}) }
-	followed, gaps := 0, 0
+	followed, gaps, torn := 0, 0, 0
 	for k, out := range s.followerRuns {
-		f, err := os.Open(out)
+		b, err := os.ReadFile(out)
 		if err != nil {
 			return err
 		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(nil, 1<<20)
+		lines, rest := splitLines(b)
 		// Walk the log alongside: each line is the next record of the log
 		// the follower printed, at or after where it was asked to start.
 		at, first := max(s.followerFrom[k], 1), true
-		for sc.Scan() {
-			id, ok := parseRecord(sc.Bytes())
+		for _, line := range lines {
+			id, ok := parseRecord(line)
 			if !ok {
-				f.Close()
-				return fmt.Errorf("%s: the follower printed a corrupt record: %q", out, sc.Text())
+				return fmt.Errorf("%s: the follower printed a corrupt record: %q", out, line)
 			}
 			skipped := false
 			for at < uint64(len(inLog)) && inLog[at] != id {
 				if acked(at) {
-					f.Close()
 					return fmt.Errorf("%s: the follower skipped acknowledged record %d", out, at)
 				}
 				if !first {
@@ -689,7 +687,6 @@ func (s *soak) finalCheck() error {
 				at++
 			}
 			if at >= uint64(len(inLog)) {
-				f.Close()
 				return fmt.Errorf("%s: the follower printed %v out of order, or a record not in the log", out, id)
 			}
 			if skipped {
@@ -699,12 +696,34 @@ func (s *soak) finalCheck() error {
 			first = false
 			followed++
 		}
-		f.Close()
+		if len(rest) > 0 {
+			// A SIGKILL in the middle of the follower's write(2) cuts its
+			// output there: what is left must be the start of the record
+			// that comes next in the log, and nothing else.
+			if at >= uint64(len(inLog)) || !bytes.HasPrefix(payload(int(inLog[at].r), int(inLog[at].g), int(inLog[at].i)), rest) {
+				return fmt.Errorf("%s: the follower's output ends in %q, which is not the start of record %d", out, rest, at)
+			}
+			torn++
+		}
 	}
 	s.finalMsg = append(s.finalMsg,
 		fmt.Sprintf("| records in the log at the end, all intact; verify's findings | %d; %d |", records, len(rep.Findings)),
-		fmt.Sprintf("| records the follower printed (all intact, in order) | %d in %d runs, %d gaps (never acknowledged) |", followed, len(s.followerRuns), gaps))
+		fmt.Sprintf("| records the follower printed (all intact, in order) | %d in %d runs, %d gaps (never acknowledged) |", followed, len(s.followerRuns), gaps),
+		fmt.Sprintf("| follower runs whose output a kill cut inside a line (the rest of it the start of the next record) | %d |", torn))
 	return nil
+}
+
+// splitLines splits b into its newline-terminated lines (without the
+// newline) and what follows the last newline.
+func splitLines(b []byte) (lines [][]byte, rest []byte) {
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return lines, b
+		}
+		lines = append(lines, b[:i])
+		b = b[i+1:]
+	}
 }
 
 func (s *soak) printTable(w *os.File) {

@@ -79,7 +79,17 @@ func runCat(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	bw := bufio.NewWriterSize(stdout, 64<<10)
 	for {
 		for r.Next() {
-			bw.Write(r.Record().Payload)
+			// Flush before a line that does not fit, never in the middle
+			// of one: each write(2) ends at a line's end (records over
+			// 64 KiB aside), so that output cut short by a kill holds
+			// whole lines, short of a kill inside a write(2) itself.
+			p := r.Record().Payload
+			if bw.Buffered() > 0 && bw.Available() < len(p)+1 {
+				if err := bw.Flush(); err != nil {
+					return err
+				}
+			}
+			bw.Write(p)
 			if err := bw.WriteByte('\n'); err != nil {
 				return err
 			}
