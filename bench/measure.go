@@ -1,7 +1,6 @@
 package main
 
 import (
-	"github.com/mmaplog/mmaplog/mmaplog"
 
 	"fmt"
 	"runtime"
@@ -75,7 +74,7 @@ func writeCase(s *Sink, g *Group) func(env *Env) (*Sample, error) {
 				t.Close()
 			}
 		}()
-		if _, err := wl.pass(env.Warmup, warmBytes(env, s, g), false); err != nil {
+		if _, err := wl.pass(env.Warmup, 0, false); err != nil {
 			return nil, fmt.Errorf("%s: warm-up: %w", s.ID, err)
 		}
 
@@ -134,21 +133,6 @@ func writeCase(s *Sink, g *Group) func(env *Env) (*Sample, error) {
 		}
 		return &smp, nil
 	}
-}
-
-// warmBytes is how much a case writes before it is measured: in a full run,
-// as much as mmaplog's default retention keeps with the group's segment
-// size (640 MiB with 64 MiB segments), so that every sink is measured in the
-// steady state of a service that has been logging for a while (for mmaplog:
-// retention removing a segment per rotation and its file reused for the
-// next) rather than in the first minutes of a new log directory, which the
-// "new file per segment" row shows. Sinks that take milliseconds per record
-// and quick runs only warm up for env.Warmup.
-func warmBytes(env *Env, s *Sink, g *Group) int64 {
-	if env.Quick || s.Slow {
-		return 0
-	}
-	return (&mmaplog.Options{SegmentSize: g.Segment}).DiskBound()
 }
 
 // A workload writes a stream into a target from a number of goroutines.

@@ -91,6 +91,7 @@ func BenchmarkFollowLatency(b *testing.B) {
 			q := func(p float64) float64 { return float64(lat[min(int(float64(len(lat))*p), len(lat)-1)].Microseconds()) }
 			b.ReportMetric(q(0.50), "p50-µs")
 			b.ReportMetric(q(0.99), "p99-µs")
+			b.ReportMetric(q(0.999), "p99.9-µs")
 			b.ReportMetric(q(1), "max-µs")
 		})
 	}
