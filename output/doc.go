@@ -40,8 +40,9 @@
 // connection to it fails; with Options.Loadbalance every host's connections
 // are used at once.
 //
-// A connection takes a window (the batches waiting, one from each source in
-// turn, up to BulkMaxSize events) whenever it has fewer than
+// A connection takes a window (the batches waiting, the sources taking
+// turns: in its turn a source gives its batches until the window holds
+// BulkMaxSize events, the last one whole) whenever it has fewer than
 // Options.Pipelining windows unacknowledged, sends it, and waits for its
 // acknowledgement on another goroutine. Because connections pull windows
 // only while they have room, a slow host holds at most its own pipeline's

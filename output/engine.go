@@ -217,6 +217,10 @@ func (e *engine) publish(ctx context.Context, src *source, events [][]byte, ack 
 	src.order = append(src.order, b)
 	src.unsent = append(src.unsent, b)
 	if !src.ready {
+		// At the end of the round: a source that is put first whenever
+		// it had nothing waiting would be a busy source whose every
+		// batch is taken as soon as it is published, ahead of the
+		// others every time.
 		src.ready = true
 		e.ready = append(e.ready, src)
 	}
@@ -260,33 +264,36 @@ func (e *engine) Close(ctx context.Context) error {
 // mayUse reports whether h's connections may take windows now (under mu).
 func (e *engine) mayUse(h *host) bool { return e.opts.Loadbalance || e.active == h.index }
 
-// take removes the next window from the queue (under mu): batches from the
-// sources with batches waiting, one from each in turn, until BulkMaxSize
-// events.
+// take removes the next window from the queue (under mu). The sources
+// with batches waiting take turns: in its turn a source gives its oldest
+// batches until the window holds BulkMaxSize events (the batch that
+// reaches it goes in whole), and the next window starts with the next
+// source. A source's turn is counted in events, not batches, so that a
+// quiet log publishing a batch of one event every millisecond is not held
+// to one batch per window behind a busy one publishing BulkMaxSize events
+// per batch; and the batch that reaches BulkMaxSize goes in whole, so that
+// a quiet source's few events ride with a busy source's batch instead of
+// taking a pipeline slot as a window of their own.
 func (e *engine) take() *window {
 	w := &window{}
-	for len(e.ready) > 0 {
+	for len(e.ready) > 0 && w.events < e.opts.BulkMaxSize {
 		if e.rr >= len(e.ready) {
 			e.rr = 0
 		}
 		src := e.ready[e.rr]
-		b := src.unsent[0]
-		if w.events > 0 && w.events+len(b.events) > e.opts.BulkMaxSize {
-			break
+		for len(src.unsent) > 0 && w.events < e.opts.BulkMaxSize {
+			b := src.unsent[0]
+			src.unsent[0] = nil
+			src.unsent = src.unsent[1:]
+			w.batches = append(w.batches, b)
+			w.events += len(b.events)
+			w.bytes += b.bytes
 		}
-		src.unsent[0] = nil
-		src.unsent = src.unsent[1:]
-		w.batches = append(w.batches, b)
-		w.events += len(b.events)
-		w.bytes += b.bytes
 		if len(src.unsent) == 0 {
 			src.ready = false
 			e.ready = slices.Delete(e.ready, e.rr, e.rr+1)
 		} else {
 			e.rr++
-		}
-		if w.events >= e.opts.BulkMaxSize {
-			break
 		}
 	}
 	return w

@@ -111,9 +111,10 @@ type Options struct {
 	// commands, Kafka produce bursts) one connection may have sent and
 	// not yet acknowledged. Default DefaultPipelining (Kafka: 4 times it).
 	Pipelining int
-	// BulkMaxSize is the most events one window gathers from waiting
-	// batches (a single larger batch is sent alone, whole). Default
-	// DefaultBulkMaxSize.
+	// BulkMaxSize is where a window gathering waiting batches is closed:
+	// once it holds this many events (the batch that reaches it goes in
+	// whole, so a window holds up to BulkMaxSize-1 events more than
+	// that, or one larger batch). Default DefaultBulkMaxSize.
 	BulkMaxSize int
 	// Loadbalance spreads windows over every host of the URL (each
 	// host's connections take windows while they have room in their
