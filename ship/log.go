@@ -111,23 +111,28 @@ type window struct {
 // events and bytes the batch may take (at least one event).
 func (w *window) room(ctx context.Context) (events, bytes int, err error) {
 	for {
-		w.mu.Lock()
-		if w.events == 0 {
-			w.mu.Unlock()
-			return w.maxEvents, w.maxBytes, nil
-		}
-		if w.events < w.maxEvents && w.bytes < w.maxBytes {
-			events, bytes = w.maxEvents-w.events, w.maxBytes-w.bytes
-			w.mu.Unlock()
+		if events, bytes, ok := w.tryRoom(); ok {
 			return events, bytes, nil
 		}
-		w.mu.Unlock()
 		select {
 		case <-w.freed:
 		case <-ctx.Done():
 			return 0, 0, ctx.Err()
 		}
 	}
+}
+
+// tryRoom is room without the wait: ok false when the window is full.
+func (w *window) tryRoom() (events, bytes int, ok bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.events == 0 {
+		return w.maxEvents, w.maxBytes, true
+	}
+	if w.events < w.maxEvents && w.bytes < w.maxBytes {
+		return w.maxEvents - w.events, w.maxBytes - w.bytes, true
+	}
+	return 0, 0, false
 }
 
 func (w *window) add(events, bytes int) {
@@ -259,17 +264,19 @@ func (l *logShipper) run(ctx context.Context) (err error) {
 	if l.announce {
 		l.s.cfg.Logf("%s: picked up, shipping (cursor %s)", l.dir, orNone(l.cpath))
 	}
+	reading := false // holding a reading token (readSlot)
 	for {
 		if !l.pending {
 			if err := l.readSlot(ctx); err != nil {
 				return nil
 			}
-			ok := l.r.Next()
-			if ok {
-				l.encode()
-			}
-			l.doneReading()
-			if !ok {
+			if !l.r.Next() {
+				// Caught up: the pages stay mapped for the next record,
+				// which comes soon if the log is busy; the Reader gives
+				// them back itself once a Wait finds nothing
+				// (tail.Reader.Wait), so that a log getting a record
+				// every millisecond costs no madvise per record.
+				l.doneReading(false)
 				if err := l.r.Err(); err != nil {
 					return err
 				}
@@ -278,8 +285,12 @@ func (l *logShipper) run(ctx context.Context) (err error) {
 				}
 				continue
 			}
+			l.encode()
+			reading = true
 		}
-		if err := l.batch(ctx); err != nil {
+		err := l.batch(ctx, reading)
+		reading = false
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -305,11 +316,13 @@ func (l *logShipper) readSlot(ctx context.Context) error {
 	}
 }
 
-// doneReading gives back the segment pages the reader mapped (the events
-// are copied out; it costs one madvise, and one fault at the next read) and
-// the reading token.
-func (l *logShipper) doneReading() {
-	l.r.Release()
+// doneReading gives back the reading token and, with release, the segment
+// pages the reader mapped (the events are copied out; it costs one madvise,
+// and one fault at the next read).
+func (l *logShipper) doneReading(release bool) {
+	if release {
+		l.r.Release()
+	}
 	<-l.s.reading
 }
 
@@ -340,22 +353,39 @@ func orNone(p string) string {
 // window, the batch limits and the shared budget allow and records are
 // there, and publishes it. An event the budget has no room for now stays
 // pending for the next batch.
-func (l *logShipper) batch(ctx context.Context) error {
-	maxEv, maxBy, err := l.window.room(ctx)
-	if err != nil {
-		return err
+//
+// With reading, the caller holds a reading token, which batch gives back.
+// It keeps it (and the pages mapped) only while it need not wait for the
+// window or the budget: waits happen without a token, and without pages.
+func (l *logShipper) batch(ctx context.Context, reading bool) error {
+	maxEv, maxBy, ok := l.window.tryRoom()
+	if !ok {
+		if reading {
+			l.doneReading(true)
+			reading = false
+		}
+		var err error
+		if maxEv, maxBy, err = l.window.room(ctx); err != nil {
+			return err
+		}
 	}
 	maxEv, maxBy = min(maxEv, l.s.cfg.BatchSize), min(maxBy, l.s.cfg.BatchBytes)
 	b := &shipBatch{}
-	reading := false
+	caughtUp := false
 	for {
 		ev := l.scratch
 		cur := len(b.chunks) - 1
 		if cur < 0 || cap(b.chunks[cur])-len(b.chunks[cur]) < len(ev) {
 			size := int64(max(chunkSize, len(ev)))
 			if len(b.events) == 0 {
-				if err := l.s.budget.acquire(ctx, size); err != nil {
-					return err
+				if !l.s.budget.tryAcquire(size) {
+					if reading {
+						l.doneReading(true)
+						reading = false
+					}
+					if err := l.s.budget.acquire(ctx, size); err != nil {
+						return err
+					}
 				}
 			} else if !l.s.budget.tryAcquire(size) {
 				break // the budget is taken: ship what there is
@@ -383,12 +413,15 @@ func (l *logShipper) batch(ctx context.Context) error {
 			reading = true
 		}
 		if !l.r.Next() {
+			caughtUp = true
 			break
 		}
 		l.encode()
 	}
 	if reading {
-		l.doneReading()
+		// Caught up, the pages stay for the next record (see run);
+		// otherwise other logs read next, and this one's pages go.
+		l.doneReading(!caughtUp)
 	}
 	if seq := l.beyond.Load(); seq != 0 && b.last.Seq >= seq {
 		l.beyond.Store(0)
