@@ -110,7 +110,7 @@ func TestQuick(t *testing.T) {
 			}
 		}
 	}
-	for _, id := range []string{"follow/20us", "follow/flat", "ship/beats", "ship/beats-zlib3", "ship/beats-host", "ship/kafka", "ship/logs-1", "ship/logs-100", "ship/logs-quiet"} {
+	for _, id := range []string{"follow/20us", "follow/flat", "ship/beats", "ship/beats-zlib3", "ship/beats-host", "ship/kafka", "ship/logs-1", "ship/logs-100", "ship/logs-quiet", "ship/logs-quiet-paced"} {
 		if !seen[id] {
 			t.Errorf("shipping row %s was not measured", id)
 		}
@@ -209,7 +209,7 @@ func TestQuick(t *testing.T) {
 // wire: at least the events' JSON uncompressed, less with zlib.
 func checkShipRow(t *testing.T, where string, r *Result) {
 	t.Helper()
-	if r.ID == "ship/logs-quiet" {
+	if r.ID == "ship/logs-quiet" || r.ID == "ship/logs-quiet-paced" {
 		// The quiet log's records' latency, one every millisecond.
 		if r.LatRecords == 0 || r.P50 <= 0 || r.P50 > r.Max {
 			t.Errorf("%s: quiet log latency over %d samples, p50 %d, max %d", where, r.LatRecords, r.P50, r.Max)

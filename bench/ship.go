@@ -41,6 +41,10 @@ type shipSpec struct {
 	logs       int    // logs the backlog is spread over, one shipper for all (0: one)
 	segment    int64  // segment size of the backlog's logs (0: mmaplog's default)
 	quiet      bool   // a second log gets a record every millisecond, whose latency is measured
+	// pace, if set, is the most events/s the receiver acknowledges, as a
+	// remote Logstash slower than the shipper would: the receiver, not
+	// this machine's cores, is the bottleneck.
+	pace float64
 	// maxRate is the fastest shipping the backlog is sized for
 	// (events/s): a pass that empties the backlog early ends there, its
 	// rate still right, only measured over less time.
@@ -93,13 +97,16 @@ func shipLogsGroup(quick bool) *Group {
 			"(`ship.New(...).Run` with the logs, a cursor per log, one output: the logs' batches are taken in turn) through the `beats://` output, uncompressed, " +
 			"to go-lumber's server in this process, which keeps each event's bytes without decoding them. records/s is events acknowledged per second, all logs together; " +
 			"RSS is the growth of the process's resident set (the segments' pages mapped by the readers included). " +
-			"The last row ships one log's backlog flat out while a second log gets a record every millisecond: its p50 to max are those records' latency, " +
-			"from just before the writer's Append to the shipper's acknowledgement callback.",
+			"The last rows ship one log's backlog flat out while a second log gets a record every millisecond: their p50 to max are those records' latency, " +
+			"from just before the writer's Append to the shipper's acknowledgement callback. In the first, the shipper, the writers and the receiver share this machine's cores, all busy; " +
+			fmt.Sprintf("in the second, the receiver acknowledges at most %s events/s (it sleeps), as a remote Logstash slower than the shipper would, so that the output's queue, not the cores, sets the latency: ", countHuman(quietPace)) +
+			"a quiet record waits for the windows in flight (`Pipelining`, 2) and its own, which it shares with a busy batch, each of up to 2048 events.",
 	}
 	for _, s := range []shipSpec{
 		{id: "ship/logs-1", name: "1 log", segment: seg, maxRate: 2e6},
 		{id: "ship/logs-100", name: "100 logs", segment: seg, logs: 100, maxRate: 2e6},
 		{id: "ship/logs-quiet", name: "1 log flat out, 1 quiet log (latency)", segment: seg, quiet: true, maxRate: 2e6},
+		{id: "ship/logs-quiet-paced", name: fmt.Sprintf("1 log flat out to a receiver taking %s events/s, 1 quiet log (latency)", countHuman(quietPace)), segment: seg, quiet: true, pace: quietPace, maxRate: quietPace},
 	} {
 		g.Cases = append(g.Cases, &Case{ID: s.id, Name: s.name, Run: shipCase(s)})
 	}
@@ -149,7 +156,7 @@ func shipCase(spec shipSpec) func(env *Env) (*Sample, error) {
 			}
 			out, err = output.Open("kafka://"+rcv.addr+"/logs", &output.Options{Window: ship.OutputWindow, Kafka: output.KafkaOptions{Compression: spec.kafka}})
 		} else {
-			rcv, err = startReceiver(spec.decodeJSON)
+			rcv, err = startReceiver(spec.decodeJSON, spec.pace)
 			if err != nil {
 				return nil, err
 			}
@@ -349,7 +356,13 @@ type receiver struct {
 	once    sync.Once
 }
 
-func startReceiver(decodeJSON bool) (*receiver, error) {
+// quietPace is the receiver's pace in the paced quiet-log row: about half
+// what this shipper does on two cores, unpaced.
+const quietPace = 300000
+
+// startReceiver starts go-lumber's server; with pace > 0 it acknowledges
+// at most pace events per second.
+func startReceiver(decodeJSON bool, pace float64) (*receiver, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("ship: receiver: %w", err)
@@ -370,8 +383,25 @@ func startReceiver(decodeJSON bool) (*receiver, error) {
 	r.srv = srv
 	go func() {
 		defer close(r.done)
+		var t0 time.Time
+		var n int
 		for b := range srv.ReceiveChan() {
 			r.events.Add(uint64(len(b.Events)))
+			if pace > 0 {
+				// Acknowledge the n-th event no sooner than n/pace
+				// after the first; start over after a pause of the
+				// sender's, instead of catching up in a burst.
+				if n == 0 {
+					t0 = time.Now()
+				}
+				n += len(b.Events)
+				switch d := time.Duration(float64(n)/pace*float64(time.Second)) - time.Since(t0); {
+				case d > 0:
+					time.Sleep(d)
+				case d < -50*time.Millisecond:
+					n = 0
+				}
+			}
 			b.ACK()
 		}
 	}()
