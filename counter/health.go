@@ -14,19 +14,34 @@ import (
 // counted here instead of faulting again. It lives in process memory, never
 // in the region.
 type health struct {
-	where  string
+	where string
+	// fixed: the region cannot shrink (a SysV segment, whose size is fixed
+	// at creation, or anonymous memory no other process can reach), so
+	// touching it never faults and increments need no guard.
+	fixed  bool
 	broken atomic.Bool
 	lost   atomic.Uint64 // increments (the n of each Add) that went nowhere
 	faults atomic.Uint64 // Adds that faulted
 	err    atomic.Pointer[error]
 }
 
-// add adds n to the counter v, turning a memory fault into a recorded error.
-// It is what Counter.Add and Map.Add do once they know v: one load of a
-// process-local flag, the atomic add, and the fault guard around it (the
-// goroutine's SetPanicOnFault set and restored, and a deferred recover that
-// costs nothing unless a fault happens).
+// add adds n to the counter v. On a region that cannot shrink it is the
+// atomic add alone (and inlined into Counter.Inc); on a file or POSIX
+// shared memory object, which another process can truncate, it is
+// addGuarded.
 func (h *health) add(v *atomic.Uint64, n uint64) {
+	if h.fixed {
+		v.Add(n)
+		return
+	}
+	h.addGuarded(v, n)
+}
+
+// addGuarded adds n to v, turning a memory fault into a recorded error: one
+// load of a process-local flag, the atomic add, and the fault guard around
+// it (the goroutine's SetPanicOnFault set and restored, and a deferred
+// recover that costs nothing unless a fault happens).
+func (h *health) addGuarded(v *atomic.Uint64, n uint64) {
 	if h.broken.Load() {
 		h.lost.Add(n)
 		return
@@ -35,7 +50,7 @@ func (h *health) add(v *atomic.Uint64, n uint64) {
 	v.Add(n)
 }
 
-// recoverAdd is add's deferred guard: it restores the goroutine's setting
+// recoverAdd is addGuarded's deferred guard: it restores the goroutine's setting
 // and records a fault, if one happened. Any other panic goes on.
 func (h *health) recoverAdd(was bool, n uint64) {
 	debug.SetPanicOnFault(was)

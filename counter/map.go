@@ -129,7 +129,7 @@ func newMap(r *region.Region, n Shape) *Map {
 		shipped:  unsafe.Add(base, g.shipped),
 		cnt:      n.Rules * n.Metrics,
 		overflow: (*atomic.Uint64)(unsafe.Add(base, offOverflow)),
-		health:   &health{where: r.String()},
+		health:   &health{where: r.String(), fixed: r.Addr().Kind == region.Sysv || r.Addr().Kind == region.Anon},
 	}
 	m.names = names{
 		size:    n.NameSize,
@@ -240,8 +240,9 @@ func (m *Map) Lost() uint64 { return m.health.lost.Load() }
 // single atomic instruction, with no bounds check and no allocation. The
 // zero Counter is not usable; get one from Map.Counter.
 type Counter struct {
-	v *atomic.Uint64
-	h *health
+	v     *atomic.Uint64
+	h     *health
+	fixed bool // h.fixed, here to spare Inc a load
 }
 
 // Counter returns the handle of counter (rule, metric), or an error if the
@@ -250,14 +251,26 @@ func (m *Map) Counter(rule, metric int) (Counter, error) {
 	if uint(rule) >= uint(m.shape.Rules) || uint(metric) >= uint(m.shape.Metrics) {
 		return Counter{}, fmt.Errorf("counter: (rule %d, metric %d) is outside the map's shape %s", rule, metric, m.shape)
 	}
-	return Counter{m.word(rule*m.shape.Metrics + metric), m.health}, nil
+	return Counter{m.word(rule*m.shape.Metrics + metric), m.health, m.health.fixed}, nil
 }
 
 // Inc adds one. A memory fault on the region is handled as by Map.Add.
-func (c Counter) Inc() { c.h.add(c.v, 1) }
+func (c Counter) Inc() {
+	if c.fixed {
+		c.v.Add(1)
+		return
+	}
+	c.h.addGuarded(c.v, 1)
+}
 
 // Add adds n. A memory fault on the region is handled as by Map.Add.
-func (c Counter) Add(n uint64) { c.h.add(c.v, n) }
+func (c Counter) Add(n uint64) {
+	if c.fixed {
+		c.v.Add(n)
+		return
+	}
+	c.h.addGuarded(c.v, n)
+}
 
 // Load returns the counter's value (0 once the region is lost).
 func (c Counter) Load() (v uint64) {
