@@ -105,15 +105,19 @@ func TestRegionFlushesOnlyTheDirtyRange(t *testing.T) {
 }
 
 func TestLoop(t *testing.T) {
+	// One channel per loop: the interval loop may flush several times
+	// before it stops, and those calls must not be read as the next
+	// loop's.
 	calls := make(chan bool, 100)
 	l := StartLoop(EveryInterval(time.Millisecond), func(wait bool) error { calls <- wait; return nil }, nil)
 	if wait := <-calls; wait {
 		t.Fatal("interval flushes do not wait")
 	}
 	l.Stop()
-	l = StartLoop(EveryBytes(10), func(wait bool) error { calls <- wait; return nil }, nil)
+	byteCalls := make(chan bool, 100)
+	l = StartLoop(EveryBytes(10), func(wait bool) error { byteCalls <- wait; return nil }, nil)
 	l.Notify()
-	if wait := <-calls; !wait {
+	if wait := <-byteCalls; !wait {
 		t.Fatal("byte-threshold flushes wait")
 	}
 	l.Stop()
