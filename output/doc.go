@@ -42,7 +42,9 @@
 //
 // A connection takes a window (the batches waiting, the sources taking
 // turns: in its turn a source gives its batches until the window holds
-// BulkMaxSize events, the last one whole) whenever it has fewer than
+// BulkMaxSize events, splitting the batch that does not fit; while several
+// sources share the output, about a millisecond of the receivers'
+// measured rate, at most SharedBulkMaxSize) whenever it has fewer than
 // Options.Pipelining windows unacknowledged, sends it, and waits for its
 // acknowledgement on another goroutine. Because connections pull windows
 // only while they have room, a slow host holds at most its own pipeline's

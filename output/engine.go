@@ -32,23 +32,39 @@ type batch struct {
 	events [][]byte
 	bytes  int
 	ack    func()
+	parts  int  // parts not acknowledged yet (queued or in windows)
 	done   bool // acknowledged by a receiver; its ack may wait for earlier batches of its source
 }
 
+// part is a run of a batch's events that goes in one window: the whole
+// batch, or a piece of it where the batch did not fit in the window's room.
+type part struct {
+	b      *batch
+	off    int // index in b.events of events[0]
+	events [][]byte
+}
+
+// before orders a source's parts: by batch, then by position in the batch.
+func (p *part) before(q *part) bool {
+	if p.b.seq != q.b.seq {
+		return p.b.seq < q.b.seq
+	}
+	return p.off < q.off
+}
+
 // window is what one connection sends, and has acknowledged, as one unit:
-// one or more batches, BulkMaxSize events at most unless a single batch is
-// larger.
+// the parts of one or more batches, BulkMaxSize events at most (fewer while
+// sources share the output: see engine.limit).
 type window struct {
-	batches []*batch
-	events  int
-	bytes   int
-	state   any // the session's own, for asynchronous outputs (Kafka)
+	parts  []*part
+	events int
+	state  any // the session's own, for asynchronous outputs (Kafka)
 }
 
 // each calls fn with every event of the window, in order.
 func (w *window) each(fn func(ev []byte)) {
-	for _, b := range w.batches {
-		for _, ev := range b.events {
+	for _, p := range w.parts {
+		for _, ev := range p.events {
 			fn(ev)
 		}
 	}
@@ -57,10 +73,11 @@ func (w *window) each(fn func(ev []byte)) {
 // source is one publishing order.
 type source struct {
 	e      *engine
-	unsent []*batch // waiting to be sent (again), in order
+	unsent []*part  // waiting to be sent (again), in order
 	order  []*batch // published and not acknowledged to the publisher yet, in order
 	ready  bool     // in e.ready
 	next   uint64
+	last   time.Time // when it last published
 }
 
 func (s *source) Publish(ctx context.Context, events [][]byte, ack func()) error {
@@ -102,6 +119,8 @@ type engine struct {
 	mu       sync.Mutex
 	cond     *sync.Cond
 	ready    []*source // sources with batches waiting, taken from in turn
+	sources  []*source // every source, for limit
+	rate     ackRate   // events acknowledged per second, for limit
 	rr       int
 	pending  int // batches published whose ack has not been called
 	closing  bool
@@ -136,6 +155,7 @@ func newEngine(name string, opts Options, hosts []string, workers int, connect f
 	}
 	e.cond = sync.NewCond(&e.mu)
 	e.def = &source{e: e}
+	e.sources = append(e.sources, e.def)
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	for i, a := range hosts {
 		h := &host{addr: a, index: i}
@@ -156,7 +176,13 @@ func newEngine(name string, opts Options, hosts []string, workers int, connect f
 
 func (e *engine) String() string { return e.name }
 
-func (e *engine) NewSource() Publisher { return &source{e: e} }
+func (e *engine) NewSource() Publisher {
+	s := &source{e: e}
+	e.mu.Lock()
+	e.sources = append(e.sources, s)
+	e.mu.Unlock()
+	return s
+}
 
 func (e *engine) Stats() Stats {
 	s := Stats{Events: e.events.Load(), Bytes: e.bytes.Load(), Batches: e.batches.Load(), Dropped: e.dropped.Load()}
@@ -214,8 +240,10 @@ func (e *engine) publish(ctx context.Context, src *source, events [][]byte, ack 
 	}
 	b.seq = src.next
 	src.next++
+	b.parts = 1
+	src.last = time.Now()
 	src.order = append(src.order, b)
-	src.unsent = append(src.unsent, b)
+	src.unsent = append(src.unsent, &part{b: b, events: events})
 	if !src.ready {
 		// At the end of the round: a source that is put first whenever
 		// it had nothing waiting would be a busy source whose every
@@ -264,30 +292,116 @@ func (e *engine) Close(ctx context.Context) error {
 // mayUse reports whether h's connections may take windows now (under mu).
 func (e *engine) mayUse(h *host) bool { return e.opts.Loadbalance || e.active == h.index }
 
+// shareSpan is how recently a source must have published to count as
+// sharing the output (limit).
+const shareSpan = 5 * time.Second
+
+// shareWindowTime is how long the receivers take to acknowledge a window
+// while sources share the output (limit), and minShared the fewest events
+// such a window is cut to.
+const (
+	shareWindowTime = time.Millisecond
+	minShared       = 64
+)
+
+// limit is the most events take puts in a window (under mu): BulkMaxSize
+// for a source alone. While another source has batches waiting or has
+// published within shareSpan, the windows are kept short: every window
+// already in flight when a quiet source's batch comes is one it waits for.
+// They then hold what the receivers acknowledge in shareWindowTime, by the
+// rate measured, between minShared and SharedBulkMaxSize events: short
+// where the receivers are slow, where each event in a window costs the
+// quiet source's the most, and no shorter than needed where they are fast.
+func (e *engine) limit(now time.Time) int {
+	if e.opts.SharedBulkMaxSize >= e.opts.BulkMaxSize || len(e.sources) < 2 || !e.shared(now) {
+		return e.opts.BulkMaxSize
+	}
+	n := e.opts.SharedBulkMaxSize
+	if r := e.rate.perSecond; r > 0 {
+		n = min(n, max(int(r*shareWindowTime.Seconds()), minShared))
+	}
+	return n
+}
+
+// shared reports whether more than one source has batches waiting or has
+// published within shareSpan (under mu).
+func (e *engine) shared(now time.Time) bool {
+	if len(e.ready) > 1 {
+		return true
+	}
+	n := 0
+	for _, s := range e.sources {
+		if !s.last.IsZero() && now.Sub(s.last) < shareSpan {
+			if n++; n > 1 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ackRate estimates the events acknowledged per second, all hosts
+// together, over spans of at least ackRateSpan (a moving average); a span
+// longer than a second (the output was idle) starts it over.
+type ackRate struct {
+	perSecond float64
+	events    int
+	since     time.Time
+}
+
+const ackRateSpan = 50 * time.Millisecond
+
+func (r *ackRate) add(now time.Time, events int) {
+	d := now.Sub(r.since)
+	switch {
+	case r.since.IsZero() || d > time.Second:
+		r.events, r.since = events, now
+		return
+	case d < ackRateSpan:
+		r.events += events
+		return
+	}
+	v := float64(r.events+events) / d.Seconds()
+	if r.perSecond == 0 {
+		r.perSecond = v
+	} else {
+		r.perSecond += (v - r.perSecond) / 4
+	}
+	r.events, r.since = 0, now
+}
+
 // take removes the next window from the queue (under mu). The sources
 // with batches waiting take turns: in its turn a source gives its oldest
-// batches until the window holds BulkMaxSize events (the batch that
-// reaches it goes in whole), and the next window starts with the next
-// source. A source's turn is counted in events, not batches, so that a
-// quiet log publishing a batch of one event every millisecond is not held
-// to one batch per window behind a busy one publishing BulkMaxSize events
-// per batch; and the batch that reaches BulkMaxSize goes in whole, so that
-// a quiet source's few events ride with a busy source's batch instead of
-// taking a pipeline slot as a window of their own.
+// batches until the window is full (limit), the batch that overfills it
+// split and the rest left first in the source's queue, and the next window
+// starts with the next source. A source's turn is counted in events, not
+// batches, so that a quiet log publishing a batch of one event every
+// millisecond is not held to one batch per window behind a busy one
+// publishing BulkMaxSize events per batch; and a window is filled up from
+// the next source, so that a quiet source's few events ride with a busy
+// source's instead of taking a pipeline slot as a window of their own.
 func (e *engine) take() *window {
 	w := &window{}
-	for len(e.ready) > 0 && w.events < e.opts.BulkMaxSize {
+	limit := e.limit(time.Now())
+	for len(e.ready) > 0 && w.events < limit {
 		if e.rr >= len(e.ready) {
 			e.rr = 0
 		}
 		src := e.ready[e.rr]
-		for len(src.unsent) > 0 && w.events < e.opts.BulkMaxSize {
-			b := src.unsent[0]
-			src.unsent[0] = nil
-			src.unsent = src.unsent[1:]
-			w.batches = append(w.batches, b)
-			w.events += len(b.events)
-			w.bytes += b.bytes
+		for len(src.unsent) > 0 && w.events < limit {
+			p := src.unsent[0]
+			if room := limit - w.events; len(p.events) > room {
+				head := &part{b: p.b, off: p.off, events: p.events[:room:room]}
+				p.off += room
+				p.events = p.events[room:]
+				p.b.parts++
+				p = head
+			} else {
+				src.unsent[0] = nil
+				src.unsent = src.unsent[1:]
+			}
+			w.parts = append(w.parts, p)
+			w.events += len(p.events)
 		}
 		if len(src.unsent) == 0 {
 			src.ready = false
@@ -299,22 +413,22 @@ func (e *engine) take() *window {
 	return w
 }
 
-// requeue puts the batches of windows that were not acknowledged back into
+// requeue puts the parts of windows that were not acknowledged back into
 // their sources' queues, in order (under mu).
 func (e *engine) requeue(ws []*window) {
 	for _, w := range ws {
-		for _, b := range w.batches {
-			src := b.src
-			i, _ := slices.BinarySearchFunc(src.unsent, b.seq, func(x *batch, seq uint64) int {
+		for _, p := range w.parts {
+			src := p.b.src
+			i, _ := slices.BinarySearchFunc(src.unsent, p, func(x, p *part) int {
 				switch {
-				case x.seq < seq:
+				case x.before(p):
 					return -1
-				case x.seq > seq:
+				case p.before(x):
 					return 1
 				}
 				return 0
 			})
-			src.unsent = slices.Insert(src.unsent, i, b)
+			src.unsent = slices.Insert(src.unsent, i, p)
 			if !src.ready {
 				src.ready = true
 				e.ready = append(e.ready, src)
@@ -331,12 +445,15 @@ func (e *engine) ackWindow(h *host, w *window) {
 	h.c.acked.Add(uint64(w.events))
 	e.ackMu.Lock()
 	e.mu.Lock()
-	for _, b := range w.batches {
-		b.done = true
+	e.rate.add(time.Now(), w.events)
+	for _, p := range w.parts {
+		if p.b.parts--; p.b.parts == 0 {
+			p.b.done = true
+		}
 	}
 	calls := e.acks[:0]
-	for _, b := range w.batches {
-		src := b.src
+	for _, p := range w.parts {
+		src := p.b.src
 		for len(src.order) > 0 && src.order[0].done {
 			calls = append(calls, src.order[0])
 			src.order[0] = nil

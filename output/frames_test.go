@@ -15,7 +15,7 @@ func testWindow(n int) *window {
 	for i := range evs {
 		evs[i] = []byte(fmt.Sprintf(`{"n":%d,"message":"an event of about a hundred bytes, padded ......................"}`, i))
 	}
-	w := &window{batches: []*batch{{events: evs[:n/2]}, {events: evs[n/2:]}}, events: n}
+	w := &window{parts: []*part{{events: evs[:n/2]}, {events: evs[n/2:]}}, events: n}
 	return w
 }
 

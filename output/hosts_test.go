@@ -27,6 +27,7 @@ type host struct {
 	mu      sync.Mutex
 	seen    map[int]int
 	batches int
+	largest int // events in the largest batch received
 	done    chan struct{}
 	once    sync.Once
 }
@@ -44,6 +45,7 @@ func startHost(t *testing.T, delay time.Duration, stall bool) *host {
 		for b := range srv.ReceiveChan() {
 			h.mu.Lock()
 			h.batches++
+			h.largest = max(h.largest, len(b.Events))
 			for _, ev := range b.Events {
 				m, _ := ev.(map[string]interface{})
 				n, _ := m["n"].(float64)
@@ -117,6 +119,16 @@ func hostURL(hosts ...*host) string {
 		as = append(as, h.addr)
 	}
 	return "beats://" + strings.Join(as, ",")
+}
+
+// largestBatch returns the events in the largest batch h received, and
+// starts counting anew.
+func (h *host) largestBatch() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := h.largest
+	h.largest = 0
+	return n
 }
 
 func hostStats(out output.Output, h *host) output.HostStats {
@@ -249,6 +261,77 @@ func TestSlowHostHoldsOnlyItsWindows(t *testing.T) {
 		t.Fatalf("the fast host got %d of %d events: the slow one held it up", fastN, n)
 	}
 	t.Logf("fast host %d events, slow host %d; the slow one held at most %d at once", fastN, n-fastN, worst.Load())
+}
+
+// TestBatchSplit: batches larger than BulkMaxSize go in several windows,
+// none larger than BulkMaxSize; a batch is acknowledged once all its parts
+// are, in order; and when the host in use dies with parts of batches in
+// flight, they are sent again to another host and every event arrives.
+func TestBatchSplit(t *testing.T) {
+	a, b := startHost(t, time.Millisecond, false), startHost(t, time.Millisecond, false)
+	const bulk = 64
+	out, err := output.Open(hostURL(a, b), &output.Options{Window: 8, BulkMaxSize: bulk,
+		BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20000
+	wait := publishAsync(t, out, n, 1000) // 16 parts each, the last of 40
+	var first *host
+	waitUntil(t, "a first host to get 3000 events", func() bool {
+		for _, h := range []*host{a, b} {
+			if ev, _ := h.counts(); ev >= 3000 {
+				first = h
+				return true
+			}
+		}
+		return false
+	})
+	first.kill()
+	wait()
+	union(t, n, a, b)
+	for _, h := range []*host{a, b} {
+		if l := h.largestBatch(); l > bulk {
+			t.Errorf("host %s received a batch of %d events, more than BulkMaxSize %d", h.addr, l, bulk)
+		}
+	}
+}
+
+// TestSharedWindows: while two sources publish, windows hold at most
+// SharedBulkMaxSize events; a source alone has windows of BulkMaxSize.
+func TestSharedWindows(t *testing.T) {
+	h := startHost(t, 0, false)
+	const bulk, shared = 400, 50
+	out, err := output.Open(hostURL(h), &output.Options{Window: 64, BulkMaxSize: bulk, SharedBulkMaxSize: shared})
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy, quiet := out.NewSource(), out.NewSource()
+	ctx := context.Background()
+	pub := func(src output.Publisher, n int) {
+		t.Helper()
+		done := make(chan struct{})
+		evs := make([][]byte, n)
+		for i := range evs {
+			evs[i] = []byte(fmt.Sprintf(`{"n":%d}`, i))
+		}
+		if err := src.Publish(ctx, evs, func() { close(done) }); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+	}
+	pub(busy, 4*bulk)
+	if l := h.largestBatch(); l != bulk {
+		t.Fatalf("a source alone: largest window %d events, want BulkMaxSize %d", l, bulk)
+	}
+	pub(quiet, 1)
+	pub(busy, 4*bulk)
+	if l := h.largestBatch(); l > shared {
+		t.Fatalf("two sources: largest window %d events, want SharedBulkMaxSize %d at most", l, shared)
+	}
+	if err := out.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestSourcesFair: a busy source has a backlog queued; a quiet source's

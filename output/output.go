@@ -111,11 +111,19 @@ type Options struct {
 	// commands, Kafka produce bursts) one connection may have sent and
 	// not yet acknowledged. Default DefaultPipelining (Kafka: 4 times it).
 	Pipelining int
-	// BulkMaxSize is where a window gathering waiting batches is closed:
-	// once it holds this many events (the batch that reaches it goes in
-	// whole, so a window holds up to BulkMaxSize-1 events more than
-	// that, or one larger batch). Default DefaultBulkMaxSize.
+	// BulkMaxSize is the most events in a window: a window gathers the
+	// waiting batches, a batch that does not fit is split and its rest
+	// goes in the next window. Default DefaultBulkMaxSize.
 	BulkMaxSize int
+	// SharedBulkMaxSize is the most events in a window while several
+	// sources share the output (another source has batches waiting, or
+	// published in the last 5 seconds). A quiet source's batch waits for
+	// the windows already in flight, so while sources share the output a
+	// window holds what the receivers acknowledge in about a millisecond
+	// (the rate measured), at least 64 events and at most
+	// SharedBulkMaxSize. Default BulkMaxSize/4 (at least 1); BulkMaxSize
+	// or more keeps every window at BulkMaxSize.
+	SharedBulkMaxSize int
 	// Loadbalance spreads windows over every host of the URL (each
 	// host's connections take windows while they have room in their
 	// pipeline), instead of sending to one host at a time and going on
@@ -173,6 +181,9 @@ func (o *Options) resolve() Options {
 	}
 	if r.BulkMaxSize <= 0 {
 		r.BulkMaxSize = DefaultBulkMaxSize
+	}
+	if r.SharedBulkMaxSize <= 0 {
+		r.SharedBulkMaxSize = max(r.BulkMaxSize/4, 1)
 	}
 	if r.Workers <= 0 {
 		r.Workers = DefaultWorkers
