@@ -96,23 +96,36 @@ func TestShipCommand(t *testing.T) {
 	maddr := peers.FreePort(t)
 	cmd, _, stderr := startMmaptail(t, "ship", "--log", dir, "--to", "file://"+out, "--metrics", maddr, "--field", "service.name=checkout", "--host", "h1")
 	waitLines(t, out, 3000)
-	resp, err := http.Get("http://" + maddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, want := range []string{
+	// The lines are in the file before the shipper has handled their
+	// acknowledgement: the counters catch up a moment later.
+	wants := []string{
 		fmt.Sprintf(`mmaptail_events_shipped_total{log=%q} 3000`, dir),
 		fmt.Sprintf(`mmaptail_acked_sequence{log=%q} 3000`, dir),
 		fmt.Sprintf(`mmaptail_lag_records{log=%q} 0`, dir),
 		fmt.Sprintf(`mmaptail_cursor_beyond_end{log=%q} 0`, dir),
 		fmt.Sprintf(`mmaptail_output_connected{host=%q} 1`, "file://"+out),
 		fmt.Sprintf(`mmaptail_output_events_acked_total{host=%q} 3000`, "file://"+out),
-		"mmaptail_logs 1", "mmaptail_batch_latency_seconds_count"} {
-		if !strings.Contains(string(body), want) {
-			t.Errorf("metrics lack %q", want)
+		"mmaptail_logs 1", "mmaptail_batch_latency_seconds_count"}
+	var missing []string
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get("http://" + maddr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
 		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		missing = missing[:0]
+		for _, want := range wants {
+			if !strings.Contains(string(body), want) {
+				missing = append(missing, want)
+			}
+		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, want := range missing {
+		t.Errorf("metrics lack %q", want)
 	}
 	cmd.Process.Signal(unix.SIGTERM)
 	if err := cmd.Wait(); err != nil {
@@ -162,6 +175,7 @@ func TestShipCommand(t *testing.T) {
 	cmd, _, stderr = startMmaptail(t, "ship", "--log", other, "--to", "file://"+out, "--cursor", cur)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	var err error
 	select {
 	case err = <-done:
 	case <-time.After(20 * time.Second):
