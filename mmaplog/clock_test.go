@@ -72,3 +72,20 @@ func TestRecordTimes(t *testing.T) {
 		}
 	}
 }
+
+// TestClockOption: Options.Clock is read for every record, not only for
+// the first (the record clock does not run with it).
+func TestClockOption(t *testing.T) {
+	var n int64
+	w, err := Open(t.TempDir(), &Options{Clock: func() time.Time { n++; return time.Unix(0, n*1000) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for i := 0; i < 1000; i++ {
+		before := n
+		if ts := w.stamp(); n != before+1 || ts != n*1000 {
+			t.Fatalf("record %d stamped %d after %d reads of the clock, want a read of its own (%d)", i, ts, n-before, (before+1)*1000)
+		}
+	}
+}

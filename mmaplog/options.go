@@ -94,7 +94,8 @@ type Options struct {
 	// time stamp at most ClockResolution (plus however long the goroutine
 	// waits for a CPU) before the Write began.
 	ExactClock bool
-	// Clock returns the time stamped on records. Default time.Now. For tests.
+	// Clock, if set, is called for every record's time stamp (the record
+	// clock and the monotonic base are not used). For tests.
 	Clock func() time.Time
 }
 

@@ -318,7 +318,7 @@ func (w *Writer) stamp() int64 {
 		return ts
 	}
 	ts := w.now()
-	if !w.opts.ExactClock {
+	if !w.opts.ExactClock && w.opts.Clock == nil {
 		w.coarse.CompareAndSwap(0, ts) // so that no later stamp goes back before it
 		select {
 		case w.clockKick <- struct{}{}:

@@ -16,11 +16,13 @@ import (
 )
 
 // benchWriter is the writer process of BenchmarkFollowLatency: it appends N
-// records to DIR, one every GAP, as a separate process.
+// records to DIR, one every GAP, as a separate process; it sleeps between
+// records, or with BUSY=1 in the environment spins on the clock instead (a
+// writer that never leaves the CPU).
 func benchWriter() int {
 	n, _ := strconv.Atoi(os.Getenv("N"))
 	gap, _ := time.ParseDuration(os.Getenv("GAP"))
-	w, err := mmaplog.Open(os.Getenv("DIR"), &mmaplog.Options{SegmentSize: 64 << 20, ExactClock: true})
+	w, err := mmaplog.Open(os.Getenv("DIR"), &mmaplog.Options{SegmentSize: 64 << 20, Clock: time.Now})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -30,7 +32,10 @@ func benchWriter() int {
 	for i := 0; i < n; i++ {
 		if gap > 0 {
 			next = next.Add(gap)
-			if d := time.Until(next); d > 0 {
+			if os.Getenv("BUSY") != "" {
+				for time.Now().Before(next) {
+				}
+			} else if d := time.Until(next); d > 0 {
 				time.Sleep(d)
 			}
 		}
@@ -46,12 +51,23 @@ func benchWriter() int {
 // BenchmarkFollowLatency measures the time from a writer process's publish
 // (the record's time stamp, taken just before it is copied in) to a
 // following Reader in this process returning the record: the futex wake-up
-// across processes when the reader sleeps between records (gap=1ms), and
-// the spinning reader when records come close together (gap=20µs). It
+// across processes when the reader sleeps between records (gap=1ms and,
+// the default spin being a few microseconds, gap=20µs too), and a reader
+// that stays awake between records (Options.Spin 50µs at gap=20µs). It
 // reports the percentiles; ns/op is the writer's pace, not a cost.
+// BenchmarkWakeBaseline is the same hand-off without a log. The writer
+// stamps the record with the exact clock (Options.Clock time.Now).
 func BenchmarkFollowLatency(b *testing.B) {
-	for _, gap := range []time.Duration{time.Millisecond, 100 * time.Microsecond, 20 * time.Microsecond} {
-		b.Run("gap="+gap.String(), func(b *testing.B) {
+	type pace struct {
+		gap, spin time.Duration
+	}
+	for _, p := range []pace{{time.Millisecond, 0}, {100 * time.Microsecond, 0}, {20 * time.Microsecond, 0}, {20 * time.Microsecond, 50 * time.Microsecond}} {
+		gap := p.gap
+		name := "gap=" + gap.String()
+		if p.spin > 0 {
+			name += "/spin=" + p.spin.String()
+		}
+		b.Run(name, func(b *testing.B) {
 			dir := filepath.Join(b.TempDir(), "log")
 			// The log exists before the reader opens it.
 			w, err := mmaplog.Open(dir, &mmaplog.Options{ExactClock: true}) // latency from the record time
@@ -59,7 +75,7 @@ func BenchmarkFollowLatency(b *testing.B) {
 				b.Fatal(err)
 			}
 			w.Close()
-			r, err := tail.Open(dir, &tail.Options{Follow: true, FromEnd: true})
+			r, err := tail.Open(dir, &tail.Options{Follow: true, FromEnd: true, Spin: p.spin})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -162,6 +162,18 @@ func (r *Reader) futexWaitGuarded() bool {
 				return true
 			}
 		}
+		if r.opts.Spin > 0 {
+			for end := time.Now().Add(r.opts.Spin); ; {
+				for i := 0; i < 64; i++ {
+					if atomic.LoadUint32(word) != 0 {
+						return true
+					}
+				}
+				if time.Now().After(end) {
+					break
+				}
+			}
+		}
 		for i := 0; i < 20; i++ {
 			runtime.Gosched()
 			if atomic.LoadUint32(word) != 0 {

@@ -86,6 +86,15 @@ type Options struct {
 	// idle, up to MaxIdleWait. Default DefaultWaitTimeout.
 	WaitTimeout time.Duration
 
+	// Spin is how long Wait keeps looking for the next record, on the CPU,
+	// after a Wait that found one, before it sleeps on the futex. Without
+	// it (the default) Wait looks a few microseconds, and a record that
+	// comes later costs the futex wake-up (tens of microseconds); a Spin
+	// longer than the gap between records keeps a busy follower awake, at
+	// the price of a core while records come. The wait of an idle follower
+	// is not affected.
+	Spin time.Duration
+
 	// ReleaseEvery is how far a Reader reads past the pages it gave back
 	// before it gives back those it read since (with MADV_DONTNEED: they
 	// stay in the page cache, only this process's mapping of them goes),

@@ -24,6 +24,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("MMAPLOG_BENCH_WRITER") != "" {
 		os.Exit(benchWriter())
 	}
+	if path := os.Getenv(wakerEnv); path != "" {
+		os.Exit(wakerChild(path))
+	}
 	if dir := os.Getenv(followerEnv); dir != "" {
 		os.Exit(followerChild(dir))
 	}
@@ -46,6 +49,7 @@ type readCase struct {
 	pre     int                   // records written before the reader opens (live)
 	lost    func(n int) uint64    // records the reader must report lost
 	check   func(*testing.T, int) // extra checks on the directory after
+	spin    time.Duration         // tail.Options.Spin of the following Reader
 }
 
 func readCases() []readCase {
@@ -57,6 +61,7 @@ func readCases() []readCase {
 		{name: "compressed rolled segments", opts: mmaplog.Options{SegmentSize: 16 << 10, MaxBackups: -1, Compress: true}, n: 3000, size: func(i int) int { return 10 + i%300 }},
 		{name: "compressed segments larger than the read window", opts: mmaplog.Options{SegmentSize: 4 << 20, MaxBackups: -1, Compress: true}, n: 20000, size: func(i int) int { return 10 + (i*7919)%1200 }},
 		{name: "concurrent writers", opts: mmaplog.Options{SegmentSize: 32 << 10, MaxBackups: -1}, n: 8000, workers: 8, size: func(i int) int { return 16 + i%200 }},
+		{name: "spinning follower", opts: mmaplog.Options{SegmentSize: 32 << 10, MaxBackups: -1}, n: 8000, workers: 2, size: func(i int) int { return 16 + i%200 }, spin: 100 * time.Microsecond},
 		{name: "large records", opts: mmaplog.Options{SegmentSize: 64 << 10, MaxBackups: -1}, n: 200, size: func(i int) int { return 20000 + i }},
 		{name: "from a sequence number", opts: mmaplog.Options{SegmentSize: 16 << 10, MaxBackups: -1}, n: 2000, size: small, from: func(int) uint64 { return 777 }},
 		{name: "from the end", opts: mmaplog.Options{SegmentSize: 16 << 10, MaxBackups: -1}, n: 2000, pre: 1000, fromEnd: true, size: small},
@@ -202,7 +207,7 @@ func TestReaderFollow(t *testing.T) {
 			if c.name == "retention removed unread records" {
 				waitRetention(t, dir)
 			}
-			o := &tail.Options{Follow: true}
+			o := &tail.Options{Follow: true, Spin: c.spin}
 			if c.from != nil {
 				o.FromSeq = c.from(c.n)
 			}
