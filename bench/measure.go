@@ -76,6 +76,11 @@ func writeCase(s *Sink, g *Group) func(env *Env) (*Sample, error) {
 		if _, err := wl.pass(env.Warmup, 0, false); err != nil {
 			return nil, fmt.Errorf("%s: warm-up: %w", s.ID, err)
 		}
+		if st, ok := t.(interface{ SteadyBytes() int64 }); ok && !env.Quick && !s.Slow {
+			if _, err := wl.pass(0, st.SteadyBytes(), false); err != nil {
+				return nil, fmt.Errorf("%s: warm-up to the steady state: %w", s.ID, err)
+			}
+		}
 
 		var ms0, ms1 runtime.MemStats
 		runtime.ReadMemStats(&ms0)

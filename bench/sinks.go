@@ -165,7 +165,17 @@ func sinkByID(id string) *Sink {
 
 // --- mmaplog -----------------------------------------------------------------
 
-type mmaplogTarget struct{ *mmaplog.Writer }
+type mmaplogTarget struct {
+	*mmaplog.Writer
+	steady int64
+}
+
+// SteadyBytes is how much to write, untimed, before measuring mmaplog in
+// the steady state of a service that has logged for a while: the default
+// retention bound, after which each rotation's segment is made from the
+// file retention removed (or, under NoReuse, a new file among the page
+// cache's old pages) rather than the first segments of a new directory.
+func (t mmaplogTarget) SteadyBytes() int64 { return t.steady }
 
 func (t mmaplogTarget) Rotations() uint64 { return t.Stats().Rotations }
 
@@ -193,7 +203,7 @@ func openMmaplogWith(o mmaplog.Options) func(dir string, segment int64) (Target,
 		if err != nil {
 			return nil, err
 		}
-		return mmaplogTarget{w}, nil
+		return mmaplogTarget{w, (mmaplog.DefaultMaxBackups + 3) * segment}, nil
 	}
 }
 
