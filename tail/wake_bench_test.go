@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -136,12 +135,7 @@ func BenchmarkWakeBaseline(b *testing.B) {
 				if err := cmd.Wait(); err != nil {
 					b.Fatal(err)
 				}
-				sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-				q := func(p float64) float64 { return float64(lat[min(int(float64(len(lat))*p), len(lat)-1)].Microseconds()) }
-				b.ReportMetric(q(0.50), "p50-µs")
-				b.ReportMetric(q(0.99), "p99-µs")
-				b.ReportMetric(q(0.999), "p99.9-µs")
-				b.ReportMetric(q(1), "max-µs")
+				reportLatency(b, lat)
 			})
 		}
 	}
