@@ -33,6 +33,9 @@ type logShipper struct {
 	scratch    []byte
 	pending    bool
 	pendingRec tail.Record
+	// idle: the last Next found nothing. holding: this log is one of the
+	// Shipper's holders (doneReading).
+	idle, holding bool
 
 	// beyond is the sequence number shipping resumes at while the cursor
 	// (or From) is beyond the end of the log; 0 otherwise.
@@ -260,7 +263,12 @@ func (l *logShipper) run(ctx context.Context) (err error) {
 	l.saving = true
 	l.mu.Unlock()
 	go l.saver()
-	defer l.r.Close()
+	defer func() {
+		l.r.Close()
+		if l.holding {
+			l.s.holders.Add(-1)
+		}
+	}()
 	if l.announce {
 		l.s.cfg.Logf("%s: picked up, shipping (cursor %s)", l.dir, orNone(l.cpath))
 	}
@@ -271,12 +279,11 @@ func (l *logShipper) run(ctx context.Context) (err error) {
 				return nil
 			}
 			if !l.r.Next() {
-				// Caught up: the pages stay mapped for the next record,
-				// which comes soon if the log is busy; the Reader gives
-				// them back itself once a Wait finds nothing
-				// (tail.Reader.Wait), so that a log getting a record
-				// every millisecond costs no madvise per record.
-				l.doneReading(false)
+				// Caught up: the pages may stay mapped for the next
+				// record (doneReading); found nothing twice in a row:
+				// the log is quiet, they go.
+				l.doneReading(!l.idle)
+				l.idle = true
 				if err := l.r.Err(); err != nil {
 					return err
 				}
@@ -316,23 +323,46 @@ func (l *logShipper) readSlot(ctx context.Context) error {
 	}
 }
 
-// doneReading gives back the reading token and, with release, the segment
-// pages the reader mapped (the events are copied out; it costs one madvise,
-// and one fault at the next read).
-func (l *logShipper) doneReading(release bool) {
-	if release {
+// doneReading gives back the reading token and the segment pages the
+// reader mapped (the events are copied out; it costs one madvise, and one
+// fault at the next read). With keep, a log that caught up keeps them for
+// its next record, which comes soon if the log is busy, so that a log
+// getting a record every millisecond costs no madvise per record; but only
+// readers() logs at once may keep pages (Shipper.holders): when many logs
+// catch up together, or many busy logs each get a record now and then,
+// the others give theirs back, and the pages mapped stay a few folios
+// whatever the number of logs. A log kept waiting for its next record
+// gives them back itself (tail.Reader.Wait).
+func (l *logShipper) doneReading(keep bool) {
+	if keep && !l.holding {
+		if l.s.holders.Add(1) <= int32(readers()) {
+			l.holding = true
+		} else {
+			l.s.holders.Add(-1)
+			keep = false
+		}
+	}
+	if !keep {
 		l.r.Release()
+		if l.holding {
+			l.holding = false
+			l.s.holders.Add(-1)
+		}
 	}
 	<-l.s.reading
 }
 
-// readers is how many logs read records at once: enough to keep the cores
-// busy, few enough that their mapped pages stay a few MiB.
-func readers() int { return max(2, 2*runtime.GOMAXPROCS(0)) }
+// readers is how many logs read records at once, and how many keep their
+// pages while caught up: enough to keep the cores busy (decoding and
+// encoding take about a microsecond an event, far more than an output
+// takes), few enough that their mapped pages stay a few MiB whatever the
+// number of cores.
+func readers() int { return min(8, max(2, 2*runtime.GOMAXPROCS(0))) }
 
 // encode turns the reader's record into the pending event.
 func (l *logShipper) encode() {
 	rec := l.r.Record()
+	l.idle = false
 	l.scratch = l.enc.Append(l.scratch[:0], rec)
 	rec.Payload = nil
 	l.pendingRec, l.pending = rec, true
@@ -361,7 +391,7 @@ func (l *logShipper) batch(ctx context.Context, reading bool) error {
 	maxEv, maxBy, ok := l.window.tryRoom()
 	if !ok {
 		if reading {
-			l.doneReading(true)
+			l.doneReading(false)
 			reading = false
 		}
 		var err error
@@ -380,7 +410,7 @@ func (l *logShipper) batch(ctx context.Context, reading bool) error {
 			if len(b.events) == 0 {
 				if !l.s.budget.tryAcquire(size) {
 					if reading {
-						l.doneReading(true)
+						l.doneReading(false)
 						reading = false
 					}
 					if err := l.s.budget.acquire(ctx, size); err != nil {
@@ -413,15 +443,15 @@ func (l *logShipper) batch(ctx context.Context, reading bool) error {
 			reading = true
 		}
 		if !l.r.Next() {
-			caughtUp = true
+			caughtUp, l.idle = true, true
 			break
 		}
 		l.encode()
 	}
 	if reading {
-		// Caught up, the pages stay for the next record (see run);
+		// Caught up, the pages may stay for the next record;
 		// otherwise other logs read next, and this one's pages go.
-		l.doneReading(!caughtUp)
+		l.doneReading(caughtUp)
 	}
 	if seq := l.beyond.Load(); seq != 0 && b.last.Seq >= seq {
 		l.beyond.Store(0)

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mmaplog/mmaplog/output"
@@ -145,6 +146,9 @@ type Shipper struct {
 	// reading holds a token for each log reading records right now (see
 	// logShipper.readSlot): few at once, so that few hold segment pages.
 	reading chan struct{}
+	// holders counts the logs that keep their segment pages mapped while
+	// caught up (logShipper.doneReading), at most readers() of them.
+	holders atomic.Int32
 
 	mu      sync.Mutex
 	logs    map[string]*logShipper // by cleaned path

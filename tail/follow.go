@@ -30,6 +30,9 @@ type followState struct {
 	scanAt     time.Time
 	scanEvery  time.Duration
 	idle       int // Waits in a row that found nothing
+	// holdNone: Release was called since the last record; Wait keeps
+	// the segment's pages unmapped through its sleep.
+	holdNone bool
 }
 
 // waitAtEmpty decides, in follow mode, what a zero length word at the
@@ -155,8 +158,9 @@ func (r *Reader) futexWaitGuarded() bool {
 		return true
 	}
 	word := ring.LengthWord(v.Data, int(pos))
-	if r.follow.idle == 0 {
-		// Busy a moment ago: the next record is likely microseconds away.
+	if r.follow.idle == 0 && !r.follow.holdNone {
+		// Busy a moment ago: the next record is likely microseconds away
+		// (unless told to hold no pages: looking maps them).
 		for i := 0; i < 200; i++ {
 			if atomic.LoadUint32(word) != 0 {
 				return true
@@ -190,19 +194,23 @@ func (r *Reader) futexWaitGuarded() bool {
 	// this reader raises the deadline before it reads the length word,
 	// so one of the two sees the other.
 	ring.ArmWake(r.ctl, now, now+int64(timeout))
+	// Idle for a while, or told to hold no pages (Release): the sleep may
+	// be long, so hold no pages of the segment through it (the kernel maps
+	// page-cache folios of up to a few MiB whole on a fault, whatever was
+	// touched, and the looks at the length word above touched one). The
+	// wake word is in the control page, a mapping of its own.
+	release := r.follow.idle >= releaseIdle || r.follow.holdNone
 	if atomic.LoadUint32(word) == 0 {
-		if r.follow.idle >= releaseIdle {
-			// Idle for a while: the sleep may be long, so hold no pages
-			// of the segment through it (the kernel maps page-cache
-			// folios of up to a few MiB whole on a fault, whatever was
-			// touched). The wake word is in the control page, a mapping
-			// of its own.
+		if release {
 			r.Release()
 		}
 		fileutil.FutexWait(wake, w, timeout)
 	}
 	if atomic.LoadUint32(word) != 0 {
 		return true
+	}
+	if release {
+		r.Release() // the look just now mapped the folio again
 	}
 	if atomic.LoadUint32(wake) != w {
 		// Woken, yet nothing here: the writer published elsewhere
@@ -256,6 +264,7 @@ func (r *Reader) Release() {
 		return
 	}
 	_ = fileutil.DontNeed(r.view.Data, 0, len(r.view.Data))
+	r.follow.holdNone = true
 	// Everything below the position is given back; Next counts from here.
 	r.released = max(r.walk.Pos-r.view.Base, 0)
 }

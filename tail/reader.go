@@ -217,7 +217,7 @@ func (r *Reader) Next() bool {
 			if off := r.rec.Offset; off-r.released >= r.opts.ReleaseEvery {
 				r.release(off) // the pages before the record just read
 			}
-			r.follow.idle = 0
+			r.follow.idle, r.follow.holdNone = 0, false
 			return true
 		}
 		if !more {

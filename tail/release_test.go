@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/mmaplog/mmaplog/mmaplog"
+	"github.com/mmaplog/mmaplog/ring"
 )
 
 // mappedKiB returns the resident KiB of this process's mapping that starts
@@ -114,5 +117,65 @@ func TestReleaseBoundsMappedPages(t *testing.T) {
 	}
 	if least > 8 {
 		t.Errorf("asleep on an idle log: at least %d KiB mapped in %d samples", least, samples)
+	}
+}
+
+// A Reader told to hold no pages (Release) right after a record keeps them
+// unmapped through its next Wait too, though the log was busy a moment
+// ago: no spinning on the length word, which would map its folio again,
+// and none kept through the sleep. A process following many logs relies on
+// it for the logs whose pages it does not keep.
+func TestReleaseHoldsThroughBusyWait(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "log")
+	w, err := mmaplog.Open(dir, &mmaplog.Options{SegmentSize: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	rec := make([]byte, 1000)
+	for i := 0; i < 3000; i++ {
+		if _, err := w.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := Open(dir, &Options{Follow: true, WaitTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for i := 0; i < 3000; i++ {
+		if !r.Next() {
+			t.Fatalf("record %d: %v", i+1, r.Err())
+		}
+	}
+	if r.Next() {
+		t.Fatal("a record nobody wrote")
+	}
+	r.Release()
+	armed := ring.WakeUntil(r.ctl).Load()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.Wait(context.Background()) // busy a moment ago, yet asleep without pages
+	}()
+	// From the moment it asks to be woken it looks at the length word
+	// once more, gives the pages back and sleeps.
+	for i := 0; ring.WakeUntil(r.ctl).Load() == armed; i++ {
+		if i == 1e7 {
+			t.Fatal("Wait never asked to be woken")
+		}
+		runtime.Gosched()
+	}
+	least, samples := 1<<30, 0
+	for sampling := true; sampling; samples++ {
+		select {
+		case <-done:
+			sampling = false
+		default:
+		}
+		least = min(least, mappedKiB(t, r.view.Data))
+	}
+	if least > 8 {
+		t.Errorf("asleep after Release: at least %d KiB mapped in %d samples", least, samples)
 	}
 }
