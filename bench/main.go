@@ -27,7 +27,7 @@ programs log to otherwise (os.File, bufio.Writer, lumberjack, zerolog's
 diode, phuslu/log), plus a plain memory copy, side by side in one run, and
 prints a markdown table per group with ratios against mmaplog.
 
-A full run takes about ten minutes on two cores; -quick takes under a
+A full run takes about 35 minutes on two cores; -quick takes under a
 minute. Flags:
 `
 
