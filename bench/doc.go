@@ -60,7 +60,9 @@
 // further, untimed, by the default retention bound (10 segments), so that
 // it is measured in the steady state: rotations reuse the files retention
 // removes (NoReuse: new files) instead of making a new directory's first
-// segments. Passes are bounded by time, so that mmaplog's
+// segments; its rotation figures (rotations, waits, the longest wait and
+// preparation, Writer.ResetMaxima) cover the measured passes only. Passes
+// are bounded by time, so that mmaplog's
 // msync-per-Write policy takes as long as the rest.
 //
 //   - Throughput pass: the goroutines write for the pass duration with no

@@ -81,6 +81,9 @@ func writeCase(s *Sink, g *Group) func(env *Env) (*Sample, error) {
 				return nil, fmt.Errorf("%s: warm-up to the steady state: %w", s.ID, err)
 			}
 		}
+		if m, ok := t.(interface{ StartMeasuring() }); ok {
+			m.StartMeasuring() // rotation figures: the measured passes only
+		}
 
 		var ms0, ms1 runtime.MemStats
 		runtime.ReadMemStats(&ms0)

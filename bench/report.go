@@ -32,7 +32,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "records/s is the median repetition; `(0.5x)` beside a figure is that figure divided by the bold row's in the same table "+
 		"(mmaplog (flush none) in the Write tables). "+
 		"Latency: every Write timed with runtime.nanotime in a separate pass (each sample includes about %d ns of clock reading, the median difference of two back-to-back reads here). "+
-		"allocs/op and CPU ns/op count the whole process during the throughput pass. RSS: growth of the resident set while the sink was open. mmaplog (but for msync each) is measured in the steady state: the default retention bound (10 segments) is written untimed first, so that rotations reuse the files retention removes.\n\n", s.ClockNs)
+		"allocs/op and CPU ns/op count the whole process during the throughput pass. RSS: growth of the resident set while the sink was open. mmaplog (but for msync each) is measured in the steady state: the default retention bound (10 segments) is written untimed first, so that rotations reuse the files retention removes; its rotations, rotation waits and preparation times in the notes are those of the measured passes.\n\n", s.ClockNs)
 
 	for _, g := range rep.groups {
 		fmt.Fprintf(w, "#### %s\n\n", g.Title)

@@ -168,6 +168,7 @@ func sinkByID(id string) *Sink {
 type mmaplogTarget struct {
 	*mmaplog.Writer
 	steady int64
+	base   *mmaplog.Stats // counters when the measured passes began
 }
 
 // SteadyBytes is how much to write, untimed, before measuring mmaplog in
@@ -177,18 +178,23 @@ type mmaplogTarget struct {
 // cache's old pages) rather than the first segments of a new directory.
 func (t mmaplogTarget) SteadyBytes() int64 { return t.steady }
 
-func (t mmaplogTarget) Rotations() uint64 { return t.Stats().Rotations }
+// StartMeasuring makes the rotation figures cover what follows only, not
+// the warm-up and the untimed writing to the steady state.
+func (t mmaplogTarget) StartMeasuring() { *t.base = t.ResetMaxima() }
+
+func (t mmaplogTarget) Rotations() uint64 { return t.Stats().Rotations - t.base.Rotations }
 
 // RotationWaits reports the rotations that found the next segment not yet
 // prepared, and the longest wait: where mmaplog's Write blocks.
 func (t mmaplogTarget) RotationWaits() (uint64, time.Duration) {
 	st := t.Stats()
-	return st.RotationWaits, st.MaxRotationWait
+	return st.RotationWaits - t.base.RotationWaits, st.MaxRotationWait
 }
 
-// MaxPrepareTime is the longest a segment took to be prepared (created,
-// allocated, zero-filled, mapped and pre-faulted in the background): a
-// rotation waits when the writer fills a segment faster than that.
+// MaxPrepareTime is the longest a segment took to be prepared (created or
+// made from a removed one, cleared, mapped and pre-faulted in the
+// background): a rotation waits when the writer fills a segment faster
+// than that.
 func (t mmaplogTarget) MaxPrepareTime() time.Duration { return t.Stats().MaxPrepareTime }
 
 func openMmaplog(p flush.Policy) func(dir string, segment int64) (Target, error) {
@@ -203,7 +209,7 @@ func openMmaplogWith(o mmaplog.Options) func(dir string, segment int64) (Target,
 		if err != nil {
 			return nil, err
 		}
-		return mmaplogTarget{w, (mmaplog.DefaultMaxBackups + 3) * segment}, nil
+		return mmaplogTarget{w, (mmaplog.DefaultMaxBackups + 3) * segment, &mmaplog.Stats{}}, nil
 	}
 }
 

@@ -136,3 +136,44 @@ func follow(dir string, last uint64, slow bool) error {
 		}
 	}
 }
+
+// ResetMaxima starts the longest rotation wait and preparation over, so
+// that they can cover the steady state alone (the first segments are new
+// files), and leaves the counters counting.
+func TestResetMaxima(t *testing.T) {
+	w, err := mmaplog.Open(t.TempDir(), &mmaplog.Options{SegmentSize: 64 << 10, MaxBackups: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	rec := make([]byte, 200)
+	write := func(n int) {
+		for i := 0; i < n; i++ {
+			if _, err := w.Write(rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(3000) // about ten segments: rotations, and segments prepared
+	before := w.ResetMaxima()
+	if before.Rotations == 0 || before.MaxPrepareTime == 0 {
+		t.Fatalf("before the reset: %+v, want rotations and a preparation time", before)
+	}
+	after := w.Stats()
+	if after.MaxPrepareTime != 0 || after.MaxRotationWait != 0 {
+		t.Fatalf("after the reset: longest preparation %v, longest wait %v, want 0", after.MaxPrepareTime, after.MaxRotationWait)
+	}
+	if after.Rotations != before.Rotations || after.RotationWaits != before.RotationWaits || after.Reused != before.Reused {
+		t.Fatalf("counters changed by the reset: %+v, then %+v", before, after)
+	}
+	write(3000)
+	for i := 0; w.Stats().MaxPrepareTime == 0; i++ { // prepared in the background
+		if i == 1000 {
+			t.Fatalf("no preparation timed after the reset: %+v", w.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st := w.Stats(); st.Rotations <= before.Rotations {
+		t.Fatalf("rotations after the reset: %d, want more than %d", st.Rotations, before.Rotations)
+	}
+}

@@ -729,9 +729,22 @@ func (w *Writer) Close() error {
 }
 
 // Stats returns the Writer's counters.
-func (w *Writer) Stats() Stats {
+func (w *Writer) Stats() Stats { return w.stats1(false) }
+
+// ResetMaxima returns the Stats and starts MaxRotationWait and
+// MaxPrepareTime over: from then on they are the longest since this call,
+// for a monitoring interval or the measured part of a benchmark (the first
+// segments of a new log are new files, slower to prepare than the reused
+// ones of a log that has reached its retention bound). The counters go on
+// counting.
+func (w *Writer) ResetMaxima() Stats { return w.stats1(true) }
+
+func (w *Writer) stats1(reset bool) Stats {
 	w.mu.Lock()
 	s := w.stats
+	if reset {
+		w.stats.MaxRotationWait, w.stats.MaxPrepareTime = 0, 0
+	}
 	w.mu.Unlock()
 	seg := w.active.Load()
 	s.Segment = seg.Num
