@@ -106,15 +106,7 @@ func TestReleaseBoundsMappedPages(t *testing.T) {
 		defer close(done)
 		r.Wait(context.Background()) // MaxIdleWait asleep
 	}()
-	least, samples := 1<<30, 0
-	for sampling := true; sampling; samples++ {
-		select {
-		case <-done:
-			sampling = false
-		default:
-		}
-		least = min(least, mappedKiB(t, r.view.Data))
-	}
+	least, samples := leastMappedUntil(t, r.view.Data, done)
 	if least > 8 {
 		t.Errorf("asleep on an idle log: at least %d KiB mapped in %d samples", least, samples)
 	}
@@ -166,16 +158,24 @@ func TestReleaseHoldsThroughBusyWait(t *testing.T) {
 		}
 		runtime.Gosched()
 	}
-	least, samples := 1<<30, 0
+	least, samples := leastMappedUntil(t, r.view.Data, done)
+	if least > 8 {
+		t.Errorf("asleep after Release: at least %d KiB mapped in %d samples", least, samples)
+	}
+}
+
+// leastMappedUntil samples the resident KiB of mapping b until done is
+// closed and returns the least seen and how many samples were taken.
+func leastMappedUntil(t *testing.T, b []byte, done <-chan struct{}) (least, samples int) {
+	t.Helper()
+	least = 1 << 30
 	for sampling := true; sampling; samples++ {
 		select {
 		case <-done:
 			sampling = false
 		default:
 		}
-		least = min(least, mappedKiB(t, r.view.Data))
+		least = min(least, mappedKiB(t, b))
 	}
-	if least > 8 {
-		t.Errorf("asleep after Release: at least %d KiB mapped in %d samples", least, samples)
-	}
+	return least, samples
 }
