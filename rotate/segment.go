@@ -51,7 +51,7 @@ func CreateFrom(pool *Pool, dir string, num uint64, size int64, perm os.FileMode
 			pf.f.Close()
 			os.Remove(pf.path)
 		}
-		f, err = createNew(path, tmp, size, perm, prefault)
+		f, err = createNew(path, tmp, size, perm)
 	}
 	if err != nil {
 		return nil, false, err
@@ -73,9 +73,9 @@ func CreateFrom(pool *Pool, dir string, num uint64, size int64, perm os.FileMode
 	return &Segment{Num: num, Path: path, File: f, Data: data}, reused, nil
 }
 
-// createNew makes a new segment file at tmp, preallocated (and with zeros
-// written if prefault, see below), and renames it to path.
-func createNew(path, tmp string, size int64, perm os.FileMode, prefault bool) (*os.File, error) {
+// createNew makes a new segment file at tmp, preallocated (its blocks
+// reserved, reading as zeros), and renames it to path.
+func createNew(path, tmp string, size int64, perm os.FileMode) (*os.File, error) {
 	f, err := fileutil.CreateExclusive(tmp, perm)
 	if errors.Is(err, os.ErrExist) {
 		// A leftover of a crash during an earlier preparation.
@@ -92,15 +92,6 @@ func createNew(path, tmp string, size int64, perm os.FileMode, prefault bool) (*
 	}
 	if err := fileutil.Preallocate(f, size); err != nil {
 		return fail(fmt.Errorf("preallocate segment %s (%d bytes): %w (free disk space, or lower SegmentSize or the retention bounds)", path, size, err))
-	}
-	if prefault {
-		// Pages of fallocated (unwritten) extents are slow to fault in
-		// through a mapping (ext4 converts each one); zeros written
-		// with pwrite put them in the page cache far faster, so the
-		// mapping can be populated cheaply.
-		if err := fileutil.FillZeros(f, size); err != nil {
-			return fail(fmt.Errorf("zero segment %s: %w", path, err))
-		}
 	}
 	if err := fileutil.RenameNoReplace(tmp, path); err != nil {
 		return fail(fmt.Errorf("create segment: %w", err))
