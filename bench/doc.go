@@ -41,7 +41,8 @@
 //     binary starts itself again as a writer process (MMAPLOG_BENCH_FOLLOW_DIR
 //     set) that appends the JSON stream through WriteLevel one record
 //     every 1 ms, every 20 µs, or flat out, while the harness follows the
-//     log with tail's follow reader. A record's latency is the reader's
+//     log with tail's follow reader (at 20 µs also with Options.Spin, the
+//     reader looking on the CPU instead of sleeping). A record's latency is the reader's
 //     wall clock when Next returns it minus the record's time stamp, which
 //     the writer took: the p50 to max columns. The writer's counts come back
 //     on its standard output, and every record written must be read.

@@ -145,6 +145,7 @@ func pace(next int64) {
 type followSpec struct {
 	id, name string
 	gap      time.Duration // 0: flat out
+	spin     time.Duration // tail.Options.Spin of the reader
 }
 
 func followGroup(quick bool) *Group {
@@ -158,18 +159,20 @@ func followGroup(quick bool) *Group {
 			"records/s is what the reader returned per second (for a paced writer, the pace: ns/op is the gap); CPU ns/op and allocs/op are this, the reader's, process per record; " +
 			"the writer process's CPU per measured record (its preparer included) is in the notes. The paced writer sleeps with nanosleep (timer slack 1 ns) and writes the records that are due when it wakes, " +
 			"so where sleeps overshoot (in VMs a 20 µs sleep can take twice that) the 20 µs row's records come in small bursts at the same mean rate. " +
+			"The Spin row's reader keeps looking for the next record on the CPU for up to 200 µs before it sleeps (`tail.Options.Spin`): no futex wake-up between records, at the price of a core. " +
 			"Flat out, latency is how far the reader is behind the writer. Warm-up records are written first and left out by their level.",
 	}
 	specs := []followSpec{
-		{"follow/1ms", "one every 1 ms", time.Millisecond},
-		{"follow/20us", "one every 20 µs", 20 * time.Microsecond},
-		{"follow/flat", "flat out", 0},
+		{"follow/1ms", "one every 1 ms", time.Millisecond, 0},
+		{"follow/20us", "one every 20 µs", 20 * time.Microsecond, 0},
+		{"follow/20us-spin", "one every 20 µs, reader with Spin: 200 µs", 20 * time.Microsecond, 200 * time.Microsecond},
+		{"follow/flat", "flat out", 0, 0},
 	}
 	if quick {
 		specs = specs[1:]
 	}
 	for _, s := range specs {
-		g.Cases = append(g.Cases, &Case{ID: s.id, Name: s.name, Run: followCase(s.gap)})
+		g.Cases = append(g.Cases, &Case{ID: s.id, Name: s.name, Run: followCase(s.gap, s.spin)})
 	}
 	return g
 }
@@ -177,7 +180,7 @@ func followGroup(quick bool) *Group {
 // followCase returns the Run of a follow row: the log is made, the reader
 // opened on it, then the writer process started; the reader reads until
 // the writer has exited and everything it wrote was read.
-func followCase(gap time.Duration) func(env *Env) (*Sample, error) {
+func followCase(gap, spin time.Duration) func(env *Env) (*Sample, error) {
 	return func(env *Env) (*Sample, error) {
 		dir := filepath.Join(env.Dir, "log")
 		// The log exists before the reader opens it.
@@ -195,7 +198,7 @@ func followCase(gap time.Duration) func(env *Env) (*Sample, error) {
 		runtime.GC()
 		var smp Sample
 		smp.RSSOpen = residentBytes()
-		r, err := tail.Open(dir, &tail.Options{Follow: true})
+		r, err := tail.Open(dir, &tail.Options{Follow: true, Spin: spin})
 		if err != nil {
 			return nil, err
 		}
