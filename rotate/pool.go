@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/mmaplog/mmaplog/internal/fault"
 	"github.com/mmaplog/mmaplog/internal/fileutil"
 )
 
@@ -153,19 +154,26 @@ func fileExists(path string) bool {
 }
 
 // reuse makes segment num at path from the pooled file pf: it renames the
-// file to tmp (the segment's temporary name), clears it through the pages
-// it has in the page cache, unlocks it and renames it into place. A reader
+// file to tmp (the segment's temporary name), maps it (pre-faulted if
+// prefault) and clears it through the mapping, unlocks it and renames it
+// into place. The pages are in the page cache already: mapping them and
+// clearing them in memory costs about a third less than writing zeros over
+// them with pwrite and then pre-faulting the mapping. A reader
 // that opened the file under its old name and locks it only now finds that
 // name gone (openPlain), so it never reads the new segment as the old one;
 // nobody can open tmp. Stale bytes of the file's earlier life are zero
 // before the file gets a segment name.
-func reuse(pf pooled, path, tmp string, size int64, perm os.FileMode) (*os.File, error) {
+func reuse(pf pooled, path, tmp string, size int64, perm os.FileMode, prefault bool) (*os.File, []byte, error) {
 	f := pf.f
-	fail := func(err error) (*os.File, error) {
+	var data []byte
+	fail := func(err error) (*os.File, []byte, error) {
+		if data != nil {
+			fileutil.Unmap(data)
+		}
 		f.Close()
 		os.Remove(tmp)
 		os.Remove(pf.path)
-		return nil, err
+		return nil, nil, err
 	}
 	if _, err := os.Lstat(tmp); err == nil {
 		os.Remove(tmp) // a leftover of a crash during an earlier preparation
@@ -173,8 +181,22 @@ func reuse(pf pooled, path, tmp string, size int64, perm os.FileMode) (*os.File,
 	if err := fileutil.RenameNoReplace(pf.path, tmp); err != nil {
 		return fail(fmt.Errorf("reuse segment file for %s: %w", path, err))
 	}
-	if err := fileutil.FillZeros(f, size); err != nil {
-		return fail(fmt.Errorf("clear reused segment file %s: %w", tmp, err))
+	if st, err := f.Stat(); err != nil || st.Size() != size {
+		return fail(fmt.Errorf("reuse segment file %s: it is no longer %d bytes (another process changed it)", tmp, size))
+	}
+	m, err := fileutil.Map(f, int(size), true)
+	if err != nil {
+		return fail(fmt.Errorf("reuse segment file %s: %w", tmp, err))
+	}
+	data = m
+	if prefault {
+		if err := fileutil.PrefaultWrite(data); err != nil {
+			return fail(fmt.Errorf("pre-fault reused segment file %s: %w", tmp, err))
+		}
+	}
+	// Another process may truncate the file: a fault is an error, not a crash.
+	if err := fault.Guard(tmp, func() error { clear(data); return nil }); err != nil {
+		return fail(fmt.Errorf("clear reused segment file: %w", err))
 	}
 	if err := f.Chmod(perm); err != nil {
 		return fail(fmt.Errorf("reuse segment file for %s: %w", path, err))
@@ -185,5 +207,5 @@ func reuse(pf pooled, path, tmp string, size int64, perm os.FileMode) (*os.File,
 	if err := fileutil.RenameNoReplace(tmp, path); err != nil {
 		return fail(fmt.Errorf("create segment: %w", err))
 	}
-	return f, nil
+	return f, data, nil
 }

@@ -96,3 +96,47 @@ func TestPoolReusesOnlyFilesNoReaderHolds(t *testing.T) {
 		t.Fatalf("Close left %v", left)
 	}
 }
+
+// A pooled file that another process truncated is not reused: the segment
+// is made as a new file, whole and cleared, and the truncated one is gone.
+func TestPoolTruncatedFileFallsBackToNewFile(t *testing.T) {
+	dir := t.TempDir()
+	pool := NewPool(dir, segSize, 2)
+	defer pool.Close()
+	s, err := Create(dir, 1, segSize, 0o600, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	activate(t, s, 100, 50, true)
+	s.Close()
+	fi, err := Lookup(dir, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pooled, err := pool.Put(fi); err != nil || !pooled {
+		t.Fatalf("Put: pooled %v, err %v", pooled, err)
+	}
+	free, _ := filepath.Glob(filepath.Join(dir, "*"+freeExt+tmpExt))
+	if len(free) != 1 {
+		t.Fatalf("pooled files %v", free)
+	}
+	if err := os.Truncate(free[0], segSize/2); err != nil {
+		t.Fatal(err)
+	}
+	seg, reused, err := CreateFrom(pool, dir, 2, segSize, 0o600, true)
+	if err != nil || reused {
+		t.Fatalf("CreateFrom over a truncated pooled file: reused %v, err %v", reused, err)
+	}
+	defer seg.Close()
+	if len(seg.Data) != segSize {
+		t.Fatalf("segment of %d bytes", len(seg.Data))
+	}
+	for i, b := range seg.Data {
+		if b != 0 {
+			t.Fatalf("byte %d of the new segment is %#x", i, b)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*.tmp")); len(left) > 0 {
+		t.Fatalf("left %v", left)
+	}
+}

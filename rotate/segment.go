@@ -33,9 +33,9 @@ func Create(dir string, num uint64, size int64, perm os.FileMode, prefault bool)
 
 // CreateFrom is Create, but makes the segment from a file of pool if it
 // holds one (reused reports it): renamed to the segment's temporary name,
-// cleared through its pages, renamed into place. A reused file needs no new
-// page-cache pages and no disk allocation. With an empty pool (or nil) it
-// creates a new file.
+// mapped and cleared through the mapping, renamed into place. A reused file
+// needs no new page-cache pages and no disk allocation. With an empty pool
+// (or nil), or if the pooled file is no longer whole, it creates a new file.
 func CreateFrom(pool *Pool, dir string, num uint64, size int64, perm os.FileMode, prefault bool) (seg *Segment, reused bool, err error) {
 	if size < ring.HeaderSize+ring.RecordHeaderSize || size > ring.MaxRegionSize || size%int64(fileutil.PageSize()) != 0 {
 		return nil, false, fmt.Errorf("segment size %d: must be a multiple of the page size (%d) between %d and %d bytes", size, fileutil.PageSize(), fileutil.PageSize(), ring.MaxRegionSize)
@@ -43,18 +43,21 @@ func CreateFrom(pool *Pool, dir string, num uint64, size int64, perm os.FileMode
 	path := filepath.Join(dir, SegmentName(num))
 	tmp := path + tmpExt
 	var f *os.File
+	var reuseErr error
 	if pf, ok := pool.take(); ok && pool.size == size {
-		f, err = reuse(pf, path, tmp, size, perm)
-		reused = true
-	} else {
-		if ok {
-			pf.f.Close()
-			os.Remove(pf.path)
+		f, data, err := reuse(pf, path, tmp, size, perm, prefault)
+		if err == nil {
+			return &Segment{Num: num, Path: path, File: f, Data: data}, true, nil
 		}
-		f, err = createNew(path, tmp, size, perm)
+		// The pooled file is gone (truncated by another process, say):
+		// a new file instead, so that the writer does not see the error.
+		reuseErr = err
+	} else if ok {
+		pf.f.Close()
+		os.Remove(pf.path)
 	}
-	if err != nil {
-		return nil, false, err
+	if f, err = createNew(path, tmp, size, perm); err != nil {
+		return nil, false, errors.Join(err, reuseErr)
 	}
 	data, err := fileutil.Map(f, int(size), true)
 	if err != nil {
@@ -70,7 +73,7 @@ func CreateFrom(pool *Pool, dir string, num uint64, size int64, perm os.FileMode
 			return nil, false, fmt.Errorf("pre-fault segment %s: %w", path, err)
 		}
 	}
-	return &Segment{Num: num, Path: path, File: f, Data: data}, reused, nil
+	return &Segment{Num: num, Path: path, File: f, Data: data}, false, nil
 }
 
 // createNew makes a new segment file at tmp, preallocated (its blocks

@@ -111,9 +111,6 @@ func TestPreallocateAndPrefault(t *testing.T) {
 	if err := Preallocate(f, 1<<20); err != nil {
 		t.Fatal(err)
 	}
-	if err := FillZeros(f, 1<<20); err != nil {
-		t.Fatal(err)
-	}
 	b, err := Map(f, 1<<20, true)
 	if err != nil {
 		t.Fatal(err)

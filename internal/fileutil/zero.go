@@ -20,13 +20,6 @@ func writeZeros(f *os.File, size int64) error {
 	return fillZeros(f, st.Size(), size)
 }
 
-// FillZeros writes zeros over [0, size) of f, through the pages it has in the
-// page cache: the way a reused segment file is cleared. (A new file is not
-// cleared this way: MADV_POPULATE_WRITE over its fallocated extents puts
-// zeroed pages in the page cache 2-3 times faster than pwrite does where new
-// pages are costly, as in a VM whose memory the host has not backed yet.)
-func FillZeros(f *os.File, size int64) error { return fillZeros(f, 0, size) }
-
 var zeroBlock = make([]byte, 1<<20)
 
 func fillZeros(f *os.File, from, size int64) error {
