@@ -184,16 +184,11 @@ func reuse(pf pooled, path, tmp string, size int64, perm os.FileMode, prefault b
 	if st, err := f.Stat(); err != nil || st.Size() != size {
 		return fail(fmt.Errorf("reuse segment file %s: it is no longer %d bytes (another process changed it)", tmp, size))
 	}
-	m, err := fileutil.Map(f, int(size), true)
+	m, err := mapWritable(f, size, prefault)
 	if err != nil {
-		return fail(fmt.Errorf("reuse segment file %s: %w", tmp, err))
+		return fail(fmt.Errorf("reuse segment file: %w", err))
 	}
 	data = m
-	if prefault {
-		if err := fileutil.PrefaultWrite(data); err != nil {
-			return fail(fmt.Errorf("pre-fault reused segment file %s: %w", tmp, err))
-		}
-	}
 	// Another process may truncate the file: a fault is an error, not a crash.
 	if err := fault.Guard(tmp, func() error { clear(data); return nil }); err != nil {
 		return fail(fmt.Errorf("clear reused segment file: %w", err))

@@ -59,21 +59,29 @@ func CreateFrom(pool *Pool, dir string, num uint64, size int64, perm os.FileMode
 	if f, err = createNew(path, tmp, size, perm); err != nil {
 		return nil, false, errors.Join(err, reuseErr)
 	}
-	data, err := fileutil.Map(f, int(size), true)
+	data, err := mapWritable(f, size, prefault)
 	if err != nil {
 		f.Close()
 		os.Remove(path)
 		return nil, false, err
 	}
+	return &Segment{Num: num, Path: path, File: f, Data: data}, false, nil
+}
+
+// mapWritable maps the first size bytes of f read-write and, if prefault,
+// pre-faults the mapping for writing.
+func mapWritable(f *os.File, size int64, prefault bool) ([]byte, error) {
+	data, err := fileutil.Map(f, int(size), true)
+	if err != nil {
+		return nil, err
+	}
 	if prefault {
 		if err := fileutil.PrefaultWrite(data); err != nil {
 			fileutil.Unmap(data)
-			f.Close()
-			os.Remove(path)
-			return nil, false, fmt.Errorf("pre-fault segment %s: %w", path, err)
+			return nil, fmt.Errorf("pre-fault segment file %s: %w", f.Name(), err)
 		}
 	}
-	return &Segment{Num: num, Path: path, File: f, Data: data}, false, nil
+	return data, nil
 }
 
 // createNew makes a new segment file at tmp, preallocated (its blocks
