@@ -497,12 +497,14 @@ func (w *Writer) finish(seg *segment) {
 		w.backgroundError(fmt.Errorf("mmaplog: unmap %s: %w", seg.Path, err))
 	}
 	w.finishedNum.Store(seg.Num + 1)
+	active := w.active.Load().Num
+	w.applyRetention(active, seg.Num+1, 0, true)
+	// The preparer waiting for room looks again only now, once this pass
+	// may have pooled a file for it: one directory listing, not two.
 	select {
 	case w.finishedSig <- struct{}{}:
 	default:
 	}
-	active := w.active.Load().Num
-	w.applyRetention(active, seg.Num+1, 0, true)
 	w.compressRolled(active, seg.Num+1)
 }
 
@@ -537,12 +539,16 @@ func (w *Writer) applyRetention(active, finished uint64, reserve int64, cleanup 
 // Segment num is only prepared once segment num-preparedAhead was taken to
 // become the active one, so everything below num-preparedAhead counts as
 // rolled (even if the writer has not quite swapped its pointer yet).
+//
+// A segment made from a pooled file adds nothing to the directory (the
+// pool's files are counted already), so then there is nothing to do: the
+// finisher's pass after each roll enforces the bounds as before.
 func (w *Writer) makeRoom(num uint64) {
 	active := uint64(0)
 	if num > preparedAhead {
 		active = num - preparedAhead
 	}
-	for w.applyRetention(active, w.oldestUnfinished(), w.newBytes(), false) && !w.closing.Load() {
+	for w.newBytes() > 0 && w.applyRetention(active, w.oldestUnfinished(), w.newBytes(), false) && !w.closing.Load() {
 		select {
 		case <-w.finishedSig:
 		case <-time.After(10 * time.Millisecond):
