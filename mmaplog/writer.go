@@ -119,13 +119,20 @@ func (seg *segment) flushMapped(fn func(*flush.Region) error) error {
 }
 
 // unmap closes seg once no flush is using its mapping.
-func (seg *segment) unmap() error {
+func (seg *segment) unmap() error { return seg.release(nil) }
+
+// release is unmap, but hands the segment's mapping to pool (Pool.Keep) for
+// the file's reuse instead of unmapping it, if the pool takes it.
+func (seg *segment) release(pool *rotate.Pool) error {
 	seg.mapMu.Lock()
 	defer seg.mapMu.Unlock()
 	if seg.unmapped {
 		return nil
 	}
 	seg.unmapped = true
+	if pool.Keep(seg.Num, seg.Data) {
+		seg.Data = nil // the pool's now
+	}
 	err := seg.Close()
 	if cerr := fileutil.ReleaseControl(seg.ctl); err == nil {
 		err = cerr
@@ -207,6 +214,12 @@ func Open(dir string, o *Options) (*Writer, error) {
 	}
 	if !opts.NoReuse {
 		w.pool = rotate.NewPool(dir, opts.SegmentSize, preparedAhead)
+		if opts.MaxBackups >= 0 && int64(opts.MaxBackups+1)*opts.SegmentSize <= keepMappedMax {
+			// Small segments: a rolled segment stays mapped until
+			// retention pools it, so that its reuse costs no mapping,
+			// no pre-faulting and no unmapping.
+			w.pool.KeepMappings(int64(opts.MaxBackups+preparedAhead+1) * opts.SegmentSize)
+		}
 	}
 	w.prep = rotate.StartPreparer(dir, seg.Num+1, rotate.PreparerOptions{
 		Size:         opts.SegmentSize,
@@ -493,7 +506,7 @@ func (w *Writer) finish(seg *segment) {
 	}
 	now := w.opts.now()
 	os.Chtimes(seg.Path, now, now) // MaxAge counts from the roll
-	if err := seg.unmap(); err != nil {
+	if err := seg.release(w.pool); err != nil {
 		w.backgroundError(fmt.Errorf("mmaplog: unmap %s: %w", seg.Path, err))
 	}
 	w.finishedNum.Store(seg.Num + 1)

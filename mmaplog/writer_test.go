@@ -35,6 +35,9 @@ func openTest(t *testing.T, o *mmaplog.Options) (*mmaplog.Writer, string) {
 		if err := w.Close(); err != nil && !errors.Is(err, mmaplog.ErrClosed) {
 			t.Errorf("close: %v", err)
 		}
+		if m := testutil.MappingsUnder(t, dir); len(m) > 0 {
+			t.Errorf("Close left %d mapping(s) of the log's files: %q", len(m), m)
+		}
 		rep, err := tail.Verify(dir)
 		if err != nil || !rep.Clean() {
 			t.Errorf("verify after the test: %v %v", err, rep.Findings)

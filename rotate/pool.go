@@ -32,13 +32,17 @@ type Pool struct {
 	size int64 // only files of this size are pooled
 	max  int   // at most this many files
 
-	mu    sync.Mutex
-	files []pooled
+	mu        sync.Mutex
+	files     []pooled
+	keepMax   int64             // bytes of mappings Keep may hold
+	kept      map[uint64][]byte // mappings of rolled segments, by number, see Keep
+	keptBytes int64
 }
 
 type pooled struct {
 	f    *os.File // locked exclusively
 	path string   // its pool name
+	data []byte   // its mapping, kept from its earlier life (Keep); nil: none
 }
 
 // NewPool returns a pool for segments of size bytes in dir, holding at most
@@ -52,7 +56,16 @@ func NewPool(dir string, size int64, max int) *Pool {
 // reader has it open, otherwise it removes it as retention would. It
 // reports whether the file was pooled. An error means the file may still
 // be under its name.
-func (p *Pool) Put(fi FileInfo) (bool, error) {
+func (p *Pool) Put(fi FileInfo) (ok bool, err error) {
+	var data []byte
+	if p != nil && !fi.Compressed {
+		data = p.takeKept(fi.Num)
+		defer func() {
+			if !ok && data != nil {
+				fileutil.Unmap(data)
+			}
+		}()
+	}
 	if p == nil || fi.Compressed || fi.Size != p.size || !p.room() {
 		return false, removeFile(fi.Path)
 	}
@@ -80,9 +93,64 @@ func (p *Pool) Put(fi FileInfo) (bool, error) {
 		f.Close()
 		return false, removeFile(tmp)
 	}
-	p.files = append(p.files, pooled{f: f, path: tmp})
+	p.files = append(p.files, pooled{f: f, path: tmp, data: data})
 	p.mu.Unlock()
 	return true, nil
+}
+
+// KeepMappings lets Keep hold up to maxBytes of mappings (0, the default:
+// none).
+func (p *Pool) KeepMappings(maxBytes int64) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.keepMax = maxBytes
+	p.mu.Unlock()
+}
+
+// Keep takes over data, the read-write mapping of the whole of rolled
+// segment num, instead of the caller unmapping it, if it is the pool's
+// size and within the limit of KeepMappings; it reports whether it did.
+// When retention later puts the segment into the pool, the file is reused
+// through this mapping: no mapping to make and pre-fault, no unmapping now.
+// Put (pooled or not) or Close unmaps it, and with it any kept mapping of
+// an older segment. The caller must not touch data after Keep returned
+// true.
+func (p *Pool) Keep(num uint64, data []byte) bool {
+	if p == nil || int64(len(data)) != p.size {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.keptBytes+p.size > p.keepMax || p.kept[num] != nil {
+		return false
+	}
+	if p.kept == nil {
+		p.kept = make(map[uint64][]byte)
+	}
+	p.kept[num] = data
+	p.keptBytes += p.size
+	return true
+}
+
+// takeKept returns the mapping kept for segment num, if any, and unmaps
+// those of older segments: retention takes segments oldest first, so no
+// Put will ask for them.
+func (p *Pool) takeKept(num uint64) []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	data := p.kept[num]
+	for n, d := range p.kept {
+		if n <= num {
+			if n != num {
+				fileutil.Unmap(d)
+			}
+			delete(p.kept, n)
+			p.keptBytes -= p.size
+		}
+	}
+	return data
 }
 
 func (p *Pool) room() bool {
@@ -124,6 +192,15 @@ func (p *Pool) take() (pooled, bool) {
 	return f, true
 }
 
+// closePooled closes a pooled file that will not be reused and unmaps its
+// kept mapping.
+func closePooled(pf pooled) {
+	if pf.data != nil {
+		fileutil.Unmap(pf.data)
+	}
+	pf.f.Close()
+}
+
 // Close removes the pooled files (the caller fsyncs the directory).
 func (p *Pool) Close() error {
 	if p == nil {
@@ -132,10 +209,14 @@ func (p *Pool) Close() error {
 	p.mu.Lock()
 	files := p.files
 	p.files = nil
+	for _, d := range p.kept {
+		fileutil.Unmap(d)
+	}
+	p.kept, p.keptBytes = nil, 0
 	p.mu.Unlock()
 	var errs []error
 	for _, f := range files {
-		f.f.Close()
+		closePooled(f)
 		errs = append(errs, removeFile(f.path))
 	}
 	return errors.Join(errs...)
@@ -155,7 +236,7 @@ func fileExists(path string) bool {
 
 // reuse makes segment num at path from the pooled file pf: it renames the
 // file to tmp (the segment's temporary name), maps it (pre-faulted if
-// prefault) and clears it through the mapping, unlocks it and renames it
+// prefault) unless its mapping was kept (Keep), and clears it through the mapping, unlocks it and renames it
 // into place. The pages are in the page cache already: mapping them and
 // clearing them in memory costs about a third less than writing zeros over
 // them with pwrite and then pre-faulting the mapping. A reader
@@ -165,7 +246,7 @@ func fileExists(path string) bool {
 // before the file gets a segment name.
 func reuse(pf pooled, path, tmp string, size int64, perm os.FileMode, prefault bool) (*os.File, []byte, error) {
 	f := pf.f
-	var data []byte
+	data := pf.data
 	fail := func(err error) (*os.File, []byte, error) {
 		if data != nil {
 			fileutil.Unmap(data)
@@ -184,11 +265,13 @@ func reuse(pf pooled, path, tmp string, size int64, perm os.FileMode, prefault b
 	if st, err := f.Stat(); err != nil || st.Size() != size {
 		return fail(fmt.Errorf("reuse segment file %s: it is no longer %d bytes (another process changed it)", tmp, size))
 	}
-	m, err := mapWritable(f, size, prefault)
-	if err != nil {
-		return fail(fmt.Errorf("reuse segment file: %w", err))
+	if data == nil {
+		m, err := mapWritable(f, size, prefault)
+		if err != nil {
+			return fail(fmt.Errorf("reuse segment file: %w", err))
+		}
+		data = m
 	}
-	data = m
 	// Another process may truncate the file: a fault is an error, not a crash.
 	if err := fault.Guard(tmp, func() error { clear(data); return nil }); err != nil {
 		return fail(fmt.Errorf("clear reused segment file: %w", err))

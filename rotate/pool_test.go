@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/mmaplog/mmaplog/internal/testutil"
 )
 
 func TestPoolReusesOnlyFilesNoReaderHolds(t *testing.T) {
@@ -100,14 +102,26 @@ func TestPoolReusesOnlyFilesNoReaderHolds(t *testing.T) {
 // A pooled file that another process truncated is not reused: the segment
 // is made as a new file, whole and cleared, and the truncated one is gone.
 func TestPoolTruncatedFileFallsBackToNewFile(t *testing.T) {
+	t.Run("mapped anew", func(t *testing.T) { testPoolTruncated(t, false) })
+	t.Run("kept mapping", func(t *testing.T) { testPoolTruncated(t, true) })
+}
+
+func testPoolTruncated(t *testing.T, keep bool) {
 	dir := t.TempDir()
 	pool := NewPool(dir, segSize, 2)
+	pool.KeepMappings(segSize)
 	defer pool.Close()
 	s, err := Create(dir, 1, segSize, 0o600, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	activate(t, s, 100, 50, true)
+	if keep {
+		if !pool.Keep(1, s.Data) {
+			t.Fatal("Keep refused")
+		}
+		s.Data = nil
+	}
 	s.Close()
 	fi, err := Lookup(dir, 1)
 	if err != nil {
@@ -138,5 +152,84 @@ func TestPoolTruncatedFileFallsBackToNewFile(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, "*.tmp")); len(left) > 0 {
 		t.Fatalf("left %v", left)
+	}
+	if m := testutil.MappingsUnder(t, dir); len(m) != 1 {
+		t.Fatalf("%d mappings with only the new segment mapped: %q", len(m), m)
+	}
+}
+
+// TestPoolReusesKeptMapping: a rolled segment's mapping handed to Keep is
+// the one its file is reused through (cleared, nothing left of its earlier
+// life); Keep holds no more than its limit; a Put unmaps the kept mappings
+// of older segments, and Close every one left.
+func TestPoolReusesKeptMapping(t *testing.T) {
+	dir := t.TempDir()
+	pool := NewPool(dir, segSize, 2)
+	pool.KeepMappings(2 * segSize)
+	mk := func(num uint64) (FileInfo, []byte, bool) {
+		s, err := Create(dir, num, segSize, 0o600, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		activate(t, s, num*100, 50, true)
+		data := s.Data
+		kept := pool.Keep(num, data)
+		if kept {
+			s.Data = nil
+		}
+		s.Close()
+		fi, err := Lookup(dir, num)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi, data, kept
+	}
+	fi1, data1, kept1 := mk(1)
+	_, _, kept2 := mk(2)
+	fi3, _, kept3 := mk(3)
+	if !kept1 || !kept2 || kept3 {
+		t.Fatalf("kept %v %v %v: want the first two, within the limit of two segments", kept1, kept2, kept3)
+	}
+	if pool.Keep(4, make([]byte, segSize/2)) {
+		t.Fatal("Keep took a mapping of another size")
+	}
+	if m := testutil.MappingsUnder(t, dir); len(m) != 2 {
+		t.Fatalf("%d mappings with two kept: %q", len(m), m)
+	}
+
+	if pooled, err := pool.Put(fi1); err != nil || !pooled {
+		t.Fatalf("Put: pooled %v, err %v", pooled, err)
+	}
+	seg, reused, err := CreateFrom(pool, dir, 7, segSize, 0o600, true)
+	if err != nil || !reused {
+		t.Fatalf("CreateFrom: reused %v, err %v", reused, err)
+	}
+	if &seg.Data[0] != &data1[0] {
+		t.Fatal("the reused file was mapped anew, not reused through its kept mapping")
+	}
+	for i, b := range seg.Data {
+		if b != 0 {
+			t.Fatalf("byte %d of the reused file is %#x", i, b)
+		}
+	}
+
+	// Segment 3 was never kept; putting it unmaps segment 2's mapping,
+	// which no Put will ask for any more.
+	if pooled, err := pool.Put(fi3); err != nil || !pooled {
+		t.Fatalf("Put: pooled %v, err %v", pooled, err)
+	}
+	if m := testutil.MappingsUnder(t, dir); len(m) != 1 {
+		t.Fatalf("%d mappings with only segment 7 mapped: %q", len(m), m)
+	}
+	if !pool.Keep(7, seg.Data) {
+		t.Fatal("Keep refused a mapping within its limit")
+	}
+	seg.Data = nil
+	seg.Close()
+	if err := pool.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if m := testutil.MappingsUnder(t, dir); len(m) != 0 {
+		t.Fatalf("Close left %d mappings: %q", len(m), m)
 	}
 }

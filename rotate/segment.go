@@ -53,7 +53,7 @@ func CreateFrom(pool *Pool, dir string, num uint64, size int64, perm os.FileMode
 		// a new file instead, so that the writer does not see the error.
 		reuseErr = err
 	} else if ok {
-		pf.f.Close()
+		closePooled(pf)
 		os.Remove(pf.path)
 	}
 	if f, err = createNew(path, tmp, size, perm); err != nil {

@@ -4,6 +4,8 @@ package testutil
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -29,4 +31,23 @@ func Tmpfs(t testing.TB, size string) string {
 		os.Remove(dir)
 	})
 	return dir
+}
+
+// MappingsUnder returns the lines of /proc/self/maps that map a file in
+// dir (deleted files included): what a closed writer or reader must not
+// leave behind.
+func MappingsUnder(t testing.TB, dir string) []string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatalf("read /proc/self/maps: %v", err)
+	}
+	var out []string
+	prefix := filepath.Clean(dir) + "/"
+	for _, line := range strings.Split(string(b), "\n") {
+		if i := strings.IndexByte(line, '/'); i >= 0 && strings.HasPrefix(line[i:], prefix) {
+			out = append(out, line)
+		}
+	}
+	return out
 }
