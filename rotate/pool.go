@@ -36,7 +36,7 @@ type Pool struct {
 	files     []pooled
 	keepMax   int64             // bytes of mappings Keep may hold
 	kept      map[uint64][]byte // mappings of rolled segments, by number, see Keep
-	keptBytes int64
+	keptBytes int64             // mappings held: in kept, and of pooled files
 }
 
 type pooled struct {
@@ -63,6 +63,9 @@ func (p *Pool) Put(fi FileInfo) (ok bool, err error) {
 		defer func() {
 			if !ok && data != nil {
 				fileutil.Unmap(data)
+				p.mu.Lock()
+				p.keptBytes -= p.size
+				p.mu.Unlock()
 			}
 		}()
 	}
@@ -111,7 +114,8 @@ func (p *Pool) KeepMappings(maxBytes int64) {
 
 // Keep takes over data, the read-write mapping of the whole of rolled
 // segment num, instead of the caller unmapping it, if it is the pool's
-// size and within the limit of KeepMappings; it reports whether it did.
+// size and within the limit of KeepMappings (which counts the mappings of
+// pooled files too); it reports whether it did.
 // When retention later puts the segment into the pool, the file is reused
 // through this mapping: no mapping to make and pre-fault, no unmapping now.
 // Put (pooled or not) or Close unmaps it, and with it any kept mapping of
@@ -145,12 +149,12 @@ func (p *Pool) takeKept(num uint64) []byte {
 		if n <= num {
 			if n != num {
 				fileutil.Unmap(d)
+				p.keptBytes -= p.size
 			}
 			delete(p.kept, n)
-			p.keptBytes -= p.size
 		}
 	}
-	return data
+	return data // still counted: it goes with the file into the pool, or Put unmaps it
 }
 
 func (p *Pool) room() bool {
@@ -189,6 +193,9 @@ func (p *Pool) take() (pooled, bool) {
 	}
 	f := p.files[0]
 	p.files = p.files[1:]
+	if f.data != nil {
+		p.keptBytes -= p.size // the caller's now
+	}
 	return f, true
 }
 

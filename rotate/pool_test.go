@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/mmaplog/mmaplog/internal/testutil"
 )
 
@@ -221,8 +223,20 @@ func TestPoolReusesKeptMapping(t *testing.T) {
 	if m := testutil.MappingsUnder(t, dir); len(m) != 1 {
 		t.Fatalf("%d mappings with only segment 7 mapped: %q", len(m), m)
 	}
-	if !pool.Keep(7, seg.Data) {
+	anon := func() []byte {
+		b, err := unix.Mmap(-1, 0, segSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if !pool.Keep(7, seg.Data) || !pool.Keep(8, anon()) {
 		t.Fatal("Keep refused a mapping within its limit")
+	}
+	if extra := anon(); pool.Keep(9, extra) {
+		t.Fatal("Keep took a third mapping over its limit of two")
+	} else {
+		unix.Munmap(extra)
 	}
 	seg.Data = nil
 	seg.Close()
