@@ -53,9 +53,10 @@ func NewPool(dir string, size int64, max int) *Pool {
 
 // Put takes the finished rolled plain segment fi away from its name: into
 // the pool if there is room, the file has the pool's size and no live
-// reader has it open, otherwise it removes it as retention would. It
-// reports whether the file was pooled. An error means the file may still
-// be under its name.
+// reader has it open, otherwise it removes it as retention would. The
+// mapping Keep holds for the segment, if any, goes into the pool with the
+// file, or is unmapped. It reports whether the file was pooled. An error
+// means the file may still be under its name.
 func (p *Pool) Put(fi FileInfo) (ok bool, err error) {
 	var data []byte
 	if p != nil && !fi.Compressed {
