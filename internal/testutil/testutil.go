@@ -43,6 +43,9 @@ func MappingsUnder(t testing.TB, dir string) []string {
 		t.Fatalf("read /proc/self/maps: %v", err)
 	}
 	var out []string
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real // the kernel names mapped files by their real path
+	}
 	prefix := filepath.Clean(dir) + "/"
 	for _, line := range strings.Split(string(b), "\n") {
 		if i := strings.IndexByte(line, '/'); i >= 0 && strings.HasPrefix(line[i:], prefix) {
