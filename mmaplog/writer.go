@@ -561,7 +561,11 @@ func (w *Writer) makeRoom(num uint64) {
 	if num > preparedAhead {
 		active = num - preparedAhead
 	}
-	for w.newBytes() > 0 && w.applyRetention(active, w.oldestUnfinished(), w.newBytes(), false) && !w.closing.Load() {
+	for {
+		add := w.newBytes()
+		if add == 0 || !w.applyRetention(active, w.oldestUnfinished(), add, false) || w.closing.Load() {
+			return
+		}
 		select {
 		case <-w.finishedSig:
 		case <-time.After(10 * time.Millisecond):

@@ -63,9 +63,8 @@ func (p *Pool) Put(fi FileInfo) (ok bool, err error) {
 		data = p.takeKept(fi.Num)
 		defer func() {
 			if !ok && data != nil {
-				fileutil.Unmap(data)
 				p.mu.Lock()
-				p.keptBytes -= p.size
+				p.unmapKept(data)
 				p.mu.Unlock()
 			}
 		}()
@@ -149,13 +148,18 @@ func (p *Pool) takeKept(num uint64) []byte {
 	for n, d := range p.kept {
 		if n <= num {
 			if n != num {
-				fileutil.Unmap(d)
-				p.keptBytes -= p.size
+				p.unmapKept(d)
 			}
 			delete(p.kept, n)
 		}
 	}
 	return data // still counted: it goes with the file into the pool, or Put unmaps it
+}
+
+// unmapKept unmaps a mapping the pool held; p.mu is held.
+func (p *Pool) unmapKept(d []byte) {
+	fileutil.Unmap(d)
+	p.keptBytes -= p.size
 }
 
 func (p *Pool) room() bool {
