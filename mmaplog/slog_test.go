@@ -447,6 +447,9 @@ func TestSlogHandlerConcurrent(t *testing.T) {
 // without allocating, for any handler); Handle alone is given a record
 // of many.
 func TestSlogHandlerAllocs(t *testing.T) {
+	if raceOn {
+		t.Log("under -race the instrumentation allocates: the counts are not checked")
+	}
 	w, _ := openLog(t, nil)
 	defer w.Close()
 	long := strings.Repeat("a long value with \"quotes\" and é ", 8)
@@ -465,12 +468,12 @@ func TestSlogHandlerAllocs(t *testing.T) {
 			if opts.ReplaceAttr != nil && (l < 0 || l > 255) {
 				continue // slog.Any boxes the level for ReplaceAttr, in JSONHandler too
 			}
-			if n := testing.AllocsPerRun(1000, func() { log.LogAttrs(ctx, l, long, five...) }); n != 0 {
+			if n := testing.AllocsPerRun(1000, func() { log.LogAttrs(ctx, l, long, five...) }); n != 0 && !raceOn {
 				t.Errorf("%v, ReplaceAttr %v: %v allocations per log call, want 0", l, opts.ReplaceAttr != nil, n)
 			}
 			r := slog.NewRecord(testTime, l, long, 0)
 			r.AddAttrs(more...)
-			if n := testing.AllocsPerRun(1000, func() { h.Handle(ctx, r) }); n != 0 {
+			if n := testing.AllocsPerRun(1000, func() { h.Handle(ctx, r) }); n != 0 && !raceOn {
 				t.Errorf("%v, ReplaceAttr %v: %v allocations per Handle, want 0", l, opts.ReplaceAttr != nil, n)
 			}
 		}

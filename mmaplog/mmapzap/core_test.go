@@ -257,6 +257,9 @@ func TestConcurrent(t *testing.T) {
 // (the variadic fields escape into the Core interface): the logger's
 // figure must be zap's own core's, which is 0 for a call without fields.
 func TestAllocs(t *testing.T) {
+	if raceOn {
+		t.Log("under -race the instrumentation allocates: the counts are not checked")
+	}
 	w, _ := openLog(t, nil)
 	defer w.Close()
 	long := strings.Repeat("a long value with \"quotes\" and é ", 8)
@@ -267,10 +270,10 @@ func TestAllocs(t *testing.T) {
 	ref := zap.New(zapcore.NewCore(productionEncoder(), zapcore.AddSync(io.Discard), zapcore.DebugLevel)).With(zap.String("service", "checkout"))
 	for _, l := range []zapcore.Level{zapcore.DebugLevel, zapcore.InfoLevel, zapcore.WarnLevel, zapcore.ErrorLevel} {
 		ent := zapcore.Entry{Level: l, Time: testTime, Message: long}
-		if n := testing.AllocsPerRun(1000, func() { c.Write(ent, fields) }); n != 0 {
+		if n := testing.AllocsPerRun(1000, func() { c.Write(ent, fields) }); n != 0 && !raceOn {
 			t.Errorf("%v: %v allocations per Write, want 0", l, n)
 		}
-		if n := testing.AllocsPerRun(1000, func() { log.Log(l, long) }); n != 0 {
+		if n := testing.AllocsPerRun(1000, func() { log.Log(l, long) }); n != 0 && !raceOn {
 			t.Errorf("%v: %v allocations per log call without fields, want 0", l, n)
 		}
 		call := func(log *zap.Logger) func() {
@@ -280,7 +283,7 @@ func TestAllocs(t *testing.T) {
 			}
 		}
 		got, want := testing.AllocsPerRun(1000, call(log)), testing.AllocsPerRun(1000, call(ref))
-		if got != want {
+		if got != want && !raceOn {
 			t.Errorf("%v: %v allocations per log call with fields, zap's own core into io.Discard %v", l, got, want)
 		}
 	}
