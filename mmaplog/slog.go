@@ -33,6 +33,8 @@ import (
 // encoding/json (a KindAny value other than an error or a slog.Level), an
 // option asks for what allocates in JSONHandler too (AddSource, a
 // ReplaceAttr that boxes values), or the record is larger than 16 KiB.
+// (slog.Logger itself allocates for a call with more than five
+// attributes, whatever the handler.)
 //
 // Handle returns the Writer's error (ErrTooLarge, ErrClosed); slog.Logger
 // drops it, as it does JSONHandler's.
@@ -59,11 +61,11 @@ func NewSlogHandler(w *Writer, opts *slog.HandlerOptions) *SlogHandler {
 // Enabled reports whether records at level l are handled: those at or
 // above HandlerOptions.Level (default slog.LevelInfo).
 func (h *SlogHandler) Enabled(_ context.Context, l slog.Level) bool {
-	min := slog.LevelInfo
+	minLevel := slog.LevelInfo
 	if h.opts.Level != nil {
-		min = h.opts.Level.Level()
+		minLevel = h.opts.Level.Level()
 	}
-	return l >= min
+	return l >= minLevel
 }
 
 // WithAttrs returns a handler whose records have h's attributes followed by
