@@ -16,10 +16,12 @@
 //
 // # Sinks
 //
-// A *Writer is an io.Writer with Sync and Close, so it plugs into zerolog
-// (it is a zerolog.LevelWriter: the event's level is stored in the record's
-// type byte), log/slog's handlers, and zap (as a zapcore.WriteSyncer). One
-// call of Write is one record; one trailing newline is dropped.
+// A *Writer is an io.Writer with Sync and Close. One call of Write is one
+// record; one trailing newline is dropped. Each logger gets the event's
+// level stored in the record's type byte, for readers to filter by:
+// zerolog through the Writer itself (it is a zerolog.LevelWriter),
+// log/slog through SlogHandler (slog.JSONHandler's output, without its
+// lock), and zap through the core of package mmapzap.
 //
 // # Crashes
 //

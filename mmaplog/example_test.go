@@ -2,12 +2,9 @@ package mmaplog_test
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
 
 	"github.com/rs/zerolog"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/mmaplog/mmaplog/mmaplog"
 	"github.com/mmaplog/mmaplog/tail"
@@ -61,52 +58,6 @@ func Example_zerolog() {
 	// Output:
 	// 1 info  {"level":"info","service":"checkout","order":1042,"message":"order placed"}
 	// 2 warn  {"level":"warn","service":"checkout","user":"u-7","message":"card declined"}
-}
-
-// log/slog handlers take the Writer as any io.Writer.
-func Example_slog() {
-	dir, _ := os.MkdirTemp("", "example")
-	defer os.RemoveAll(dir)
-
-	w, err := mmaplog.Open(dir, nil)
-	if err != nil {
-		panic(err)
-	}
-	log := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{
-		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
-			if a.Key == slog.TimeKey {
-				return slog.Attr{} // keep the example's output stable
-			}
-			return a
-		},
-	}))
-	log.Info("order placed", "order", 1042)
-	w.Close()
-
-	printLog(dir)
-	// Output:
-	// 1       {"level":"INFO","msg":"order placed","order":1042}
-}
-
-// zap takes the Writer as a zapcore.WriteSyncer: Sync flushes it to disk.
-func Example_zap() {
-	dir, _ := os.MkdirTemp("", "example")
-	defer os.RemoveAll(dir)
-
-	w, err := mmaplog.Open(dir, nil)
-	if err != nil {
-		panic(err)
-	}
-	enc := zap.NewProductionEncoderConfig()
-	enc.TimeKey = "" // keep the example's output stable
-	logger := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.WriteSyncer(w), zap.InfoLevel))
-	logger.Info("order placed", zap.Int("order", 1042))
-	logger.Sync()
-	w.Close()
-
-	printLog(dir)
-	// Output:
-	// 1       {"level":"info","msg":"order placed","order":1042}
 }
 
 // Append returns the record's sequence number, which readers see too.

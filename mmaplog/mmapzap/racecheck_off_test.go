@@ -1,0 +1,5 @@
+//go:build !race
+
+package mmapzap_test
+
+const raceOn = false

@@ -1,0 +1,7 @@
+//go:build race
+
+package mmapzap_test
+
+// raceOn: the race detector is on, and its instrumentation (and sync.Pool,
+// which then drops items at random) allocates.
+const raceOn = true

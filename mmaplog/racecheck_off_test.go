@@ -1,0 +1,5 @@
+//go:build !race
+
+package mmaplog_test
+
+const raceOn = false
