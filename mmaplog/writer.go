@@ -583,9 +583,19 @@ func (w *Writer) newBytes() int64 {
 }
 
 // compressRolled compresses finished rolled segments, outside retMu so that
-// the preparer never waits for a compression.
+// the preparer never waits for a compression. The plain file of a
+// compressed segment is kept for reuse only within the disk bound: the
+// rolled segments and the kept files together may take what the bound
+// leaves beside the active and prepared segments.
 func (w *Writer) compressRolled(active, finished uint64) {
-	acts, err := w.retention().CompressRolled(w.dir, rotate.State{Active: active, Finished: finished})
+	if !w.opts.Compress {
+		return
+	}
+	r := w.retention()
+	if bound := w.opts.Options.DiskBound(); bound > 0 {
+		r.PoolBound = max(bound-(1+preparedAhead)*w.opts.SegmentSize, 1)
+	}
+	acts, err := r.CompressRolled(w.dir, rotate.State{Active: active, Finished: finished})
 	w.countActions(acts, err)
 }
 
