@@ -782,6 +782,13 @@ func (w *Writer) stats1(reset bool) Stats {
 	seg := w.active.Load()
 	s.Segment = seg.Num
 	s.NextSeq = seg.ring.NextSeq()
+	if seg.ring.Sealed() {
+		// Full (or closed): the ring counts every Append that found it
+		// so, and each retries in the next segment, which starts at the
+		// count sealed. Rotations that fail do not use up numbers.
+		_, count, _ := seg.ring.WaitSealed()
+		s.NextSeq = seg.ring.FirstSeq() + count
+	}
 	s.Wakeups = w.wakes.Load()
 	return s
 }
