@@ -22,7 +22,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/mmaplog/mmaplog/flush"
+	"github.com/mmaplog/mmaplog/internal/testutil"
 	"github.com/mmaplog/mmaplog/mmaplog"
 	"github.com/mmaplog/mmaplog/rotate"
 	"github.com/mmaplog/mmaplog/tail"
@@ -251,11 +254,79 @@ func TestTruncatedPreparedSegment(t *testing.T) {
 	}
 }
 
+// TestTruncatedPreparedSegmentOnAFullDisk: as TestTruncatedPreparedSegment,
+// but the disk is full when the writer makes the discarded segment again.
+// The Write that needed it fails with ENOSPC; once there is room again it
+// succeeds, with the same segment number (the numbers stay consecutive)
+// and the sequence number it would have had.
+func TestTruncatedPreparedSegmentOnAFullDisk(t *testing.T) {
+	dir := testutil.Tmpfs(t, "1m")
+	c := startTruncChild(t, "truncprepared", dir, "MMAPLOG_TEST_FULL=1")
+	f := strings.Fields(c.line(t))
+	if len(f) != 3 || f[0] != "prepared" {
+		t.Fatalf("child: %q", f)
+	}
+	for _, p := range f[1:] {
+		if err := os.Truncate(p, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var fs unix.Statfs_t
+	if err := unix.Statfs(dir, &fs); err != nil {
+		t.Fatal(err)
+	}
+	filler := filepath.Join(dir, "filler")
+	if err := os.WriteFile(filler, make([]byte, int64(fs.Bavail)*fs.Bsize), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.goOn(t)
+	full := c.line(t)
+	if !strings.HasPrefix(full, "full ") || !strings.Contains(full, "no space left on device") || !strings.Contains(full, f[1]) {
+		t.Fatalf("child: %q; want the failed Write's error (a full disk) naming %s", full, f[1])
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	c.goOn(t)
+	lines := c.finish(t)
+	var last uint64
+	if w := linesWith(lines, "written "); len(w) != 1 {
+		t.Fatalf("child printed %q", lines)
+	} else if last, _ = strconv.ParseUint(strings.TrimPrefix(w[0], "written "), 10, 64); last == 0 {
+		t.Fatalf("child printed %q", lines)
+	}
+	told := strings.Join(linesWith(lines, "told:"), "\n")
+	for _, p := range f[1:] {
+		if !strings.Contains(told, "prepared segment "+p) {
+			t.Errorf("OnError was not told about %s:\n%s", p, told)
+		}
+	}
+	if d := readSeqs(t, dir, 1, last); len(d) != 0 {
+		t.Errorf("damage: %v", d)
+	}
+	rep, err := tail.Verify(dir)
+	if err != nil || !rep.Clean() {
+		t.Errorf("verify: %v %v", err, rep.Findings)
+	}
+	l, err := rotate.List(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range l.Segments {
+		if s.Num != l.Segments[0].Num+uint64(i) {
+			t.Fatalf("segment %d follows segment %d", s.Num, l.Segments[i-1].Num)
+		}
+	}
+	t.Logf("%s\n%d records written; told:\n%s", full, last, told)
+}
+
 // truncPreparedChild waits until the two segments after the active one are
 // prepared, prints "prepared PATH PATH" and waits for the parent to
 // truncate them; then it writes records 1, 2, ... until it has rolled over
 // past both, and prints "written N", Sync's and Close's errors and what
-// OnError was told.
+// OnError was told. With MMAPLOG_TEST_FULL=1, a Write that fails for a
+// full disk makes it print "full I ERROR" and wait for the parent to make
+// room, then retry that record until it succeeds.
 func truncPreparedChild(dir string) {
 	const segSize = 64 << 10
 	var told errorLog
@@ -281,12 +352,30 @@ func truncPreparedChild(dir string) {
 	}
 	fmt.Println("prepared", paths[0], paths[1])
 	childWait()
+	deadline = time.Now().Add(time.Minute) // a hang only
+	full := os.Getenv("MMAPLOG_TEST_FULL") == "1"
+	freed := false
 	var last uint64
 	for i := uint64(1); w.Stats().Segment <= active+2 || i%100 != 0; i++ {
 		if i > 10000 {
 			childFail("no rotation past segment %d after %d records: %+v", active+2, i, w.Stats())
 		}
 		seq, err := w.Append(0, seqPayload(i))
+		if err != nil && full && errors.Is(err, unix.ENOSPC) {
+			// The parent filled the disk: the segment cannot be made
+			// again. Once it made room, retry until it can.
+			if !freed {
+				fmt.Println("full", i, oneLineErr(err))
+				childWait()
+				freed = true
+			} else if time.Now().After(deadline) {
+				childFail("record %d: still %v", i, err)
+			} else {
+				time.Sleep(5 * time.Millisecond)
+			}
+			i--
+			continue
+		}
 		if err != nil {
 			childFail("record %d: %v", i, err)
 		}

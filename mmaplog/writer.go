@@ -437,8 +437,9 @@ func (w *Writer) advance(seg *segment) error {
 	if err != nil {
 		// Returned to the Write that waits for the segment: counted, told
 		// to OnError, but not kept for Sync or Close to return again.
+		err = fmt.Errorf("mmaplog: rolling over from %s: %w", seg.Path, err)
 		w.countError(err)
-		return fmt.Errorf("mmaplog: rolling over from %s: %w", seg.Path, err)
+		return err
 	}
 	waited := time.Since(start)
 	r, err := ring.New(next.Data, ring.HeaderSize, h.FirstSeq, 0)
@@ -492,7 +493,7 @@ func (w *Writer) takeNext(firstSeq uint64) (*rotate.Segment, ring.Header, error)
 			return next, h, nil
 		}
 		num := next.Num
-		w.backgroundError(fmt.Errorf("mmaplog: prepared segment %s: %w; discarded it and made it again", next.Path, aerr))
+		w.backgroundError(fmt.Errorf("mmaplog: prepared segment %s: %w; discarding it to make the segment again", next.Path, aerr))
 		if err := next.Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			w.backgroundError(fmt.Errorf("mmaplog: remove damaged segment %s: %w", next.Path, err))
 		}
