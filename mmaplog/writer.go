@@ -480,7 +480,7 @@ func (w *Writer) takeNext(firstSeq uint64) (*rotate.Segment, ring.Header, error)
 	if err != nil {
 		return nil, ring.Header{}, err
 	}
-	for {
+	for tries := 1; ; tries++ {
 		h := ring.Header{
 			Segment:  next.Num,
 			FirstSeq: firstSeq,
@@ -493,10 +493,17 @@ func (w *Writer) takeNext(firstSeq uint64) (*rotate.Segment, ring.Header, error)
 			return next, h, nil
 		}
 		num := next.Num
-		w.backgroundError(fmt.Errorf("mmaplog: prepared segment %s: %w; discarding it to make the segment again", next.Path, aerr))
+		aerr = fmt.Errorf("mmaplog: prepared segment %s: %w; discarding it to make the segment again", next.Path, aerr)
 		if err := next.Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			w.backgroundError(fmt.Errorf("mmaplog: remove damaged segment %s: %w", next.Path, err))
+			aerr = fmt.Errorf("%w (removing it: %v)", aerr, err)
 		}
+		if tries == 2 {
+			// Damaged again as soon as made: someone keeps at it.
+			// Fail this Write; the next one tries again.
+			w.remake, w.remakeNum = true, num
+			return nil, ring.Header{}, aerr
+		}
+		w.backgroundError(aerr)
 		if next, err = w.remakeSegment(num); err != nil {
 			return nil, ring.Header{}, err
 		}
