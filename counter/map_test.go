@@ -34,6 +34,9 @@ func TestMain(m *testing.M) {
 	case "truncated":
 		truncatedChild()
 		return
+	case "closetrunc":
+		closeTruncChild()
+		return
 	}
 	goleak.VerifyTestMain(m)
 }

@@ -84,7 +84,13 @@ type snapEntry struct {
 // commit at a time, across all processes: the map's lease word holds the
 // pid of the collector; a lease held by a live process is ErrBusy, one
 // left by a dead process is taken over. Close releases the lease.
-func NewMapSource(m *Map) (*MapSource, error) {
+func NewMapSource(m *Map) (src *MapSource, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			src, err = nil, fault.Error(v, m.r.String())
+		}
+	}()
+	defer fault.Catch()()
 	base := unsafe.Pointer(unsafe.SliceData(m.r.Bytes()))
 	s := &MapSource{m: m, lease: (*atomic.Uint64)(unsafe.Add(base, offLease)), pid: uint64(os.Getpid())}
 	for {
@@ -105,8 +111,16 @@ func (s *MapSource) String() string { return s.m.r.String() }
 func (s *MapSource) Map() *Map { return s.m }
 
 // Close releases the lease (the map stays attached; close it separately).
+// A memory fault (the region's file truncated by another process, which
+// took the lease with it) is returned as an error wrapping fault.ErrFault.
 func (s *MapSource) Close() error {
-	s.lease.CompareAndSwap(s.pid, 0)
+	err := fault.Guard("", func() error {
+		s.lease.CompareAndSwap(s.pid, 0)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("counter: release the lease of %s: %w", s.m.r, err)
+	}
 	return nil
 }
 

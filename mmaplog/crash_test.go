@@ -37,8 +37,12 @@ func runChild(mode string) {
 		time.Sleep(time.Minute)
 		w.Close()
 	default:
-		fmt.Fprintln(os.Stderr, "unknown child mode", mode)
-		os.Exit(2)
+		child := truncChildren[mode]
+		if child == nil {
+			fmt.Fprintln(os.Stderr, "unknown child mode", mode)
+			os.Exit(2)
+		}
+		child(dir)
 	}
 	os.Exit(0)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mmaplog/mmaplog/flush"
+	"github.com/mmaplog/mmaplog/internal/fault"
 	"github.com/mmaplog/mmaplog/internal/fileutil"
 	"github.com/mmaplog/mmaplog/ring"
 	"github.com/mmaplog/mmaplog/rotate"
@@ -39,6 +40,8 @@ type Writer struct {
 	bytesTh int // the "bytes" policy's threshold, 0 under another policy
 
 	rotMu       sync.Mutex // serialises rolling over to the next segment
+	remake      bool       // under rotMu: the next segment, remakeNum, must be made again (see takeNext)
+	remakeNum   uint64
 	finishCh    chan *segment
 	finishedNum atomic.Uint64 // rolled segments numbered below this are finished
 	finishedSig chan struct{} // signalled when a rolled segment is finished
@@ -400,6 +403,11 @@ func (w *Writer) rebaseClock() {
 
 // appendError says where an Append failed.
 func (w *Writer) appendError(seg *segment, pos ring.Pos, err error) error {
+	if errors.Is(err, fault.ErrFault) && pos.End > 0 {
+		// The file was truncated under the record: its number is used,
+		// its bytes are not there.
+		return fmt.Errorf("mmaplog: record %d not written to %s at offset %d: %w", pos.Seq, seg.Path, pos.Off, err)
+	}
 	if pos.End > 0 {
 		return fmt.Errorf("mmaplog: record %d written to %s at offset %d but not flushed: %w", pos.Seq, seg.Path, pos.Off, err)
 	}
@@ -425,22 +433,15 @@ func (w *Writer) advance(seg *segment) error {
 		return ErrClosed
 	}
 	start := time.Now()
-	next, err := w.prep.Take()
+	next, h, err := w.takeNext(seg.ring.FirstSeq() + count)
 	if err != nil {
 		// Returned to the Write that waits for the segment: counted, told
 		// to OnError, but not kept for Sync or Close to return again.
+		err = fmt.Errorf("mmaplog: rolling over from %s: %w", seg.Path, err)
 		w.countError(err)
-		return fmt.Errorf("mmaplog: rolling over from %s: %w", seg.Path, err)
+		return err
 	}
 	waited := time.Since(start)
-	h := ring.Header{
-		Segment:  next.Num,
-		FirstSeq: seg.ring.FirstSeq() + count,
-		Created:  w.opts.now().UnixNano(),
-		Size:     uint64(len(next.Data)),
-		LogID:    w.logID,
-	}
-	ring.PutHeader(next.Data, h)
 	r, err := ring.New(next.Data, ring.HeaderSize, h.FirstSeq, 0)
 	if err != nil {
 		return err // cannot happen: the preparer made the segment this size
@@ -459,6 +460,100 @@ func (w *Writer) advance(seg *segment) error {
 	w.mu.Unlock()
 	w.finishCh <- seg
 	return nil
+}
+
+// takeNext takes the next segment from the preparer and activates it (writes
+// its header, first record firstSeq). A prepared segment that another
+// process truncated meanwhile is never written into (that would raise
+// SIGBUS, or make every Append into it fail): it is discarded, reported as
+// a background error, and made again here. If making it fails, the next
+// call tries again, so that segment numbers stay consecutive. rotMu is
+// held.
+func (w *Writer) takeNext(firstSeq uint64) (*rotate.Segment, ring.Header, error) {
+	var next *rotate.Segment
+	var err error
+	if w.remake {
+		next, err = w.remakeSegment(w.remakeNum)
+	} else {
+		next, err = w.prep.Take()
+	}
+	if err != nil {
+		return nil, ring.Header{}, err
+	}
+	for tries := 1; ; tries++ {
+		h := ring.Header{
+			Segment:  next.Num,
+			FirstSeq: firstSeq,
+			Created:  w.opts.now().UnixNano(),
+			Size:     uint64(len(next.Data)),
+			LogID:    w.logID,
+		}
+		aerr := activate(next, h)
+		if aerr == nil {
+			return next, h, nil
+		}
+		num := next.Num
+		aerr = fmt.Errorf("mmaplog: prepared segment %s: %w; discarding it to make the segment again", next.Path, aerr)
+		if err := next.Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			aerr = fmt.Errorf("%w (removing it: %v)", aerr, err)
+		}
+		if tries == 2 {
+			// Damaged again as soon as made: someone keeps at it.
+			// Fail this Write; the next one tries again.
+			w.remake, w.remakeNum = true, num
+			return nil, ring.Header{}, aerr
+		}
+		w.backgroundError(aerr)
+		if next, err = w.remakeSegment(num); err != nil {
+			return nil, ring.Header{}, err
+		}
+	}
+}
+
+// activate writes the header h into the prepared segment s, unless the file
+// is no longer as long as its mapping (truncated by another process): an
+// error, as is a memory fault while writing.
+func activate(s *rotate.Segment, h ring.Header) error {
+	if err := truncated(s); err != nil {
+		return err
+	}
+	return fault.Guard("", func() error {
+		ring.PutHeader(s.Data, h)
+		return nil
+	})
+}
+
+// truncated returns an error wrapping ring.ErrShort if s's file is shorter
+// than its mapping: another process truncated it, the bytes past its end
+// are gone, and touching the mapping there would raise SIGBUS.
+func truncated(s *rotate.Segment) error {
+	st, err := s.File.Stat()
+	if err != nil {
+		return err
+	}
+	if st.Size() < int64(len(s.Data)) {
+		return fmt.Errorf("%w: the file is %d bytes, %d when it was mapped (truncated by another process?)", ring.ErrShort, st.Size(), len(s.Data))
+	}
+	return nil
+}
+
+// remakeSegment makes segment num as the preparer would, in place of a
+// prepared one that was discarded. The file it replaces was counted in the
+// disk bound already. On failure the next rotation tries again (remake).
+// rotMu is held.
+func (w *Writer) remakeSegment(num uint64) (*rotate.Segment, error) {
+	s, err := rotate.Create(w.dir, num, w.opts.SegmentSize, w.opts.FileMode, !w.opts.NoPrefault)
+	if err == nil {
+		if err = fileutil.SyncDir(w.dir); err != nil {
+			s.Remove()
+		}
+	}
+	if err != nil {
+		w.remake, w.remakeNum = true, num
+		return nil, err
+	}
+	w.remake = false
+	return s, nil
 }
 
 // finisher finishes rolled segments in order: it waits until every record
@@ -490,16 +585,25 @@ func (w *Writer) finisher() {
 }
 
 func (w *Writer) finish(seg *segment) {
-	if err := seg.ring.WaitReleased(10 * time.Second); err != nil {
-		// A goroutine reserved space and never wrote it: leave the mapping
-		// in place (it may still write) and let recovery repair the hole,
-		// but let retention go on (removing a mapped file is safe).
+	err := truncated(seg.Segment)
+	if err == nil {
+		err = seg.ring.WaitReleased(10 * time.Second)
+	}
+	if err != nil {
+		// A goroutine reserved space and never wrote it, or another
+		// process truncated the file: leave the mapping in place (a
+		// Write may still be under way in it) and let recovery repair
+		// the hole, but let retention go on (removing a mapped file is
+		// safe).
 		w.backgroundError(fmt.Errorf("mmaplog: finishing %s: %w", seg.Path, err))
 		w.finishedNum.Store(seg.Num + 1)
 		return
 	}
-	ring.StoreState(seg.Data, ring.StateSealed)
-	if w.opts.Flush.SyncsRolled() {
+	if err := storeState(seg, ring.StateSealed); err != nil {
+		// Truncated by another process just now: its records are gone,
+		// and there is nothing to flush.
+		w.backgroundError(fmt.Errorf("mmaplog: finishing %s: %w", seg.Path, err))
+	} else if w.opts.Flush.SyncsRolled() {
 		if err := seg.region.Flush(len(seg.Data), true); err != nil {
 			w.backgroundError(fmt.Errorf("mmaplog: msync %s: %w", seg.Path, err))
 		}
@@ -519,6 +623,15 @@ func (w *Writer) finish(seg *segment) {
 	default:
 	}
 	w.compressRolled(active, seg.Num+1)
+}
+
+// storeState sets the state word in seg's header, turning a memory fault
+// (the file truncated by another process) into an error.
+func storeState(seg *segment, st ring.State) error {
+	return fault.Guard("", func() error {
+		ring.StoreState(seg.Data, st)
+		return nil
+	})
 }
 
 // oldestUnfinished returns the number below which rolled segments are
@@ -583,9 +696,19 @@ func (w *Writer) newBytes() int64 {
 }
 
 // compressRolled compresses finished rolled segments, outside retMu so that
-// the preparer never waits for a compression.
+// the preparer never waits for a compression. The plain file of a
+// compressed segment is kept for reuse only within the disk bound: the
+// rolled segments and the kept files together may take what the bound
+// leaves beside the active and prepared segments.
 func (w *Writer) compressRolled(active, finished uint64) {
-	acts, err := w.retention().CompressRolled(w.dir, rotate.State{Active: active, Finished: finished})
+	if !w.opts.Compress {
+		return
+	}
+	r := w.retention()
+	if bound := w.opts.Options.DiskBound(); bound > 0 {
+		r.PoolBound = max(bound-(1+preparedAhead)*w.opts.SegmentSize, 1)
+	}
+	acts, err := r.CompressRolled(w.dir, rotate.State{Active: active, Finished: finished})
 	w.countActions(acts, err)
 }
 
@@ -709,14 +832,22 @@ func (w *Writer) Close() error {
 	w.rotMu.Lock()
 	seg := w.active.Load()
 	end, _ := seg.ring.Seal(false, 0)
-	werr := seg.ring.WaitReleased(10 * time.Second)
+	// A file truncated by another process lost its records past its end,
+	// and its mapping faults there: say so rather than wait for records
+	// that read as zeros, and leave the mapping alone (a Write still under
+	// way in it fails by itself).
+	werr := truncated(seg.Segment)
+	if werr == nil {
+		werr = seg.ring.WaitReleased(10 * time.Second)
+	}
 	if werr != nil {
-		errs = append(errs, fmt.Errorf("mmaplog: close: %w", werr))
+		errs = append(errs, fmt.Errorf("mmaplog: close %s: %w", seg.Path, werr))
 	} else {
 		// Every record reserved in it is published: what a reader finds
 		// after the last one is damage, not a write in progress.
-		ring.StoreState(seg.Data, ring.StateClosed)
-		if w.opts.Flush.Mode != flush.ModeNone {
+		if err := storeState(seg, ring.StateClosed); err != nil {
+			errs = append(errs, fmt.Errorf("mmaplog: close %s: %w", seg.Path, err))
+		} else if w.opts.Flush.Mode != flush.ModeNone {
 			if err := seg.region.Flush(end, true); err != nil {
 				errs = append(errs, fmt.Errorf("mmaplog: close: msync %s: %w", seg.Path, err))
 			}
@@ -772,6 +903,13 @@ func (w *Writer) stats1(reset bool) Stats {
 	seg := w.active.Load()
 	s.Segment = seg.Num
 	s.NextSeq = seg.ring.NextSeq()
+	if seg.ring.Sealed() {
+		// Full (or closed): the ring counts every Append that found it
+		// so, and each retries in the next segment, which starts at the
+		// count sealed. Rotations that fail do not use up numbers.
+		_, count, _ := seg.ring.WaitSealed()
+		s.NextSeq = seg.ring.FirstSeq() + count
+	}
 	s.Wakeups = w.wakes.Load()
 	return s
 }

@@ -36,6 +36,15 @@ type Retention struct {
 	// and the plain files of segments CompressRolled compressed: the
 	// writer makes its next segments from them (see Pool.Put).
 	Pool *Pool
+	// PoolBound, if positive, bounds what the plain file of a compressed
+	// segment may add: CompressRolled gives it to Pool only while the
+	// rolled segments (those below State.Active, compressed or not) and
+	// the pooled files, it included, take at most PoolBound bytes, and
+	// removes it otherwise. A writer sets it to its disk bound less the
+	// active and prepared segments, so that a kept file never takes the
+	// directory over that bound (a compressed segment is smaller than its
+	// plain file, but not nothing).
+	PoolBound int64
 }
 
 // Op is the kind of an Action.
@@ -213,7 +222,7 @@ func (r Retention) CompressRolled(dir string, st State) ([]Action, error) {
 		if s.Compressed || s.Num >= st.Finished || s.Num >= st.Active {
 			continue
 		}
-		out, err := compressSegment(s, r.Pool)
+		out, err := compressSegment(s, r.Pool, func() bool { return r.poolFits(dir, st) })
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -224,6 +233,27 @@ func (r Retention) CompressRolled(dir string, st State) ([]Action, error) {
 		acts = append(acts, Action{Path: out, Op: OpCompressed, Reason: "Compress"})
 	}
 	return acts, errors.Join(errs...)
+}
+
+// poolFits reports whether the plain file of a segment just compressed (its
+// compressed copy in place) may go to the pool within PoolBound: what the
+// rolled segments take now, both copies counted, is what they and the pool
+// take once the plain file moved there.
+func (r Retention) poolFits(dir string, st State) bool {
+	if r.PoolBound <= 0 {
+		return true
+	}
+	l, err := List(dir)
+	if err != nil {
+		return false
+	}
+	n := r.Pool.Bytes()
+	for _, s := range append(l.Segments, l.Duplicates...) {
+		if s.Num < st.Active {
+			n += s.Size
+		}
+	}
+	return n <= r.PoolBound
 }
 
 // CompressSegment compresses a rolled plain segment to a .zst file holding its
@@ -242,16 +272,23 @@ func (r Retention) CompressRolled(dir string, st State) ([]Action, error) {
 // plain file open reads on from the unlinked file. The compressed file keeps
 // the original's modification time (the roll time, which MaxAge counts
 // from).
-func CompressSegment(fi FileInfo) (string, error) { return compressSegment(fi, nil) }
+func CompressSegment(fi FileInfo) (string, error) { return compressSegment(fi, nil, nil) }
 
 // compressSegment is CompressSegment, giving the plain file to pool in step
-// 3 (renamed away instead of unlinked: the same for readers) if there is one.
-func compressSegment(fi FileInfo, pool *Pool) (string, error) {
+// 3 (renamed away instead of unlinked: the same for readers) if there is one
+// and fits (nil: always) says it may take it.
+func compressSegment(fi FileInfo, pool *Pool, fits func() bool) (string, error) {
 	v, err := OpenView(fi)
 	if err != nil {
 		return "", err
 	}
-	defer v.Close()
+	// The view holds a shared lock on the plain file, which keeps Reclaim
+	// (Pool.Put) from taking it: close it before step 3.
+	defer func() {
+		if v != nil {
+			v.Close()
+		}
+	}()
 	var end int
 	if err := fault.Guard(v.Path, func() error {
 		end = ring.Scan(v.Data, v.Header.FirstSeq, nil).DataEnd
@@ -313,7 +350,11 @@ func compressSegment(fi FileInfo, pool *Pool) (string, error) {
 	if err := fileutil.SyncDir(filepath.Dir(fi.Path)); err != nil {
 		return "", err
 	}
-	if pool != nil {
+	if err := v.Close(); err != nil {
+		return "", fmt.Errorf("compress %s: %w", fi.Path, err)
+	}
+	v = nil
+	if pool != nil && (fits == nil || fits()) {
 		if st, err := os.Stat(fi.Path); err == nil {
 			fi.Size = st.Size()
 		}

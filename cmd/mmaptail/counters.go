@@ -60,7 +60,7 @@ and changes nothing. --metrics serves the counters to Prometheus at
 http://ADDR/metrics (a counter map's totals; for a VCS segment, what this
 process collected since it started).`
 
-func runCounters(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func runCounters(args []string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	fs := newFlags(commands["counters"], stderr, countersHelp)
 	regionURL := fs.String("region", "", "the counters' address (see above); required")
 	to := fs.String("to", "", "where to ship events: see above")
@@ -97,7 +97,13 @@ func runCounters(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	defer closeSrc()
+	defer func() {
+		// Releasing a counter map's lease writes into it: on a region
+		// truncated by another process that is an error too.
+		if cerr := closeSrc(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}()
 	if *once {
 		return printCounterTable(stdout, src)
 	}
@@ -167,8 +173,9 @@ func runCounters(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 }
 
 // openCounterSource opens what --region names. readOnly (for --once) attaches
-// a counter map read-only and takes no lease.
-func openCounterSource(url string, grace time.Duration, readOnly bool) (counter.Source, func(), error) {
+// a counter map read-only and takes no lease. The function it returns
+// releases the source and detaches the region.
+func openCounterSource(url string, grace time.Duration, readOnly bool) (counter.Source, func() error, error) {
 	if strings.HasPrefix(url, "vcs:") {
 		key, err := vcs.ParseURL(url)
 		if err != nil {
@@ -178,21 +185,21 @@ func openCounterSource(url string, grace time.Duration, readOnly bool) (counter.
 		if err != nil {
 			return nil, nil, err
 		}
-		return vcs.NewSource(seg, grace), func() { seg.Detach() }, nil
+		return vcs.NewSource(seg, grace), seg.Detach, nil
 	}
 	m, err := counter.Attach(url, &region.Options{ReadOnly: readOnly})
 	if err != nil {
 		return nil, nil, err
 	}
 	if readOnly {
-		return peekSource{m}, func() { m.Close() }, nil
+		return peekSource{m}, m.Close, nil
 	}
 	src, err := counter.NewMapSource(m)
 	if err != nil {
 		m.Close()
 		return nil, nil, err
 	}
-	return src, func() { src.Close(); m.Close() }, nil
+	return src, func() error { return errors.Join(src.Close(), m.Close()) }, nil
 }
 
 // peekSource is a read-only counter map, for --once: it can only Peek.

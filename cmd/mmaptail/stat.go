@@ -48,6 +48,9 @@ func runStat(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(pos) != 1 {
 		return usagef("want exactly one DIR, got %d arguments", len(pos))
 	}
+	if *interval <= 0 {
+		return usagef("--interval must be positive, got %v", *interval)
+	}
 	if !*watch {
 		return printStat(stdout, pos[0])
 	}
