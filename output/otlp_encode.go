@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -379,6 +380,27 @@ func pbBytes(b []byte, num protowire.Number, s []byte) []byte {
 	return protowire.AppendBytes(b, s)
 }
 
+// replacementChar replaces invalid UTF-8: protobuf strings must be UTF-8
+// (receivers built on Go's protobuf refuse the whole request otherwise),
+// and so must JSON; a record's bytes need not be.
+var replacementChar = []byte("\uFFFD")
+
+// pbText appends a string field, its invalid UTF-8 replaced.
+func pbText(b []byte, num protowire.Number, s []byte) []byte {
+	if !utf8.Valid(s) {
+		s = bytes.ToValidUTF8(s, replacementChar)
+	}
+	return pbBytes(b, num, s)
+}
+
+// appendValidUTF8 appends raw JSON text, its invalid UTF-8 replaced.
+func appendValidUTF8(b, raw []byte) []byte {
+	if !utf8.Valid(raw) {
+		raw = bytes.ToValidUTF8(raw, replacementChar)
+	}
+	return append(b, raw...)
+}
+
 func pbString(b []byte, num protowire.Number, s string) []byte {
 	b = protowire.AppendTag(b, num, protowire.BytesType)
 	return protowire.AppendString(b, s)
@@ -394,7 +416,7 @@ func pbKeyValue(b []byte, num protowire.Number, key string, value []byte) []byte
 	b, kv := pbBegin(b, num)
 	b = pbString(b, pbKVKey, key)
 	b, av := pbBegin(b, pbKVValue)
-	b = pbBytes(b, pbAnyString, value)
+	b = pbText(b, pbAnyString, value)
 	b = pbEnd(b, av)
 	return pbEnd(b, kv)
 }
@@ -412,7 +434,7 @@ func (e *otlpEncoder) pbRecord(b, ev []byte, f *eventFields) []byte {
 			b = protowire.AppendTag(b, pbLogSeverity, protowire.VarintType)
 			b = protowire.AppendVarint(b, uint64(n))
 		}
-		b = pbBytes(b, pbLogSeverityText, lv)
+		b = pbText(b, pbLogSeverityText, lv)
 	}
 	if f.body != nil {
 		var body int
@@ -454,7 +476,7 @@ func (e *otlpEncoder) pbFlatten(b, obj []byte, depth int) []byte {
 		default:
 			var kv, av int
 			b, kv = pbBegin(b, pbLogAttributes)
-			b = pbBytes(b, pbKVKey, e.key)
+			b = pbText(b, pbKVKey, e.key)
 			b, av = pbBegin(b, pbKVValue)
 			b = e.pbAny(b, v, depth+1)
 			b = pbEnd(b, av)
@@ -478,7 +500,7 @@ func (e *otlpEncoder) pbAny(b, v []byte, depth int) []byte {
 	}
 	switch v[0] {
 	case '"':
-		return pbBytes(b, pbAnyString, e.text(v))
+		return pbText(b, pbAnyString, e.text(v))
 	case 't', 'f':
 		b = protowire.AppendTag(b, pbAnyBool, protowire.VarintType)
 		return protowire.AppendVarint(b, protowire.EncodeBool(v[0] == 't'))
@@ -486,7 +508,7 @@ func (e *otlpEncoder) pbAny(b, v []byte, depth int) []byte {
 		return b // null: an empty AnyValue
 	case '[', '{':
 		if depth >= otlpMaxDepth {
-			return pbBytes(b, pbAnyString, v)
+			return pbText(b, pbAnyString, v)
 		}
 		if v[0] == '{' {
 			b, list := pbBegin(b, pbAnyKVList)
@@ -500,9 +522,9 @@ func (e *otlpEncoder) pbAny(b, v []byte, depth int) []byte {
 				b, kv = pbBegin(b, pbListValue)
 				if bytes.IndexByte(name, '\\') >= 0 {
 					e.str = jsonenc.AppendUnquoted(e.str[:0], name)
-					b = pbBytes(b, pbKVKey, e.str)
+					b = pbText(b, pbKVKey, e.str)
 				} else {
-					b = pbBytes(b, pbKVKey, name)
+					b = pbText(b, pbKVKey, name)
 				}
 				b, av = pbBegin(b, pbKVValue)
 				b = e.pbAny(b, mv, depth+1)
@@ -526,7 +548,7 @@ func (e *otlpEncoder) pbAny(b, v []byte, depth int) []byte {
 	}
 	fv, err := strconv.ParseFloat(string(v), 64)
 	if err != nil {
-		return pbBytes(b, pbAnyString, v)
+		return pbText(b, pbAnyString, v)
 	}
 	b = protowire.AppendTag(b, pbAnyDouble, protowire.Fixed64Type)
 	return protowire.AppendFixed64(b, math.Float64bits(fv))
@@ -622,7 +644,7 @@ func (e *otlpEncoder) jsonRecord(b, ev []byte, f *eventFields) []byte {
 			b = strconv.AppendInt(b, int64(n), 10)
 		}
 		b = append(b, `,"severityText":`...)
-		b = append(b, f.level...)
+		b = appendValidUTF8(b, f.level)
 	}
 	if f.body != nil {
 		b = append(b, `,"body":`...)
@@ -659,7 +681,7 @@ func (e *otlpEncoder) jsonFlatten(b, obj []byte, depth int, first bool) ([]byte,
 			}
 			first = false
 			b = append(b, `{"key":"`...)
-			b = append(b, e.key...)
+			b = appendValidUTF8(b, e.key)
 			b = append(b, `","value":`...)
 			b = e.jsonAny(b, v, depth+1)
 			b = append(b, '}')
@@ -676,7 +698,7 @@ func (e *otlpEncoder) jsonAny(b, v []byte, depth int) []byte {
 	switch v[0] {
 	case '"':
 		b = append(b, `{"stringValue":`...)
-		b = append(b, v...)
+		b = appendValidUTF8(b, v)
 		return append(b, '}')
 	case 't', 'f':
 		b = append(b, `{"boolValue":`...)
@@ -699,7 +721,7 @@ func (e *otlpEncoder) jsonAny(b, v []byte, depth int) []byte {
 				}
 				n++
 				b = append(b, `{"key":"`...)
-				b = append(b, name...)
+				b = appendValidUTF8(b, name)
 				b = append(b, `","value":`...)
 				b = e.jsonAny(b, mv, depth+1)
 				b = append(b, '}')

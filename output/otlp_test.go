@@ -297,6 +297,7 @@ type otlpServer struct {
 	mu       sync.Mutex
 	requests int
 	records  int
+	header   http.Header // of the last request
 }
 
 func countRecords(b []byte, depth int) int {
@@ -336,6 +337,7 @@ func startOTLPServer(t *testing.T, answer func(s *otlpServer, w http.ResponseWri
 		}
 		n := countRecords(b, 0)
 		s.mu.Lock()
+		s.header = r.Header.Clone()
 		s.requests++
 		s.records += n
 		s.mu.Unlock()
@@ -348,7 +350,8 @@ func startOTLPServer(t *testing.T, answer func(s *otlpServer, w http.ResponseWri
 // TestOTLPPartialSuccess: a server of this test's own accepts requests but
 // rejects 3 records of each, in a protobuf partial success: the batches
 // are acknowledged, the rejected records counted in Stats.Dropped and
-// reported (ErrRejected) with the receiver's message.
+// reported (ErrRejected) with the receiver's message. The requests carry
+// the headers of OTLPOptions.Headers and the URL's basic authentication.
 func TestOTLPPartialSuccess(t *testing.T) {
 	srv := startOTLPServer(t, func(s *otlpServer, w http.ResponseWriter, records int) {
 		var partial []byte
@@ -364,11 +367,13 @@ func TestOTLPPartialSuccess(t *testing.T) {
 	})
 	var mu sync.Mutex
 	var rejected []error
-	out, err := output.Open("otlp://"+strings.TrimPrefix(srv.URL, "http://"), &output.Options{OnError: func(err error) {
-		mu.Lock()
-		rejected = append(rejected, err)
-		mu.Unlock()
-	}})
+	out, err := output.Open("otlp://u1:pw1@"+strings.TrimPrefix(srv.URL, "http://"), &output.Options{
+		OTLP: output.OTLPOptions{Headers: map[string]string{"X-Scope-OrgID": "tenant-1"}},
+		OnError: func(err error) {
+			mu.Lock()
+			rejected = append(rejected, err)
+			mu.Unlock()
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,6 +387,10 @@ func TestOTLPPartialSuccess(t *testing.T) {
 	}
 	if srv.records != 1000 {
 		t.Fatalf("the server counted %d records", srv.records)
+	}
+	if u, p, ok := (&http.Request{Header: srv.header}).BasicAuth(); srv.header.Get("X-Scope-OrgID") != "tenant-1" || !ok || u != "u1" || p != "pw1" ||
+		srv.header.Get("Content-Type") != "application/x-protobuf" {
+		t.Fatalf("request headers %v", srv.header)
 	}
 }
 
