@@ -216,6 +216,9 @@ func (r *OTLPReceiver) Stop() int64 {
 	return n
 }
 
+// Pid is the receiver's process id.
+func (r *OTLPReceiver) Pid() int { return r.cmd.Process.Pid }
+
 // OTLPRecord is a record as the receiver wrote it.
 type OTLPRecord struct {
 	Resource       map[string]any `json:"resource"`

@@ -232,3 +232,6 @@ func (v *VictoriaLogs) WaitRows(client *http.Client, logsql string, want int) ([
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// Pid is the server's process id.
+func (v *VictoriaLogs) Pid() int { return v.cmd.Process.Pid }
