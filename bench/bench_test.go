@@ -110,7 +110,7 @@ func TestQuick(t *testing.T) {
 			}
 		}
 	}
-	for _, id := range []string{"follow/20us", "follow/flat", "ship/beats", "ship/beats-zlib3", "ship/beats-host", "ship/kafka", "ship/logs-1", "ship/logs-100", "ship/logs-quiet", "ship/logs-quiet-paced"} {
+	for _, id := range []string{"follow/20us", "follow/flat", "ship/beats", "ship/beats-zlib3", "ship/beats-host", "ship/kafka", "ship/es", "ship/otlp", "ship/logs-1", "ship/logs-100", "ship/logs-quiet", "ship/logs-quiet-paced"} {
 		if !seen[id] {
 			t.Errorf("shipping row %s was not measured", id)
 		}

@@ -35,6 +35,7 @@ const quickShipEvents = 5000
 type shipSpec struct {
 	id, name   string
 	kafka      string // ship to a kfake cluster with this compression instead of go-lumber's server
+	http       string // "es" or "otlp": ship to VictoriaLogs or the Collector's OTLP receiver, processes of their own (shiphttp.go)
 	level      int    // zlib level of the beats output; 0: uncompressed
 	host       bool   // the records keep zerolog's "host" member (see shipStream)
 	decodeJSON bool   // the receiver decodes every event with encoding/json
@@ -54,7 +55,7 @@ type shipSpec struct {
 func shipGroup(quick bool) *Group {
 	g := &Group{
 		Scenario: "ship", Size: SizeJSON, Goroutines: 1, Segment: SegmentDefault, Baseline: "ship/beats",
-		Title: fmt.Sprintf("Shipping to go-lumber's Beats server on loopback: %s records", sizeName(SizeJSON)),
+		Title: fmt.Sprintf("Shipping to receivers on loopback (Beats, Kafka, Elasticsearch, OTLP): %s records", sizeName(SizeJSON)),
 		Note: "A backlog of the JSON stream is written into a log first; then the shipper (`ship.New(...).Run`, what `mmaptail ship` runs: " +
 			"follow reader, records turned into ECS events, batches of 2048, a window of 8192 events, the cursor saved with fsync as batches are acknowledged: at most once a second unless half the window waits for it) " +
 			"ships it through the `beats://` output to go-lumber's server (`server/v2`, the Beats protocol of Logstash's beats input) on 127.0.0.1 in this process. " +
@@ -63,6 +64,10 @@ func shipGroup(quick bool) *Group {
 			"the shipper's own are 0.02 per event, ship's TestShipAllocationsPerEvent). " +
 			"The Kafka rows ship to franz-go's kfake, a Kafka cluster of 3 brokers in this process, through the `kafka://` output (franz-go's idempotent producer, acks all); " +
 			"kfake keeps every record in memory (the RSS column). " +
+			"The elasticsearch row ships through the `elasticsearch://` output (`_bulk`, create actions with the fingerprint `_id`) to VictoriaLogs' Elasticsearch API, " +
+			"the otlp row through the `otlp://` output (OTLP/HTTP protobuf) to the OpenTelemetry Collector's own OTLP receiver (peers/otlpreceiver, records counted and discarded); " +
+			"both receivers are processes of their own on this machine's two cores (VictoriaLogs parses, indexes and stores every event, the Collector decodes every record), " +
+			"their CPU time is added to the CPU column, their memory is not in RSS; their wire column is what this process wrote during the pass (the requests, and a few bytes of cursor saves). " +
 			"The last row decodes every event with encoding/json, go-lumber's default: on these 2 cores the receiver then competes with the shipper for CPU. " +
 			"records/s is events acknowledged per second over the pass, MB/s the records' bytes (as given to Write) shipped; CPU ns/op and allocs/op are the whole process " +
 			"(shipper and receiver) per event. There is no per-record latency here: the columns are empty.",
@@ -72,12 +77,14 @@ func shipGroup(quick bool) *Group {
 		{id: "ship/beats-zlib3", name: "beats, zlib 3", level: 3, maxRate: 2e6},
 		{id: "ship/beats-host", name: "beats, uncompressed, records with a host member (ECS-colliding: merged)", host: true, maxRate: 2e6},
 		{id: "ship/kafka", name: "kafka (kfake, 3 brokers, this process), uncompressed", kafka: "none", maxRate: 1e6},
+		{id: "ship/es", name: "elasticsearch (VictoriaLogs, a process of its own), uncompressed", http: "es", maxRate: 5e5},
+		{id: "ship/otlp", name: "otlp (the Collector's OTLP receiver, a process of its own), protobuf, uncompressed", http: "otlp", maxRate: 5e5},
 		{id: "ship/kafka-lz4", name: "kafka (kfake, 3 brokers, this process), lz4", kafka: "lz4", maxRate: 1e6},
 		{id: "ship/beats-zlib3-host", name: "beats, zlib 3, records with a host member", level: 3, host: true, maxRate: 5e5},
 		{id: "ship/beats-zlib3-json", name: "beats, zlib 3, receiver decodes JSON", level: 3, decodeJSON: true, maxRate: 5e5},
 	}
 	if quick {
-		specs = specs[:4]
+		specs = specs[:6]
 	}
 	for _, s := range specs {
 		g.Cases = append(g.Cases, &Case{ID: s.id, Name: s.name, Run: shipCase(s)})
@@ -149,13 +156,20 @@ func shipCase(spec shipSpec) func(env *Env) (*Sample, error) {
 		smp.RSSOpen = residentBytes()
 		var rcv *receiver
 		var out output.Output
-		if spec.kafka != "" {
+		switch {
+		case spec.http != "":
+			rcv, err = startHTTPReceiver(spec.http, filepath.Join(env.Dir, "receiver"))
+			if err != nil {
+				return nil, err
+			}
+			out, err = output.Open(rcv.url, &output.Options{Window: ship.OutputWindow, CompressionLevel: spec.level})
+		case spec.kafka != "":
 			rcv, err = startKafka()
 			if err != nil {
 				return nil, err
 			}
 			out, err = output.Open("kafka://"+rcv.addr+"/logs", &output.Options{Window: ship.OutputWindow, Kafka: output.KafkaOptions{Compression: spec.kafka}})
-		} else {
+		default:
 			rcv, err = startReceiver(spec.decodeJSON, spec.pace)
 			if err != nil {
 				return nil, err
@@ -254,10 +268,10 @@ func shipCase(spec shipSpec) func(env *Env) (*Sample, error) {
 			return fail(fmt.Errorf("ship: the backlog of %d events was shipped within the warm-up (%v): raise shipSpec.maxRate", n, env.Warmup))
 		}
 		o0 := out.Stats()
-		w0 := rcv.wire.Load()
+		w0 := rcv.wireBytes()
 		var ms0, ms1 runtime.MemStats
 		runtime.ReadMemStats(&ms0)
-		cpu0 := cpuTime()
+		cpu0 := cpuTime() + rcv.cpuTime()
 		t0 := time.Now()
 		// A quick run's pass (the harness's tests) ships at least
 		// quickShipEvents, however slow the machine.
@@ -276,10 +290,10 @@ func shipCase(spec shipSpec) func(env *Env) (*Sample, error) {
 			smp.Hist = q.hist()
 		}
 		smp.Elapsed = time.Since(t0)
-		cpu1 := cpuTime()
+		cpu1 := cpuTime() + rcv.cpuTime()
 		runtime.ReadMemStats(&ms1)
 		o1 := out.Stats()
-		w1 := rcv.wire.Load()
+		w1 := rcv.wireBytes()
 		smp.RSS = residentBytes()
 		smp.DirtyBytes = dirtyBytes()
 		cancel()
@@ -301,8 +315,8 @@ func shipCase(spec shipSpec) func(env *Env) (*Sample, error) {
 		smp.WireBytes = w1 - w0
 		// Every event acknowledged was received: the receiver acknowledges
 		// only what it took off the connection (Kafka: what the brokers
-		// acknowledged, they have).
-		if got := rcv.events.Load(); spec.kafka == "" && got < st.Acked {
+		// acknowledged, they have; VictoriaLogs: what it answered 201 to).
+		if got := rcv.events.Load(); spec.kafka == "" && spec.http != "es" && got < st.Acked {
 			smp.Dropped = st.Acked - got
 		}
 		if smp.Records == 0 {
@@ -349,11 +363,30 @@ var (
 type receiver struct {
 	srv     *lumber.Server
 	cluster *kfake.Cluster // instead of srv, for the Kafka rows
+	peer    *httpPeer      // instead of srv, for the elasticsearch and otlp rows
 	addr    string
+	url     string // the output's URL, for the elasticsearch and otlp rows
 	events  atomic.Uint64
 	wire    atomic.Int64
 	done    chan struct{}
 	once    sync.Once
+}
+
+// wireBytes returns the bytes the receiver has read from its connections.
+func (r *receiver) wireBytes() int64 {
+	if r.peer != nil {
+		return r.peer.wireBytes()
+	}
+	return r.wire.Load()
+}
+
+// cpuTime returns the CPU time of the receiver's process where it has one
+// of its own (0 where it runs in this one, whose time cpuTime counts).
+func (r *receiver) cpuTime() time.Duration {
+	if r.peer != nil {
+		return processCPU(r.peer.pid)
+	}
+	return 0
 }
 
 // quietPace is the receiver's pace in the paced quiet-log row: about half
@@ -410,6 +443,10 @@ func startReceiver(decodeJSON bool, pace float64) (*receiver, error) {
 
 func (r *receiver) stop() {
 	r.once.Do(func() {
+		if r.peer != nil {
+			r.events.Store(uint64(r.peer.stop()))
+			return
+		}
 		if r.cluster != nil {
 			r.cluster.Close()
 			return

@@ -1,7 +1,9 @@
 // Package output delivers events to where logs are collected: Logstash's
 // beats input (beats://), its tcp input with the json_lines codec (tcp://),
 // a Redis list that its redis input pops (redis://), a Kafka topic
-// (kafka://), standard output and files (stdout, file://). It knows nothing
+// (kafka://), Elasticsearch's _bulk API (elasticsearch://), an
+// OpenTelemetry OTLP/HTTP logs receiver (otlp://), standard output and
+// files (stdout, file://). It knows nothing
 // of mmaplog records: an event is one JSON object, already encoded, so the
 // log shipper (package ship) and any other producer, such as a collector of
 // the shared-memory counters, ship through the same outputs.
@@ -74,6 +76,19 @@
 //     acknowledged and records are lost when a broker fails. Events larger
 //     than KafkaOptions.MaxMessageBytes are dropped, counted in
 //     Stats.Dropped and reported through Options.OnDrop.
+//   - elasticsearch:// is at least once, per event: a window is one _bulk
+//     request of create actions into the data stream
+//     logs-DATASET-NAMESPACE, acknowledged once every event of it was
+//     created (2xx), found a duplicate (409: with ESOptions.DocumentID
+//     "fingerprint" an event sent twice is refused so) or refused for good
+//     (another 4xx: written to ESOptions.DeadLetter, counted in
+//     Stats.Dropped, reported through Options.OnDrop). Events refused for
+//     the moment (429, 5xx) are sent again alone, after a backoff.
+//   - otlp:// is at least once, per request (OTLP/HTTP, protobuf or
+//     JSON): a 2xx acknowledges the window; records the receiver rejects
+//     (a partial success, a 400) are counted in Stats.Dropped and
+//     reported, not sent again; 429, 502, 503 and 504 are retried after
+//     the receiver's Retry-After.
 //   - tcp:// has no acknowledgements. A window counts as delivered once the
 //     kernel accepted it; events still in socket buffers, or inside the
 //     receiver, when the receiver dies or the connection breaks are lost,
@@ -92,5 +107,7 @@
 // removes the duplicates in Elasticsearch.
 //
 // TLS (Options.TLS, built with TLSConfig from CA, client certificate and
-// key files) applies to beats://, tcp://, redis:// and kafka://.
+// key files) applies to beats://, tcp://, redis://, kafka://,
+// elasticsearch:// and otlp://; elasticsearchs:// and otlps:// always use
+// it.
 package output

@@ -64,7 +64,7 @@ type Stats struct {
 	Events    uint64 // events acknowledged
 	Bytes     uint64 // bytes of JSON acknowledged
 	Batches   uint64 // batches acknowledged
-	Dropped   uint64 // events dropped by policy (Kafka: over the message size limit), reported through OnDrop
+	Dropped   uint64 // events not delivered, by policy or by the receiver's refusal, each reported (see Options.OnDrop)
 	Pending   int    // batches published and not acknowledged yet
 	Connects  uint64 // connections established (the first ones included), all hosts
 	Errors    uint64 // failed connection attempts, sends and acknowledgements, all hosts
@@ -133,11 +133,13 @@ type Options struct {
 	// Workers is the number of connections per host (under failover, to
 	// the host in use). Default DefaultWorkers, at most MaxWorkers.
 	Workers int
-	// TLS, if set, makes beats://, tcp://, redis:// and kafka:// connect
-	// with TLS.
+	// TLS, if set, makes beats://, tcp://, redis://, kafka://,
+	// elasticsearch:// and otlp:// connect with TLS (elasticsearchs://
+	// and otlps:// always do, with the system's CAs where TLS is nil).
 	TLS *tls.Config
-	// CompressionLevel is the zlib level (0 to 9) of beats:// batches;
-	// 0 sends them uncompressed.
+	// CompressionLevel is the zlib level (0 to 9) of beats:// batches and
+	// the gzip level of elasticsearch:// and otlp:// request bodies; 0
+	// sends them uncompressed.
 	CompressionLevel int
 	// BackoffMin and BackoffMax bound the wait between reconnection
 	// attempts to a host, which doubles after each failure (with jitter)
@@ -157,11 +159,19 @@ type Options struct {
 	// refused, an error reply, a host stalled); the output keeps retrying.
 	OnError func(error)
 	// OnDrop, if set, is told about every event dropped by policy (Kafka:
-	// larger than Kafka.MaxMessageBytes), with the event (valid during
-	// the call) and why.
+	// larger than Kafka.MaxMessageBytes) or refused for good by the
+	// receiver (Elasticsearch: an item's 4xx, the event then in the
+	// dead-letter file if one is set; OTLP: a request answered 400), with
+	// the event (valid during the call) and why. Records an OTLP receiver
+	// rejected in a partial success are not known one by one: they are
+	// counted in Stats.Dropped and reported through OnError.
 	OnDrop func(event []byte, err error)
 	// Kafka configures kafka:// outputs.
 	Kafka KafkaOptions
+	// Elasticsearch configures elasticsearch:// outputs.
+	Elasticsearch ESOptions
+	// OTLP configures otlp:// outputs.
+	OTLP OTLPOptions
 	// Stdout is where "stdout" writes. Default os.Stdout.
 	Stdout interface {
 		Write([]byte) (int, error)
@@ -217,6 +227,12 @@ const URLForms = `  beats://HOST:PORT[,HOST:PORT...]
                  acknowledged by Redis's replies
   kafka://[USER:PASSWORD@]BROKER:PORT[,BROKER:PORT...]/TOPIC
                  Kafka producer (franz-go); acknowledged per --kafka-acks
+  elasticsearch://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...][/PATH][?QUERY]
+                 Elasticsearch _bulk API into the data stream logs-DATASET-NAMESPACE;
+                 acknowledged per item (elasticsearchs:// for HTTPS)
+  otlp://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...][/PATH]
+                 OpenTelemetry OTLP/HTTP logs (POST PATH, default /v1/logs);
+                 acknowledged per request (otlps:// for HTTPS)
   file://PATH    newline-delimited JSON appended to PATH (created 0600)
   stdout         newline-delimited JSON on standard output`
 
@@ -226,6 +242,8 @@ const URLForms = `  beats://HOST:PORT[,HOST:PORT...]
 //	tcp://HOST:PORT[,HOST:PORT...]     newline-delimited JSON (Logstash tcp input, json_lines codec), no acknowledgements
 //	redis://[:PASSWORD@]HOST:PORT[,...]/KEY[?db=N]   RPUSH onto the list KEY (Logstash redis input, data_type list)
 //	kafka://[USER:PASSWORD@]BROKER:PORT[,...]/TOPIC  Kafka (see KafkaOptions)
+//	elasticsearch://[USER:PASSWORD@]HOST:PORT[,...][/PATH][?QUERY]  Elasticsearch's _bulk API (see ESOptions); elasticsearchs:// for HTTPS
+//	otlp://[USER:PASSWORD@]HOST:PORT[,...][/PATH]     OTLP/HTTP logs (see OTLPOptions); otlps:// for HTTPS
 //	stdout                             newline-delimited JSON on standard output
 //	file://PATH                        newline-delimited JSON appended to PATH (file:///var/log/x.ndjson)
 //
@@ -251,7 +269,7 @@ func Open(rawURL string, o *Options) (Output, error) {
 	name := redact(u)
 	var hosts []string
 	switch u.Scheme {
-	case "beats", "tcp", "redis", "kafka":
+	case "beats", "tcp", "redis", "kafka", "elasticsearch", "elasticsearchs", "otlp", "otlps":
 		if hosts, err = splitHosts(u, hostList); err != nil {
 			return nil, fmt.Errorf("output %s: %w", name, err)
 		}
@@ -271,6 +289,10 @@ func Open(rawURL string, o *Options) (Output, error) {
 		return newRedis(u, name, hosts, opts)
 	case "kafka":
 		return newKafka(u, name, hosts, opts)
+	case "elasticsearch", "elasticsearchs":
+		return newElasticsearch(u, name, hosts, u.Scheme == "elasticsearchs", opts)
+	case "otlp", "otlps":
+		return newOTLP(u, name, hosts, u.Scheme == "otlps", opts)
 	case "file":
 		path := u.Host + u.Path
 		if u.Opaque != "" {
@@ -281,9 +303,9 @@ func Open(rawURL string, o *Options) (Output, error) {
 		}
 		return newFileOutput(path, opts), nil
 	case "":
-		return nil, fmt.Errorf("output %q: want a URL such as beats://HOST:PORT, tcp://HOST:PORT, redis://HOST:PORT/KEY, kafka://BROKER:PORT/TOPIC, stdout or file://PATH", rawURL)
+		return nil, fmt.Errorf("output %q: want a URL such as beats://HOST:PORT, tcp://HOST:PORT, redis://HOST:PORT/KEY, kafka://BROKER:PORT/TOPIC, elasticsearch://HOST:PORT, otlp://HOST:PORT, stdout or file://PATH", rawURL)
 	}
-	return nil, fmt.Errorf("output %s: unknown scheme %q (beats, tcp, redis, kafka, stdout, file)", name, u.Scheme)
+	return nil, fmt.Errorf("output %s: unknown scheme %q (beats, tcp, redis, kafka, elasticsearch, elasticsearchs, otlp, otlps, stdout, file)", name, u.Scheme)
 }
 
 // parseURL parses an output URL. The host part of the network outputs is
@@ -293,7 +315,7 @@ func parseURL(rawURL string) (u *url.URL, hostList string, err error) {
 	scheme, rest, ok := strings.Cut(rawURL, "://")
 	if ok {
 		switch scheme {
-		case "beats", "tcp", "redis", "kafka":
+		case "beats", "tcp", "redis", "kafka", "elasticsearch", "elasticsearchs", "otlp", "otlps":
 			end := strings.IndexAny(rest, "/?#")
 			if end < 0 {
 				end = len(rest)

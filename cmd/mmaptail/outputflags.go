@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,8 +14,8 @@ import (
 )
 
 // outputFlags are the flags of a command that ships through package output:
-// several hosts, TLS, the Beats compression level, the Kafka producer's
-// settings. ship and counters share them.
+// several hosts, TLS, the compression level, the Kafka producer's,
+// Elasticsearch's and OTLP's settings. ship and counters share them.
 type outputFlags struct {
 	useTLS                    *bool
 	ca, cert, key, serverName *string
@@ -26,6 +27,9 @@ type outputFlags struct {
 
 	kafkaKey, kafkaPartitioner, kafkaAcks, kafkaCompression, kafkaSASL *string
 	kafkaMaxMessageBytes                                               *int
+
+	esDataset, esNamespace, esAPIKey, esDeadLetter, esDocID *string
+	otlpEncoding, otlpService, otlpHeaders                  *string
 }
 
 // Limits of the output flags.
@@ -43,7 +47,7 @@ func addOutputFlags(fs *flag.FlagSet) *outputFlags {
 		cert:        fs.String("tls-cert", "", "PEM client certificate, for receivers that verify clients"),
 		key:         fs.String("tls-key", "", "PEM key of --tls-cert"),
 		serverName:  fs.String("tls-server-name", "", "name to verify the receiver's certificate against (default: the host in --to)"),
-		compression: fs.Int("compression", 3, "zlib compression level of beats batches, 0 (none) to 9"),
+		compression: fs.Int("compression", 3, "zlib compression level of beats batches, gzip level of elasticsearch and otlp requests, 0 (none) to 9"),
 		loadbalance: fs.Bool("loadbalance", false, "spread batches over every host of --to (default: failover, one host at a time, the first picked at random)"),
 		workers:     fs.Int("workers", output.DefaultWorkers, fmt.Sprintf("connections per host, 1 to %d", output.MaxWorkers)),
 		timeout: fs.Duration("timeout", output.DefaultTimeout, fmt.Sprintf("a host that sends nothing for this long is dead, and one that only sends keepalives for this long is stalled: "+
@@ -57,6 +61,15 @@ func addOutputFlags(fs *flag.FlagSet) *outputFlags {
 		kafkaCompression:     fs.String("kafka-compression", "gzip", "kafka: "+output.KafkaCompressions),
 		kafkaMaxMessageBytes: fs.Int("kafka-max-message-bytes", output.DefaultKafkaMaxMessageBytes, fmt.Sprintf("kafka: events larger than this are dropped, counted and reported; at most %d", maxKafkaMessageBytes)),
 		kafkaSASL:            fs.String("kafka-sasl", "", "kafka: SASL mechanism, "+output.KafkaSASLs+", with the user and password of the URL (default plain when the URL has a user)"),
+
+		esDataset:    fs.String("es-dataset", output.DefaultESDataset, "elasticsearch: the data stream is logs-DATASET-NAMESPACE (lower case, no '-')"),
+		esNamespace:  fs.String("es-namespace", output.DefaultESNamespace, "elasticsearch: NAMESPACE of the data stream (lower case, no '-')"),
+		esAPIKey:     fs.String("es-api-key", "", "elasticsearch: API key, ID:KEY or its base64 encoding (instead of a user and password in the URL)"),
+		esDeadLetter: fs.String("es-dead-letter", "", "elasticsearch: file the events refused for good (mapping errors) are appended to, with the error, log and sequence number (created 0600); without it they are only reported and counted"),
+		esDocID:      fs.String("es-doc-id", "fingerprint", "elasticsearch: "+output.ESDocumentIDs+" (fingerprint: _id from log.file.path and log.offset, so that events sent again are not indexed twice)"),
+		otlpEncoding: fs.String("otlp-encoding", "protobuf", "otlp: "+output.OTLPEncodings),
+		otlpService:  fs.String("otlp-service", "", "otlp: service.name of every record (default: the event's service.name, else the base name of its log directory)"),
+		otlpHeaders:  fs.String("otlp-headers", "", "otlp: NAME=VALUE[,NAME=VALUE...] headers sent with every request"),
 	}
 }
 
@@ -95,9 +108,35 @@ func (f *outputFlags) validate() error {
 		return err
 	}
 	if *f.kafkaSASL != "" {
-		return oneOf("kafka-sasl", *f.kafkaSASL, output.KafkaSASLs)
+		if err := oneOf("kafka-sasl", *f.kafkaSASL, output.KafkaSASLs); err != nil {
+			return err
+		}
 	}
-	return nil
+	if err := oneOf("es-doc-id", *f.esDocID, output.ESDocumentIDs); err != nil {
+		return err
+	}
+	if err := oneOf("otlp-encoding", *f.otlpEncoding, output.OTLPEncodings); err != nil {
+		return err
+	}
+	_, err := parseHeaders(*f.otlpHeaders)
+	return err
+}
+
+// parseHeaders reads --otlp-headers: NAME=VALUE pairs separated by commas.
+func parseHeaders(s string) (map[string]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	h := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" || strings.ContainsAny(k, " :") {
+			return nil, usagef("--otlp-headers %q: want NAME=VALUE[,NAME=VALUE...]", s)
+		}
+		h[k] = strings.TrimSpace(v)
+	}
+	return h, nil
 }
 
 // open opens the output at to, reporting its retried errors and its drops
@@ -109,15 +148,25 @@ func (f *outputFlags) open(to, cmd string, window, bulk int, stderr io.Writer) (
 		BackoffMin: *f.backoffInit, BackoffMax: *f.backoffMax,
 		Kafka: output.KafkaOptions{Key: *f.kafkaKey, Partitioner: *f.kafkaPartitioner, Acks: *f.kafkaAcks,
 			Compression: *f.kafkaCompression, MaxMessageBytes: *f.kafkaMaxMessageBytes, SASL: *f.kafkaSASL},
+		Elasticsearch: output.ESOptions{Dataset: *f.esDataset, Namespace: *f.esNamespace, APIKey: *f.esAPIKey,
+			DeadLetter: *f.esDeadLetter, DocumentID: *f.esDocID},
+		OTLP: output.OTLPOptions{Encoding: *f.otlpEncoding, ServiceName: *f.otlpService},
 		OnError: func(err error) {
+			if errors.Is(err, output.ErrRejected) {
+				fmt.Fprintf(stderr, "mmaptail %s: %s (not sent again)\n", cmd, oneLine(err.Error()))
+				return
+			}
 			fmt.Fprintf(stderr, "mmaptail %s: %s (retrying)\n", cmd, oneLine(err.Error()))
 		},
 		OnDrop: func(ev []byte, err error) {
 			fmt.Fprintf(stderr, "mmaptail %s: dropped %s: %s\n", cmd, describeEvent(ev), oneLine(err.Error()))
 		},
 	}
+	var err error
+	if oo.OTLP.Headers, err = parseHeaders(*f.otlpHeaders); err != nil {
+		return nil, err
+	}
 	if *f.useTLS || *f.ca != "" || *f.cert != "" {
-		var err error
 		if oo.TLS, err = output.TLSConfig(*f.ca, *f.cert, *f.key, *f.serverName); err != nil {
 			return nil, err
 		}
