@@ -368,7 +368,9 @@ func (l *logShipper) encode() {
 	l.pendingRec, l.pending = rec, true
 	l.read.Add(1)
 	if cap(l.scratch) > 4<<20 && len(l.scratch) < chunkSize {
-		l.scratch = nil // do not keep a rare large record's memory
+		// Do not keep a rare large record's memory; the small event
+		// just encoded in it is the pending one: it moves, whole.
+		l.scratch = append(make([]byte, 0, chunkSize), l.scratch...)
 	}
 }
 
