@@ -42,7 +42,10 @@ import (
 // one the object's own value wins. Nothing of the record is dropped: a value
 // the metadata displaces (an application's "host":"web-1" where ECS wants
 // host.name) moves to the ECS labels object, its path joined with
-// underscores ("labels": {"host":"web-1"}). The merge works on the JSON
+// underscores ("labels": {"host":"web-1"}), or where that name is taken
+// (a record's own label, or a member the record repeats) the path and the
+// first free number from 2 ("host_2"). The work is in proportion to the
+// record's size, whatever it repeats. The merge works on the JSON
 // text, copying the record's other members as they are, without decoding
 // them. The log.file.path and log.offset pair identifies an event: a
 // receiver can drop the duplicates that at-least-once delivery brings with
@@ -68,7 +71,7 @@ type Encoder struct {
 	arena         []byte // decoded names, displaced paths
 	displaced     []displacedValue
 	levels        [][]metaMember // the metadata's members, per nesting level
-	taken         []span         // label names written
+	labelSet      labelSet       // label names written
 }
 
 type displacedValue struct {
@@ -288,7 +291,7 @@ func (e *Encoder) appendTime(dst []byte, t int64) []byte {
 func (e *Encoder) merge(dst []byte, rec tail.Record) []byte {
 	e.arena = e.arena[:0]
 	e.displaced = e.displaced[:0]
-	e.taken = e.taken[:0]
+	e.labelSet.reset()
 	e.tsVal = append(e.tsVal[:0], '"')
 	e.tsVal = e.appendTime(e.tsVal, rec.Time)
 	e.tsVal = append(e.tsVal, '"')
@@ -423,8 +426,8 @@ func (e *Encoder) mergeObject(dst, rec, meta []byte, path span, depth int) []byt
 
 // appendLabels appends the labels member: the metadata's labels (from the
 // extra fields), the record's own labels object, then every displaced
-// value, each under a name not taken yet (underscores appended until it is
-// free).
+// value, each under its path, or where that is taken the path and the
+// first number from 2 that makes it free ("host_2").
 func (e *Encoder) appendLabels(dst, recLabels, metaLabels []byte) []byte {
 	dst = append(dst, `"labels":{`...)
 	n := 0
@@ -445,8 +448,7 @@ func (e *Encoder) appendLabels(dst, recLabels, metaLabels []byte) []byte {
 			if !ok {
 				break
 			}
-			key := e.decoded(name)
-			e.taken = append(e.taken, key)
+			key := e.claim(e.decoded(name))
 			add(e.bytes(key), value)
 		}
 	}
@@ -461,25 +463,17 @@ func (e *Encoder) appendLabels(dst, recLabels, metaLabels []byte) []byte {
 				break
 			}
 			key := e.decoded(name)
-			if e.isTaken(e.bytes(key)) {
+			if e.labelSet.find(e.arena, e.bytes(key)) >= 0 {
 				e.displace(labelsPath, e.bytes(key), value)
 				continue
 			}
-			e.taken = append(e.taken, key)
+			e.labelSet.add(e.arena, key)
 			add(e.bytes(key), value)
 		}
 	}
 	for i := 0; i < len(e.displaced); i++ {
 		d := e.displaced[i]
-		for e.isTaken(e.bytes(d.name)) {
-			// Copy the name with an underscore more to the arena's end.
-			off := len(e.arena)
-			e.arena = append(e.arena, e.bytes(d.name)...)
-			e.arena = append(e.arena, '_')
-			d.name = span{off, len(e.arena) - off}
-		}
-		e.taken = append(e.taken, d.name)
-		add(e.bytes(d.name), d.value)
+		add(e.bytes(e.claim(d.name)), d.value)
 	}
 	return append(dst, '}')
 }
@@ -511,15 +505,6 @@ func (e *Encoder) decoded(name []byte) span {
 }
 
 func (e *Encoder) bytes(s span) []byte { return e.arena[s.off : s.off+s.n] }
-
-func (e *Encoder) isTaken(name []byte) bool {
-	for _, t := range e.taken {
-		if bytes.Equal(e.bytes(t), name) {
-			return true
-		}
-	}
-	return false
-}
 
 func findMember(ms []metaMember, key []byte) int {
 	for i := range ms {

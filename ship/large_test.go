@@ -16,6 +16,7 @@ import (
 	"github.com/mmaplog/mmaplog/mmaplog"
 	"github.com/mmaplog/mmaplog/output"
 	"github.com/mmaplog/mmaplog/ship"
+	"github.com/mmaplog/mmaplog/tail"
 )
 
 // largeRecords writes small records around large ones (sizes in bytes of
@@ -184,4 +185,42 @@ func (l *lockedBuffer) bytes() []byte {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]byte(nil), l.b.Bytes()...)
+}
+
+// TestPoisonRecordShipped: a record repeating a member the metadata has
+// 2,000 times is shipped, with every value kept, and so are the records
+// after it.
+func TestPoisonRecordShipped(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "log")
+	w, err := mmaplog.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	poison := "{" + strings.TrimSuffix(strings.Repeat(`"host":"x",`, 2000), ",") + "}"
+	for _, p := range []string{`{"message":"before"}`, poison, `{"message":"after"}`} {
+		if _, err := w.Append(mmaplog.LevelInfo, []byte(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	out := filepath.Join(t.TempDir(), "events.ndjson")
+	r := runShipper(t, ship.Config{Dir: dir, Output: openOutput(t, "file://"+out), CursorName: "c"})
+	waitFor(t, "every event", hangLimit, func() bool { return r.s.Stats().Acked == 3 })
+	if err := r.finish(t); err != nil {
+		t.Fatal(err)
+	}
+	lines := readLines(t, out)
+	if len(lines) != 3 {
+		t.Fatalf("%d events", len(lines))
+	}
+	var ev struct{ Labels map[string]string }
+	if err := json.Unmarshal(lines[1], &ev); err != nil {
+		t.Fatal(err)
+	}
+	if len(ev.Labels) != 2000 {
+		t.Fatalf("%d values of the record kept in labels, want 2000", len(ev.Labels))
+	}
+	if c, err := tail.LoadCursor(tail.CursorPath(dir, "c")); err != nil || c.NextSeq != 4 {
+		t.Fatalf("cursor %+v, %v: want it past the three records", c, err)
+	}
 }
