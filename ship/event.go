@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,7 +27,7 @@ import (
 // The metadata:
 //
 //	"@timestamp":  the record's time (RFC 3339, UTC, microseconds), unless the object has one
-//	"log":         {"offset": sequence number, "file": {"path": the log directory}, "level": the record's level, if any}
+//	"log":         {"offset": sequence number, "file": {"path": the log directory's absolute path}, "level": the record's level, if any}
 //	"agent":       {"name": host name, "type": "mmaptail", "version": this build's version}
 //	"ecs":         {"version": the ECS version}
 //	"host":        {"name": host name}
@@ -94,8 +95,9 @@ type metaMember struct {
 	used        bool
 }
 
-// NewEncoder returns an Encoder for the log in dir (log.file.path), this
-// host's name (host.name, agent.name) and the extra fields. A field whose
+// NewEncoder returns an Encoder for the log in dir (log.file.path: dir made
+// absolute, whatever the caller gave, so that events of one log carry one
+// path however the shipper was started), this host's name (host.name, agent.name) and the extra fields. A field whose
 // key is empty, collides with a string and an object at once ("a=1",
 // "a.b=2"), or names what the encoder sets per record (@timestamp,
 // log.offset, log.file.path, log.level), is an error.
@@ -148,6 +150,9 @@ func NewEncoder(dir, host string, fields map[string]string) (*Encoder, error) {
 		return nil, fmt.Errorf("field log.file: set by mmaptail itself (log.file.path)")
 	}
 	e := &Encoder{keys: map[string]bool{"log": true}, tsSec: -1}
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
 	path, _ := json.Marshal(dir)
 	e.logPath = path
 	for _, k := range sortedKeys(logTree) {

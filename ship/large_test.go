@@ -224,3 +224,28 @@ func TestPoisonRecordShipped(t *testing.T) {
 		t.Fatalf("cursor %+v, %v: want it past the three records", c, err)
 	}
 }
+
+// TestRelativeLogPath: log.file.path is the log's absolute path when the
+// log was given relative to the working directory.
+func TestRelativeLogPath(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "log")
+	writeRecords(t, dir, 3)
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := filepath.Rel(wd, dir)
+	if err != nil || filepath.IsAbs(rel) {
+		t.Fatalf("no relative path to %s from %s: %v", dir, wd, err)
+	}
+	out := filepath.Join(t.TempDir(), "events.ndjson")
+	r := runShipper(t, ship.Config{Logs: []string{rel}, Output: openOutput(t, "file://"+out)})
+	waitFor(t, "every event", hangLimit, func() bool { return r.s.Stats().Acked == 3 })
+	if err := r.finish(t); err != nil {
+		t.Fatal(err)
+	}
+	got := shipped(t, out)
+	if len(got) != 1 || len(got[dir]) != 3 {
+		t.Fatalf("events by log.file.path: %v; want the 3 under %s (given as %s)", got, dir, rel)
+	}
+}
