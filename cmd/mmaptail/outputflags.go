@@ -26,6 +26,8 @@ type outputFlags struct {
 
 	kafkaKey, kafkaPartitioner, kafkaAcks, kafkaCompression, kafkaSASL *string
 	kafkaMaxMessageBytes                                               *int
+
+	names []string // the flags' names
 }
 
 // Limits of the output flags.
@@ -36,8 +38,13 @@ const (
 	maxKafkaMessageBytes = 1 << 30
 )
 
+// addOutputFlags defines the output flags on fs. Their names (names) are
+// what the output section of ship's configuration file takes: a flag added
+// here has its config key with no more code.
 func addOutputFlags(fs *flag.FlagSet) *outputFlags {
-	return &outputFlags{
+	before := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) { before[f.Name] = true })
+	f := &outputFlags{
 		useTLS:      fs.Bool("tls", false, "connect with TLS (implied by --tls-ca and --tls-cert)"),
 		ca:          fs.String("tls-ca", "", "PEM file of the CA certificates to verify the receiver with (default: the system's)"),
 		cert:        fs.String("tls-cert", "", "PEM client certificate, for receivers that verify clients"),
@@ -58,6 +65,12 @@ func addOutputFlags(fs *flag.FlagSet) *outputFlags {
 		kafkaMaxMessageBytes: fs.Int("kafka-max-message-bytes", output.DefaultKafkaMaxMessageBytes, fmt.Sprintf("kafka: events larger than this are dropped, counted and reported; at most %d", maxKafkaMessageBytes)),
 		kafkaSASL:            fs.String("kafka-sasl", "", "kafka: SASL mechanism, "+output.KafkaSASLs+", with the user and password of the URL (default plain when the URL has a user)"),
 	}
+	fs.VisitAll(func(fl *flag.Flag) {
+		if !before[fl.Name] {
+			f.names = append(f.names, fl.Name)
+		}
+	})
+	return f
 }
 
 func (f *outputFlags) validate() error {
@@ -104,6 +117,15 @@ func (f *outputFlags) validate() error {
 // on stderr prefixed with the command's name. window is the number of
 // batches it may have in flight, bulk the most events it sends at once.
 func (f *outputFlags) open(to, cmd string, window, bulk int, stderr io.Writer) (output.Output, error) {
+	oo, err := f.options(cmd, window, bulk, stderr)
+	if err != nil {
+		return nil, err
+	}
+	return output.Open(to, oo)
+}
+
+// options are the output's options the flags say.
+func (f *outputFlags) options(cmd string, window, bulk int, stderr io.Writer) (*output.Options, error) {
 	oo := &output.Options{Window: window, BulkMaxSize: bulk, CompressionLevel: *f.compression,
 		Loadbalance: *f.loadbalance, Workers: *f.workers, Timeout: *f.timeout,
 		BackoffMin: *f.backoffInit, BackoffMax: *f.backoffMax,
@@ -122,7 +144,7 @@ func (f *outputFlags) open(to, cmd string, window, bulk int, stderr io.Writer) (
 			return nil, err
 		}
 	}
-	return output.Open(to, oo)
+	return oo, nil
 }
 
 // describeEvent names an event for a message: its log and sequence number
