@@ -274,8 +274,11 @@ func runShip(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	fromFile := len(f.logs) == 0 && f.file != nil
+	noLogs := len(f.logs) == 0 && (f.file == nil || len(f.file.Inputs) == 0)
 	switch {
-	case len(f.logs) == 0 && (f.file == nil || len(f.file.Inputs) == 0):
+	case noLogs && *f.to == "":
+		return usagef("--log and --to are required (or -c FILE with inputs and output.to)")
+	case noLogs:
 		return usagef("--log (or inputs in the file of -c) is required")
 	case *f.to == "":
 		return usagef("--to (or output.to in the file of -c) is required")
