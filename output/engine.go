@@ -84,6 +84,18 @@ func (s *source) Publish(ctx context.Context, events [][]byte, ack func()) error
 	return s.e.publish(ctx, s, events, ack)
 }
 
+// Close lets the output forget a source that publishes no more, once every
+// batch it published was acknowledged (a shipper's log that was let go):
+// the output keeps no trace of the sources that came and went.
+func (s *source) Close() {
+	e := s.e
+	e.mu.Lock()
+	if len(s.order) == 0 && len(s.unsent) == 0 && !s.ready {
+		e.sources = slices.DeleteFunc(e.sources, func(x *source) bool { return x == s })
+	}
+	e.mu.Unlock()
+}
+
 // session is one connection to a host. send writes a window; await waits
 // for the acknowledgement of the oldest window sent and not yet awaited (it
 // runs on another goroutine than send, one window at a time, in order);

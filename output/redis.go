@@ -22,52 +22,74 @@ import (
 // general client's own pooling and retries would hide which windows the
 // server took.
 func newRedis(u *url.URL, name string, hosts []string, opts Options) (Output, error) {
-	key := trimSlash(u.Path)
-	if key == "" || strings.Contains(key, "/") {
-		return nil, fmt.Errorf("output %s: want redis://HOST:PORT[,HOST:PORT...]/KEY, KEY the list to push onto", name)
-	}
-	db := 0
-	if s := u.Query().Get("db"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return nil, fmt.Errorf("output %s: db=%q: want a database number", name, s)
-		}
-		db = n
-	}
-	var user, pass string
-	if u.User != nil {
-		user = u.User.Username()
-		pass, _ = u.User.Password()
-		if pass == "" {
-			user, pass = "", user // redis://:PASS@ or redis://PASS@
-		}
+	t, err := redisTargetOf(u, name)
+	if err != nil {
+		return nil, err
 	}
 	return newEngine(name, opts, hosts, opts.Workers, func(ctx context.Context, addr string) (session, error) {
 		c, err := dial(ctx, addr, &opts)
 		if err != nil {
 			return nil, err
 		}
-		s := &redisSession{conn: c, br: bufio.NewReaderSize(c, 4096), bw: bufio.NewWriterSize(c, 64<<10), key: key, opts: &opts}
-		fail := func(err error) (session, error) {
+		s := newRedisSession(c, t.key, &opts)
+		if err := s.hello(t); err != nil {
 			c.Close()
 			return nil, err
 		}
-		if pass != "" {
-			args := []string{"AUTH", pass}
-			if user != "" {
-				args = []string{"AUTH", user, pass}
-			}
-			if err := s.command(args...); err != nil {
-				return fail(fmt.Errorf("AUTH: %w", err))
-			}
-		}
-		if db != 0 {
-			if err := s.command("SELECT", strconv.Itoa(db)); err != nil {
-				return fail(fmt.Errorf("SELECT %d: %w", db, err))
-			}
-		}
 		return s, nil
 	}), nil
+}
+
+// redisTarget is what a redis:// URL says besides its hosts.
+type redisTarget struct {
+	key        string
+	db         int
+	user, pass string
+}
+
+func redisTargetOf(u *url.URL, name string) (redisTarget, error) {
+	t := redisTarget{key: trimSlash(u.Path)}
+	if t.key == "" || strings.Contains(t.key, "/") {
+		return t, fmt.Errorf("output %s: want redis://HOST:PORT[,HOST:PORT...]/KEY, KEY the list to push onto", name)
+	}
+	if s := u.Query().Get("db"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return t, fmt.Errorf("output %s: db=%q: want a database number", name, s)
+		}
+		t.db = n
+	}
+	if u.User != nil {
+		t.user = u.User.Username()
+		t.pass, _ = u.User.Password()
+		if t.pass == "" {
+			t.user, t.pass = "", t.user // redis://:PASS@ or redis://PASS@
+		}
+	}
+	return t, nil
+}
+
+func newRedisSession(c net.Conn, key string, opts *Options) *redisSession {
+	return &redisSession{conn: c, br: bufio.NewReaderSize(c, 4096), bw: bufio.NewWriterSize(c, 64<<10), key: key, opts: opts}
+}
+
+// hello authenticates and selects the database, as t says.
+func (s *redisSession) hello(t redisTarget) error {
+	if t.pass != "" {
+		args := []string{"AUTH", t.pass}
+		if t.user != "" {
+			args = []string{"AUTH", t.user, t.pass}
+		}
+		if err := s.command(args...); err != nil {
+			return fmt.Errorf("AUTH: %w", err)
+		}
+	}
+	if t.db != 0 {
+		if err := s.command("SELECT", strconv.Itoa(t.db)); err != nil {
+			return fmt.Errorf("SELECT %d: %w", t.db, err)
+		}
+	}
+	return nil
 }
 
 type redisSession struct {
@@ -80,15 +102,20 @@ type redisSession struct {
 
 // command sends a command and waits for its reply.
 func (s *redisSession) command(args ...string) error {
+	_, err := s.call(args...)
+	return err
+}
+
+// call sends a command and returns its simple reply.
+func (s *redisSession) call(args ...string) (string, error) {
 	s.bw.WriteString("*" + strconv.Itoa(len(args)) + "\r\n")
 	for _, a := range args {
 		s.bulk([]byte(a))
 	}
 	if err := s.flush(); err != nil {
-		return err
+		return "", err
 	}
-	_, err := s.reply()
-	return err
+	return s.reply()
 }
 
 func (s *redisSession) bulk(b []byte) {

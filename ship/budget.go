@@ -12,6 +12,7 @@ import (
 // release.
 type budget struct {
 	mu      sync.Mutex
+	total   int64
 	avail   int64
 	waiters []*budgetWaiter
 }
@@ -21,10 +22,20 @@ type budgetWaiter struct {
 	ready chan struct{}
 }
 
-func newBudget(n int64) *budget { return &budget{avail: n} }
+func newBudget(n int64) *budget { return &budget{total: n, avail: n} }
 
-// acquire waits until n bytes are available and takes them.
+// acquire waits until n bytes are available and takes them. n larger than
+// the whole budget (one event larger than it) waits until all of it is
+// available, and takes it and the excess, the budget going below zero as
+// with force: otherwise it would wait for ever.
 func (b *budget) acquire(ctx context.Context, n int64) error {
+	if over := n - b.total; over > 0 {
+		if err := b.acquire(ctx, b.total); err != nil {
+			return err
+		}
+		b.force(over)
+		return nil
+	}
 	b.mu.Lock()
 	if len(b.waiters) == 0 && b.avail >= n {
 		b.avail -= n

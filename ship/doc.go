@@ -14,6 +14,28 @@
 // takes the logs' batches in turn, so that the quiet one does not wait for
 // the busy one's backlog.
 //
+// Config.Inputs group logs with settings of their own (fields, cursors,
+// From), and SetInputs replaces the inputs while Run runs (`mmaptail ship`
+// does on SIGHUP): logs of new inputs start, logs no input names any more
+// stop after their cursor is saved, logs whose input changed start again
+// with its new settings, the others go on untouched.
+//
+// # Logs that go
+//
+// A log whose directory is removed (or replaced by a new directory of the
+// same name) is read to the end of what is still readable (the segment
+// being read stays readable after its file is unlinked; later segments go
+// with the directory), what was read is shipped and acknowledged, and then
+// everything the log held is let go: mappings, files, goroutines, its
+// cursor's lock, its place in the output and in the shipper's lists. A
+// cursor under the directory goes with it and is never saved again; a
+// cursor kept elsewhere (Config.CursorDir, CursorPath) is removed once
+// everything read was acknowledged, so that a new log made at the same
+// path starts afresh instead of being refused for the old log's cursor
+// (if the shipper stops before, the cursor stays, saying how far the old
+// log got). A shipper following a directory per job or per deployment
+// thus holds only what is there.
+//
 // # At least once, with bounded duplicates
 //
 // Each log has its own cursor, locked by the shipper that uses it (a second

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,7 +27,7 @@ import (
 // The metadata:
 //
 //	"@timestamp":  the record's time (RFC 3339, UTC, microseconds), unless the object has one
-//	"log":         {"offset": sequence number, "file": {"path": the log directory}, "level": the record's level, if any}
+//	"log":         {"offset": sequence number, "file": {"path": the log directory's absolute path}, "level": the record's level, if any}
 //	"agent":       {"name": host name, "type": "mmaptail", "version": this build's version}
 //	"ecs":         {"version": the ECS version}
 //	"host":        {"name": host name}
@@ -42,7 +43,10 @@ import (
 // one the object's own value wins. Nothing of the record is dropped: a value
 // the metadata displaces (an application's "host":"web-1" where ECS wants
 // host.name) moves to the ECS labels object, its path joined with
-// underscores ("labels": {"host":"web-1"}). The merge works on the JSON
+// underscores ("labels": {"host":"web-1"}), or where that name is taken
+// (a record's own label, or a member the record repeats) the path and the
+// first free number from 2 ("host_2"). The work is in proportion to the
+// record's size, whatever it repeats. The merge works on the JSON
 // text, copying the record's other members as they are, without decoding
 // them. The log.file.path and log.offset pair identifies an event: a
 // receiver can drop the duplicates that at-least-once delivery brings with
@@ -68,7 +72,7 @@ type Encoder struct {
 	arena         []byte // decoded names, displaced paths
 	displaced     []displacedValue
 	levels        [][]metaMember // the metadata's members, per nesting level
-	taken         []span         // label names written
+	labelSet      labelSet       // label names written
 }
 
 type displacedValue struct {
@@ -91,8 +95,9 @@ type metaMember struct {
 	used        bool
 }
 
-// NewEncoder returns an Encoder for the log in dir (log.file.path), this
-// host's name (host.name, agent.name) and the extra fields. A field whose
+// NewEncoder returns an Encoder for the log in dir (log.file.path: dir made
+// absolute, whatever the caller gave, so that events of one log carry one
+// path however the shipper was started), this host's name (host.name, agent.name) and the extra fields. A field whose
 // key is empty, collides with a string and an object at once ("a=1",
 // "a.b=2"), or names what the encoder sets per record (@timestamp,
 // log.offset, log.file.path, log.level), is an error.
@@ -145,6 +150,9 @@ func NewEncoder(dir, host string, fields map[string]string) (*Encoder, error) {
 		return nil, fmt.Errorf("field log.file: set by mmaptail itself (log.file.path)")
 	}
 	e := &Encoder{keys: map[string]bool{"log": true}, tsSec: -1}
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
 	path, _ := json.Marshal(dir)
 	e.logPath = path
 	for _, k := range sortedKeys(logTree) {
@@ -288,7 +296,7 @@ func (e *Encoder) appendTime(dst []byte, t int64) []byte {
 func (e *Encoder) merge(dst []byte, rec tail.Record) []byte {
 	e.arena = e.arena[:0]
 	e.displaced = e.displaced[:0]
-	e.taken = e.taken[:0]
+	e.labelSet.reset()
 	e.tsVal = append(e.tsVal[:0], '"')
 	e.tsVal = e.appendTime(e.tsVal, rec.Time)
 	e.tsVal = append(e.tsVal, '"')
@@ -423,8 +431,8 @@ func (e *Encoder) mergeObject(dst, rec, meta []byte, path span, depth int) []byt
 
 // appendLabels appends the labels member: the metadata's labels (from the
 // extra fields), the record's own labels object, then every displaced
-// value, each under a name not taken yet (underscores appended until it is
-// free).
+// value, each under its path, or where that is taken the path and the
+// first number from 2 that makes it free ("host_2").
 func (e *Encoder) appendLabels(dst, recLabels, metaLabels []byte) []byte {
 	dst = append(dst, `"labels":{`...)
 	n := 0
@@ -445,8 +453,7 @@ func (e *Encoder) appendLabels(dst, recLabels, metaLabels []byte) []byte {
 			if !ok {
 				break
 			}
-			key := e.decoded(name)
-			e.taken = append(e.taken, key)
+			key := e.claim(e.decoded(name))
 			add(e.bytes(key), value)
 		}
 	}
@@ -461,25 +468,17 @@ func (e *Encoder) appendLabels(dst, recLabels, metaLabels []byte) []byte {
 				break
 			}
 			key := e.decoded(name)
-			if e.isTaken(e.bytes(key)) {
+			if e.labelSet.find(e.arena, e.bytes(key)) >= 0 {
 				e.displace(labelsPath, e.bytes(key), value)
 				continue
 			}
-			e.taken = append(e.taken, key)
+			e.labelSet.add(e.arena, key)
 			add(e.bytes(key), value)
 		}
 	}
 	for i := 0; i < len(e.displaced); i++ {
 		d := e.displaced[i]
-		for e.isTaken(e.bytes(d.name)) {
-			// Copy the name with an underscore more to the arena's end.
-			off := len(e.arena)
-			e.arena = append(e.arena, e.bytes(d.name)...)
-			e.arena = append(e.arena, '_')
-			d.name = span{off, len(e.arena) - off}
-		}
-		e.taken = append(e.taken, d.name)
-		add(e.bytes(d.name), d.value)
+		add(e.bytes(e.claim(d.name)), d.value)
 	}
 	return append(dst, '}')
 }
@@ -511,15 +510,6 @@ func (e *Encoder) decoded(name []byte) span {
 }
 
 func (e *Encoder) bytes(s span) []byte { return e.arena[s.off : s.off+s.n] }
-
-func (e *Encoder) isTaken(name []byte) bool {
-	for _, t := range e.taken {
-		if bytes.Equal(e.bytes(t), name) {
-			return true
-		}
-	}
-	return false
-}
 
 func findMember(ms []metaMember, key []byte) int {
 	for i := range ms {

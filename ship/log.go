@@ -19,14 +19,31 @@ import (
 type logShipper struct {
 	s        *Shipper
 	dir      string
+	in       *input
 	announce bool // say when it starts: it was found by a pattern, or appeared later
 	cpath    string
-	src      output.Publisher
-	enc      *Encoder
-	r        *tail.Reader
-	lock     *cursorLock
-	logID    [16]byte
-	window   window
+	// cursorInDir: the cursor is under the log directory, and goes with it.
+	cursorInDir bool
+
+	// ctx is the log's own (Run's, or cancelled to stop this log alone);
+	// waitCtx is cancelled (wake) to end a Wait for the writer, when the
+	// directory is gone and the log is to be read to its end and let go.
+	ctx, waitCtx context.Context
+	cancel, wake context.CancelFunc
+	why          releaseReason // why it is being let go (under s.mu)
+	exited       bool          // run returned (under s.mu)
+	gone         atomic.Bool   // the directory was removed or replaced
+	noSave       atomic.Bool   // the cursor is under the gone directory: never saved again
+	drained      bool          // run read to the end of what was readable, after gone
+	dev, ino     uint64        // of the directory, when the log was started
+	inflight     atomic.Int64  // batches published and not acknowledged
+	acksIdle     chan struct{} // inflight came to 0
+	src          output.Publisher
+	enc          *Encoder
+	r            *tail.Reader
+	lock         *cursorLock
+	logID        [16]byte
+	window       window
 
 	// scratch holds the event of the record read last (pendingRec) while
 	// pending: encoded, and not in a batch yet (it did not fit).
@@ -156,10 +173,12 @@ func (w *window) release(events, bytes int) {
 	}
 }
 
-func newLogShipper(s *Shipper, dir string) *logShipper {
-	return &logShipper{s: s, dir: dir, cpath: s.cursorPath(dir),
+func newLogShipper(s *Shipper, dir string, in *input) *logShipper {
+	l := &logShipper{s: s, dir: dir, in: in, cpath: in.cursorFor(dir),
 		window:   window{maxEvents: s.cfg.Window, maxBytes: s.cfg.WindowBytes, freed: make(chan struct{}, 1)},
-		saveKick: make(chan struct{}, 1), halfKick: make(chan struct{}, 1), saverDone: make(chan struct{})}
+		saveKick: make(chan struct{}, 1), halfKick: make(chan struct{}, 1), saverDone: make(chan struct{}), acksIdle: make(chan struct{}, 1)}
+	l.cursorInDir = l.cpath != "" && within(l.cpath, dir)
+	return l
 }
 
 // chunkSize is the unit of the shipper's memory for events.
@@ -168,7 +187,7 @@ const chunkSize = 64 << 10
 // open locks and loads the cursor and opens the reader.
 func (l *logShipper) open() error {
 	cfg := &l.s.cfg
-	enc, err := NewEncoder(l.dir, cfg.Host, cfg.Fields)
+	enc, err := NewEncoder(l.dir, cfg.Host, l.in.fields)
 	if err != nil {
 		return err
 	}
@@ -202,7 +221,7 @@ func (l *logShipper) open() error {
 		}
 	}
 	if !haveCursor {
-		ro.FromEnd, ro.FromSeq = l.s.start.end, l.s.start.seq
+		ro.FromEnd, ro.FromSeq = l.in.start.end, l.in.start.seq
 	}
 	if ro.FromSeq > 1 {
 		l.checkBeyond(ro.FromSeq, haveCursor)
@@ -282,12 +301,22 @@ func (l *logShipper) run(ctx context.Context) (err error) {
 				// Caught up: the pages may stay mapped for the next
 				// record (doneReading); found nothing twice in a row:
 				// the log is quiet, they go.
-				l.doneReading(!l.idle)
+				l.doneReading(!l.idle && !l.gone.Load())
 				l.idle = true
 				if err := l.r.Err(); err != nil {
+					if l.gone.Load() || l.dirGone() {
+						// The directory went while the reader was
+						// between segments: what is left is gone.
+						l.s.cfg.Logf("%s: removed; reading on stopped at record %d: %s", l.dir, l.r.NextSeq(), err)
+						return nil
+					}
 					return err
 				}
-				if l.r.Wait(ctx) != nil {
+				if l.gone.Load() {
+					l.drained = true // everything still readable is read
+					return nil
+				}
+				if l.r.Wait(l.waitCtx) != nil && ctx.Err() != nil {
 					return nil
 				}
 				continue
@@ -368,7 +397,9 @@ func (l *logShipper) encode() {
 	l.pendingRec, l.pending = rec, true
 	l.read.Add(1)
 	if cap(l.scratch) > 4<<20 && len(l.scratch) < chunkSize {
-		l.scratch = nil // do not keep a rare large record's memory
+		// Do not keep a rare large record's memory; the small event
+		// just encoded in it is the pending one: it moves, whole.
+		l.scratch = append(make([]byte, 0, chunkSize), l.scratch...)
 	}
 }
 
@@ -504,8 +535,10 @@ func (l *logShipper) publish(ctx context.Context, b *shipBatch) error {
 	}
 	id := l.logID
 	b.sent = time.Now()
+	l.inflight.Add(1)
 	err := l.src.Publish(ctx, b.events, func() { l.ackBatch(b, id, n, size) })
 	if err != nil {
+		l.inflight.Add(-1)
 		l.window.release(n, size)
 		l.s.budget.release(b.grant)
 	}
@@ -526,6 +559,14 @@ func (l *logShipper) ackBatch(b *shipBatch, id [16]byte, n, size int) {
 	grant := b.grant
 	l.s.recycle(b) // the output is done with the events: their memory is free
 	l.s.budget.release(grant)
+	defer func() {
+		if l.inflight.Add(-1) == 0 {
+			select {
+			case l.acksIdle <- struct{}{}:
+			default:
+			}
+		}
+	}()
 	if l.cpath == "" {
 		l.window.release(n, size)
 		return
@@ -594,6 +635,13 @@ func (l *logShipper) saveNow() {
 	l.dirty = false
 	l.mu.Unlock()
 	c.Saved = 0
+	if l.cursorInDir && (l.noSave.Load() || l.dirGone()) {
+		// The log directory is gone: saving would make it again
+		// (or write into a new log's directory at the same path).
+		l.noSave.Store(true)
+		l.window.release(ev, by)
+		return
+	}
 	err := c.Save(l.cpath)
 	if err != nil {
 		l.saveErrs.Add(1)
@@ -621,6 +669,13 @@ func (l *logShipper) finish() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.saveErr
+}
+
+// failed returns why the log stopped on an error, or nil.
+func (l *logShipper) failed() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
 }
 
 func (l *logShipper) stats() LogStats {

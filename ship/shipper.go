@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -75,6 +74,11 @@ type Config struct {
 	// With CursorPath, CursorName and CursorDir all "", the shipper keeps
 	// no cursor: it starts at From every time.
 
+	// Inputs are more logs, each group with settings of its own (fields,
+	// cursors, From), Config's CursorName, CursorDir, From and Fields
+	// their defaults. SetInputs replaces them, and Logs, while Run runs.
+	Inputs []Input
+
 	// From is where to start when there is no cursor: "begin" (the oldest
 	// record; the default), "end" (records written from now on) or a
 	// sequence number.
@@ -125,9 +129,10 @@ type Config struct {
 	Reader tail.Options
 }
 
-// Stats are what a Shipper did, all logs together.
+// Stats are what a Shipper did, all logs together (those let go included).
 type Stats struct {
-	Logs        int    // logs followed (started, failed ones included)
+	Logs        int    // logs followed now (started, failed ones included)
+	Released    int    // logs let go: their directory removed, or their input
 	Failed      int    // logs that stopped on an error
 	Read        uint64 // records read
 	Acked       uint64 // events acknowledged by the output
@@ -140,7 +145,6 @@ type Stats struct {
 // Shipper follows logs and ships their records to an output, at least once.
 type Shipper struct {
 	cfg    Config
-	start  startPoint
 	budget *budget
 	chunks chan []byte // chunks of memory for events, for reuse
 	// reading holds a token for each log reading records right now (see
@@ -150,15 +154,20 @@ type Shipper struct {
 	// caught up (logShipper.doneReading), at most readers() of them.
 	holders atomic.Int32
 
-	mu      sync.Mutex
-	logs    map[string]*logShipper // by cleaned path
-	order   []*logShipper          // in the order they were started
-	waiting map[string]bool        // patterns and paths reported as waited for
-	failed  []error
-	running int
-	changed chan struct{} // a log stopped
-	first   bool          // the first scan: plain paths that exist are not announced
-	wg      sync.WaitGroup
+	mu       sync.Mutex
+	inputs   []*input
+	logs     map[string]*logShipper // by cleaned path
+	order    []*logShipper          // in the order they were started
+	waiting  map[string]bool        // patterns and paths reported as waited for
+	failed   []error
+	running  int
+	released Stats // the counters of the logs let go
+	runCtx   context.Context
+	stopping bool          // Run no longer starts logs
+	changed  chan struct{} // a log stopped
+	rescan   chan struct{} // look for logs now (SetInputs, a log let go)
+	first    bool          // the first scan: plain paths that exist are not announced
+	wg       sync.WaitGroup
 }
 
 // chunkPool is the number of free chunks kept for reuse (4 MiB).
@@ -178,17 +187,8 @@ func New(cfg Config) (*Shipper, error) {
 	if cfg.Dir != "" {
 		cfg.Logs = append([]string{cfg.Dir}, cfg.Logs...)
 	}
-	if len(cfg.Logs) == 0 {
+	if len(cfg.Logs) == 0 && len(cfg.Inputs) == 0 {
 		return nil, errors.New("ship: no log to ship")
-	}
-	for i, p := range cfg.Logs {
-		if p == "" {
-			return nil, errors.New("ship: an empty log path")
-		}
-		if _, err := filepath.Match(p, ""); err != nil {
-			return nil, fmt.Errorf("ship: log pattern %q: %w", p, err)
-		}
-		cfg.Logs[i] = filepath.Clean(p)
 	}
 	if cfg.CursorPath != "" && (len(cfg.Logs) != 1 || isPattern(cfg.Logs[0])) {
 		return nil, errors.New("ship: a cursor file is for one log; with several logs or a pattern, name the cursors (CursorName) instead")
@@ -226,26 +226,26 @@ func New(cfg Config) (*Shipper, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	var sp startPoint
-	switch cfg.From {
-	case "", "begin":
-	case "end":
-		sp.end = true
-	default:
-		n, err := strconv.ParseUint(cfg.From, 10, 64)
-		if err != nil || n == 0 {
-			return nil, fmt.Errorf("ship: from %q: want begin, end or a sequence number (1 or more)", cfg.From)
-		}
-		sp.seq = n
+	if _, err := parseFrom(cfg.From); err != nil {
+		return nil, fmt.Errorf("ship: %w", err)
 	}
 	// The encoder checks the fields once here, so that a bad one is an
 	// error before anything runs.
 	if _, err := NewEncoder("/", cfg.Host, cfg.Fields); err != nil {
 		return nil, fmt.Errorf("ship: %w", err)
 	}
-	s := &Shipper{cfg: cfg, start: sp, budget: newBudget(int64(cfg.BufferBytes)),
+	var list []Input
+	if len(cfg.Logs) > 0 {
+		list = append(list, Input{Logs: cfg.Logs, CursorPath: cfg.CursorPath})
+	}
+	list = append(list, cfg.Inputs...)
+	inputs, err := resolveInputs(&cfg, list)
+	if err != nil {
+		return nil, err
+	}
+	s := &Shipper{cfg: cfg, inputs: inputs, budget: newBudget(int64(cfg.BufferBytes)),
 		chunks: make(chan []byte, chunkPool), reading: make(chan struct{}, readers()), logs: map[string]*logShipper{}, waiting: map[string]bool{},
-		changed: make(chan struct{}, 1)}
+		changed: make(chan struct{}, 1), rescan: make(chan struct{}, 1)}
 	if cfg.Metrics != nil {
 		cfg.Metrics.attach(s)
 	}
@@ -254,23 +254,6 @@ func New(cfg Config) (*Shipper, error) {
 
 // isPattern reports whether p has shell pattern characters.
 func isPattern(p string) bool { return strings.ContainsAny(p, `*?[\`) }
-
-// cursorPath returns the cursor file of the log in dir ("" for none).
-func (s *Shipper) cursorPath(dir string) string {
-	switch {
-	case s.cfg.CursorPath != "":
-		return s.cfg.CursorPath
-	case s.cfg.CursorDir != "":
-		name := s.cfg.CursorName
-		if name == "" {
-			name = "ship"
-		}
-		return filepath.Join(s.cfg.CursorDir, name, CursorFileName(dir))
-	case s.cfg.CursorName != "":
-		return tail.CursorPath(dir, s.cfg.CursorName)
-	}
-	return ""
-}
 
 // CursorFileName is the file name of the cursor of the log in dir under a
 // cursor directory (Config.CursorDir): the log's absolute path with its
@@ -310,10 +293,9 @@ func (s *Shipper) Run(ctx context.Context) (err error) {
 	s.first = true
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	patterns := false
-	for _, p := range s.cfg.Logs {
-		patterns = patterns || isPattern(p)
-	}
+	s.mu.Lock()
+	s.runCtx = ctx
+	s.mu.Unlock()
 	t := time.NewTicker(s.cfg.ScanInterval)
 	defer t.Stop()
 	s.scan(ctx)
@@ -324,15 +306,17 @@ func (s *Shipper) Run(ctx context.Context) (err error) {
 			done = true
 		case <-t.C:
 			s.scan(ctx)
+		case <-s.rescan:
+			s.scan(ctx)
 		case <-s.changed:
 		}
-		s.mu.Lock()
-		allFailed := s.running == 0 && len(s.failed) > 0 && len(s.failed) == len(s.order) && !patterns && len(s.waiting) == 0
-		s.mu.Unlock()
-		if allFailed {
+		if s.allFailed() {
 			break
 		}
 	}
+	s.mu.Lock()
+	s.stopping = true
+	s.mu.Unlock()
 	cancel()
 	s.wg.Wait() // the logs stop reading and publishing
 	dctx, dcancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
@@ -353,28 +337,61 @@ func (s *Shipper) Run(ctx context.Context) (err error) {
 	return errors.Join(errs...)
 }
 
-// scan looks for the logs Logs names and starts those not followed yet.
-func (s *Shipper) scan(ctx context.Context) {
-	for _, p := range s.cfg.Logs {
-		if !isPattern(p) {
-			if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-				s.startLog(ctx, p, !s.first)
-			} else {
-				s.wait(p, fmt.Sprintf("%s does not exist yet: waiting for it to appear", p))
-			}
-			continue
+// allFailed reports whether every log stopped on an error and nothing can
+// bring another one: no pattern, no path waited for.
+func (s *Shipper) allFailed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running > 0 || len(s.order) == 0 || len(s.waiting) > 0 {
+		return false
+	}
+	for _, in := range s.inputs {
+		if in.patterns() {
+			return false
 		}
-		matches, _ := filepath.Glob(p)
-		found := false
-		for _, m := range matches {
-			if fi, err := os.Stat(m); err != nil || !fi.IsDir() || !isLog(m) {
+	}
+	for _, l := range s.order {
+		if l.failed() == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// scan lets go of the logs whose directory is gone, then looks for the
+// logs the inputs name and starts those not followed yet.
+func (s *Shipper) scan(ctx context.Context) {
+	s.mu.Lock()
+	logs := append([]*logShipper(nil), s.order...)
+	inputs := s.inputs
+	s.mu.Unlock()
+	for _, l := range logs {
+		if l.dirGone() {
+			s.stopLog(l, releaseGone)
+		}
+	}
+	for _, in := range inputs {
+		for _, p := range in.logs {
+			if !isPattern(p) {
+				if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+					s.startLog(ctx, p, in, !s.first)
+				} else {
+					s.wait(p, fmt.Sprintf("%s does not exist yet: waiting for it to appear", p))
+				}
 				continue
 			}
-			found = true
-			s.startLog(ctx, m, true)
-		}
-		if !found {
-			s.wait(p, fmt.Sprintf("no log directory matches %s yet: waiting for one to appear", p))
+			matches, _ := filepath.Glob(p)
+			found := false
+			for _, m := range matches {
+				if fi, err := os.Stat(m); err != nil || !fi.IsDir() || !isLog(m) {
+					continue
+				}
+				found = true
+				s.startLog(ctx, m, in, true)
+			}
+			if !found {
+				s.wait(p, fmt.Sprintf("no log directory matches %s yet: waiting for one to appear", p))
+			}
 		}
 	}
 }
@@ -399,39 +416,45 @@ func (s *Shipper) wait(p, msg string) {
 	}
 }
 
-// startLog starts shipping the log in dir, unless it is shipped already.
-func (s *Shipper) startLog(ctx context.Context, dir string, announce bool) {
+// startLog starts shipping the log in dir for the input in, unless it is
+// shipped already or in is no longer the input that names it (the inputs
+// were replaced meanwhile).
+func (s *Shipper) startLog(ctx context.Context, dir string, in *input, announce bool) {
 	s.mu.Lock()
-	if _, ok := s.logs[dir]; ok {
+	if _, ok := s.logs[dir]; ok || s.stopping || s.claim(dir) != in {
 		s.mu.Unlock()
 		return
 	}
-	l := newLogShipper(s, dir)
+	l := newLogShipper(s, dir, in)
+	l.dev, l.ino = dirID(dir)
+	l.ctx, l.cancel = context.WithCancel(ctx)
+	l.waitCtx, l.wake = context.WithCancel(l.ctx)
 	l.announce = announce
 	s.logs[dir] = l
 	s.order = append(s.order, l)
-	for _, p := range s.cfg.Logs {
-		if p == dir {
-			delete(s.waiting, p) // it appeared
-		}
-	}
+	delete(s.waiting, dir) // it appeared
 	s.running++
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
-		err := l.run(ctx)
+		err := l.run(l.ctx)
 		s.mu.Lock()
 		s.running--
+		l.exited = true
 		if err != nil {
 			s.failed = append(s.failed, err)
 		}
+		why := l.why
 		s.mu.Unlock()
 		if err != nil {
 			var le *LogError
 			if errors.As(err, &le) {
 				s.cfg.Logf("%s: stopped: %s", dir, le.Err)
 			}
+		}
+		if why != releaseNone {
+			s.release(l)
 		}
 		select {
 		case s.changed <- struct{}{}:
@@ -444,7 +467,8 @@ func (s *Shipper) startLog(ctx context.Context, dir string, announce bool) {
 func (s *Shipper) Stats() Stats {
 	s.mu.Lock()
 	logs := append([]*logShipper(nil), s.order...)
-	st := Stats{Logs: len(logs), Failed: len(s.failed)}
+	r := s.released
+	st := Stats{Logs: len(logs), Released: r.Released, Failed: len(s.failed), Read: r.Read, Acked: r.Acked, Lost: r.Lost, Batches: r.Batches, CursorSaves: r.CursorSaves}
 	s.mu.Unlock()
 	for _, l := range logs {
 		ls := l.stats()

@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,7 +30,7 @@ func TestDeploySystemdUnit(t *testing.T) {
 	// systemd-analyze checks the unit as an instance, with the binary at
 	// the path the unit names replaced by the one just built (it must exist).
 	dir := t.TempDir()
-	path := filepath.Join(dir, "mmaptail-ship@myapp.service")
+	path := filepath.Join(dir, "mmaptail-ship.service")
 	text := strings.ReplaceAll(string(unit), "/usr/local/bin/mmaptail", bin)
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
@@ -44,9 +45,10 @@ func TestDeploySystemdUnit(t *testing.T) {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
 
-	// What the unit promises: restart on failure, the cursor under the state
-	// directory, a stop that lets the shipper drain.
-	for _, want := range []string{"\nRestart=on-failure\n", "\nStateDirectory=mmaptail/%i\n", "\nKillSignal=SIGTERM\n", "--cursor ${STATE_DIRECTORY}/"} {
+	// What the unit promises: restart on failure, the state directory the
+	// example file keeps the cursors in, a stop that lets the shipper
+	// drain, a reload by SIGHUP, the configuration file.
+	for _, want := range []string{"\nRestart=on-failure\n", "\nStateDirectory=mmaptail\n", "\nKillSignal=SIGTERM\n", "\nExecReload=/bin/kill -HUP $MAINPID\n", " ship -c /etc/mmaptail/ship.yml"} {
 		if !strings.Contains(string(unit), want) {
 			t.Errorf("the unit lacks %q", want)
 		}
@@ -58,9 +60,34 @@ func TestDeploySystemdUnit(t *testing.T) {
 	}
 	_, help, _ := runBuilt(t, "ship", "--help")
 	for _, f := range strings.Fields(m[1]) {
-		if strings.HasPrefix(f, "--") && !strings.Contains(help, "  -"+strings.TrimPrefix(f, "--")+" ") {
+		if strings.HasPrefix(f, "-") && !strings.Contains(help, "  -"+strings.TrimLeft(f, "-")+" ") {
 			t.Errorf("the unit's ExecStart uses %s, which `mmaptail ship --help` does not list", f)
 		}
+	}
+}
+
+// TestDeployShipConfig: the example configuration file is one the binary
+// takes (every key known, every value accepted, the inputs valid), and
+// keeps the cursors in the unit's state directory.
+func TestDeployShipConfig(t *testing.T) {
+	path := filepath.Join(deployDir, "ship.yml")
+	// --to stdout overrides the example's hosts, which are not there to
+	// connect to: the rest of the file is checked as it is.
+	code, stdout, stderr := runBuilt(t, "ship", "-c", path, "--check", "--to", "stdout")
+	if code != 0 || !strings.HasPrefix(stdout, "config "+path+": OK\n") || !strings.HasSuffix(stdout, "check: OK\n") {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	f := newShipFlags(io.Discard)
+	if err := f.parse([]string{"-c", path}); err != nil {
+		t.Fatal(err)
+	}
+	for i, in := range f.file.Inputs {
+		if in.CursorDir != "/var/lib/mmaptail" {
+			t.Errorf("input %d keeps its cursors in %q, not the unit's state directory /var/lib/mmaptail", i+1, in.CursorDir)
+		}
+	}
+	if !strings.HasPrefix(*f.to, "beats://") {
+		t.Errorf("the example ships to %s", *f.to)
 	}
 }
 

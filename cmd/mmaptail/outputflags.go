@@ -30,6 +30,8 @@ type outputFlags struct {
 
 	esDataset, esNamespace, esAPIKey, esDeadLetter, esDocID *string
 	otlpEncoding, otlpService, otlpHeaders                  *string
+
+	names []string // the flags' names
 }
 
 // Limits of the output flags.
@@ -40,8 +42,13 @@ const (
 	maxKafkaMessageBytes = 1 << 30
 )
 
+// addOutputFlags defines the output flags on fs. Their names (names) are
+// what the output section of ship's configuration file takes: a flag added
+// here has its config key with no more code.
 func addOutputFlags(fs *flag.FlagSet) *outputFlags {
-	return &outputFlags{
+	before := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) { before[f.Name] = true })
+	f := &outputFlags{
 		useTLS:      fs.Bool("tls", false, "connect with TLS (implied by --tls-ca and --tls-cert)"),
 		ca:          fs.String("tls-ca", "", "PEM file of the CA certificates to verify the receiver with (default: the system's)"),
 		cert:        fs.String("tls-cert", "", "PEM client certificate, for receivers that verify clients"),
@@ -71,6 +78,12 @@ func addOutputFlags(fs *flag.FlagSet) *outputFlags {
 		otlpService:  fs.String("otlp-service", "", "otlp: service.name of every record (default: the event's service.name, else the base name of its log directory)"),
 		otlpHeaders:  fs.String("otlp-headers", "", "otlp: NAME=VALUE[,NAME=VALUE...] headers sent with every request"),
 	}
+	fs.VisitAll(func(fl *flag.Flag) {
+		if !before[fl.Name] {
+			f.names = append(f.names, fl.Name)
+		}
+	})
+	return f
 }
 
 func (f *outputFlags) validate() error {
@@ -143,6 +156,15 @@ func parseHeaders(s string) (map[string]string, error) {
 // on stderr prefixed with the command's name. window is the number of
 // batches it may have in flight, bulk the most events it sends at once.
 func (f *outputFlags) open(to, cmd string, window, bulk int, stderr io.Writer) (output.Output, error) {
+	oo, err := f.options(cmd, window, bulk, stderr)
+	if err != nil {
+		return nil, err
+	}
+	return output.Open(to, oo)
+}
+
+// options are the output's options the flags say.
+func (f *outputFlags) options(cmd string, window, bulk int, stderr io.Writer) (*output.Options, error) {
 	oo := &output.Options{Window: window, BulkMaxSize: bulk, CompressionLevel: *f.compression,
 		Loadbalance: *f.loadbalance, Workers: *f.workers, Timeout: *f.timeout,
 		BackoffMin: *f.backoffInit, BackoffMax: *f.backoffMax,
@@ -171,7 +193,7 @@ func (f *outputFlags) open(to, cmd string, window, bulk int, stderr io.Writer) (
 			return nil, err
 		}
 	}
-	return output.Open(to, oo)
+	return oo, nil
 }
 
 // describeEvent names an event for a message: its log and sequence number
