@@ -39,7 +39,8 @@ type CheckStep struct {
 // SELECT as the URL says, PING, and the type of the list's key (a key of
 // another type would refuse every RPUSH); kafka: the cluster's metadata
 // through a client made as the output makes it (TLS, SASL), and the
-// topic's partitions. Beats (lumberjack v2) and tcp have no handshake: a
+// topic's partitions; elasticsearch and otlp: the output's own probe
+// (GET /, an empty export request). Beats (lumberjack v2) and tcp have no handshake: a
 // receiver that accepts the connection is all that can be seen without
 // sending events. For a file, that it can be appended to (or created).
 // It calls report after each step, and returns an error saying how many
@@ -50,6 +51,18 @@ func Check(ctx context.Context, rawURL string, o *Options, report func(CheckStep
 		return err
 	}
 	out.Close(ctx) // nothing published: it closes at once
+	// The HTTP outputs' own probe (GET / for Elasticsearch, an empty
+	// export request for OTLP) is their handshake: made through the
+	// closed engine's connect, which needs none of its workers.
+	var probe func(ctx context.Context, addr string) (session, error)
+	switch o := out.(type) {
+	case *esOutput:
+		probe = o.engine.connectTo
+	case *engine:
+		if strings.HasPrefix(rawURL, "otlp") {
+			probe = o.connectTo
+		}
+	}
 	opts := o.resolve()
 	failed := 0
 	emit := func(st CheckStep) {
@@ -77,13 +90,16 @@ func Check(ctx context.Context, rawURL string, o *Options, report func(CheckStep
 	}
 	var hosts []string
 	switch u.Scheme {
-	case "beats", "tcp", "redis", "kafka":
+	case "beats", "tcp", "redis", "kafka", "elasticsearch", "elasticsearchs", "otlp", "otlps":
 		hosts, err = splitHosts(u, hostList)
 	default:
 		hosts, err = splitHosts(u, u.Host)
 	}
 	if err != nil {
 		return fmt.Errorf("output %s: %w", out, err)
+	}
+	if (u.Scheme == "elasticsearchs" || u.Scheme == "otlps") && opts.TLS == nil {
+		opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12} // as the output connects
 	}
 	for _, h := range hosts {
 		conn := checkConn(ctx, h, &opts, emit)
@@ -101,6 +117,18 @@ func Check(ctx context.Context, rawURL string, o *Options, report func(CheckStep
 			emit(CheckStep{Host: h, Step: "handshake", Detail: detail, Err: err})
 		case "kafka":
 			// The cluster is checked as a whole, below.
+		case "elasticsearch", "elasticsearchs", "otlp", "otlps":
+			s, err := probe(ctx, h)
+			detail := "HTTP probe answered"
+			if u.Scheme == "elasticsearch" || u.Scheme == "elasticsearchs" {
+				detail = "GET / answered, credentials not refused"
+			} else if err == nil {
+				detail = "an empty export request accepted at the logs path"
+			}
+			if s != nil {
+				s.close()
+			}
+			emit(CheckStep{Host: h, Step: "handshake", Detail: detail, Err: err})
 		default:
 			emit(CheckStep{Host: h, Step: "handshake", Detail: "not checked for " + u.Scheme + "://"})
 		}

@@ -175,3 +175,39 @@ func TestCheckFile(t *testing.T) {
 		t.Fatalf("an unknown scheme: %v", err)
 	}
 }
+
+// TestCheckHTTPOutputs: the HTTP outputs' handshake is their own probe,
+// against the real peers: VictoriaLogs answers GET / (and refuses a wrong
+// password), the Collector's receiver takes an empty export request (and
+// a wrong path is a failed handshake); a dead port fails to connect.
+func TestCheckHTTPOutputs(t *testing.T) {
+	v := peers.StartVictoriaLogs(t, peers.VictoriaLogsOptions{User: "shipper", Password: "s3cret"})
+	defer v.Stop()
+	steps, err := check(t, "elasticsearch://shipper:s3cret@"+v.Addr, nil)
+	if err != nil {
+		t.Fatal(err, steps)
+	}
+	wantSteps(t, steps, "", "", v.Addr+" TLS handshake: OK none", v.Addr+" handshake: OK GET / answered")
+	steps, err = check(t, "elasticsearch://shipper:wrong@"+v.Addr, nil)
+	if err == nil {
+		t.Fatal("a wrong password passed the check")
+	}
+	wantSteps(t, steps, "", "", "", v.Addr+" handshake: ERROR GET /: HTTP 401")
+
+	r := peers.StartOTLPReceiver(t)
+	dead := peers.FreePort(t)
+	steps, err = check(t, "otlp://"+r.Addr+","+dead, nil)
+	if err == nil || !strings.Contains(err.Error(), "1 check(s) failed") {
+		t.Fatalf("error %v, want one check failed\n%s", err, strings.Join(steps, "\n"))
+	}
+	wantSteps(t, steps, "", "", "", r.Addr+" handshake: OK an empty export request accepted",
+		dead+" resolve: OK", dead+" connect: ERROR")
+	steps, err = check(t, "otlp://"+r.Addr+"/v1/nothing", nil)
+	if err == nil {
+		t.Fatal("a wrong path passed the check")
+	}
+	wantSteps(t, steps, "", "", "", r.Addr+" handshake: ERROR POST /v1/nothing: HTTP 404")
+	if recs, err := r.Records(); err != nil || len(recs) != 0 {
+		t.Fatalf("the check sent records: %v %v", recs, err)
+	}
+}

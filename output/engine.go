@@ -156,6 +156,16 @@ type engine struct {
 	done   chan struct{}
 }
 
+// connectTo makes one session with the host addr, as a worker would.
+func (e *engine) connectTo(ctx context.Context, addr string) (session, error) {
+	for _, h := range e.hosts {
+		if h.addr == addr {
+			return h.connect(ctx)
+		}
+	}
+	return nil, fmt.Errorf("output %s: no host %s", e.name, addr)
+}
+
 // newEngine starts an output over hosts, each with opts.Workers
 // connections made by connect.
 func newEngine(name string, opts Options, hosts []string, workers int, connect func(ctx context.Context, addr string) (session, error)) *engine {
