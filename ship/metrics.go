@@ -35,7 +35,7 @@ import (
 // And for the whole shipper:
 //
 //	mmaptail_logs                        logs followed
-//	mmaptail_output_events_dropped_total events dropped by the output's policy (Kafka: over the message size limit)
+//	mmaptail_output_events_dropped_total events dropped by the output's policy (Kafka: over the message size limit; Elasticsearch: refused for good, dead-lettered; OTLP: rejected by the receiver)
 //	mmaptail_batch_latency_seconds       from publishing a batch to its acknowledgement
 type Metrics struct {
 	batchLatency prometheus.Histogram
@@ -70,7 +70,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		errors:     prometheus.NewDesc("mmaptail_output_errors_total", "Failed connection attempts, sends and acknowledgements of the host.", host, nil),
 		sent:       prometheus.NewDesc("mmaptail_output_events_sent_total", "Events sent to the host, resent ones included.", host, nil),
 		acked:      prometheus.NewDesc("mmaptail_output_events_acked_total", "Events the host acknowledged.", host, nil),
-		dropped:    prometheus.NewDesc("mmaptail_output_events_dropped_total", "Events the output dropped by policy (Kafka: larger than the maximum message size), each reported on standard error.", nil, nil),
+		dropped:    prometheus.NewDesc("mmaptail_output_events_dropped_total", "Events the output dropped by policy (Kafka: larger than the maximum message size; Elasticsearch: refused for good, dead-lettered; OTLP: rejected by the receiver), each reported on standard error.", nil, nil),
 		logs:       prometheus.NewDesc("mmaptail_logs", "Logs followed.", nil, nil),
 	}
 	reg.MustRegister(m.batchLatency, m)

@@ -30,7 +30,7 @@ func init() {
 	register(&command{
 		name:    "ship",
 		args:    "--log DIR|PATTERN [--log ...] --to URL [flags] | -c FILE [--check] [flags]",
-		summary: "follow logs and ship their records to Logstash (beats, tcp, redis), Kafka, stdout or a file",
+		summary: "follow logs and ship their records to Logstash (beats, tcp, redis), Kafka, Elasticsearch, OpenTelemetry (otlp), stdout or a file",
 		run:     runShip,
 	})
 }
