@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mmaplog/mmaplog/flush"
+	"github.com/mmaplog/mmaplog/internal/fault"
 	"github.com/mmaplog/mmaplog/internal/fileutil"
 	"github.com/mmaplog/mmaplog/ring"
 	"github.com/mmaplog/mmaplog/rotate"
@@ -50,11 +51,16 @@ type Writer struct {
 
 	wakes atomic.Uint64 // futex wake-ups paid for sleeping readers
 
+	syncMu sync.Mutex // one Sync at a time
+
 	mu          sync.Mutex // guards the fields below
 	syncedBelow uint64     // rolled segments numbered below this were synced by Sync
 	bgErr       error      // first background error not yet reported
 	stats       Stats
 	recovery    []Repair
+	// restarted: the last writer of the log ran before the machine
+	// restarted, as far as Open can tell (see ErrPowerLoss).
+	restarted bool
 }
 
 // segment is a mapped segment file and its appender.
@@ -74,6 +80,7 @@ type segment struct {
 
 func (w *Writer) newSegmentState(s *rotate.Segment, r *ring.Ring, clean int) *segment {
 	seg := &segment{Segment: s, ring: r, region: flush.NewRegion(s.Data, s.File, clean)}
+	seg.region.SetPublished(seg.published)
 	var sync func(off, end int) error
 	if w.opts.Flush.Mode == flush.ModeWrite {
 		sync = seg.region.FlushRange
@@ -105,6 +112,31 @@ func (w *Writer) newSegmentState(s *rotate.Segment, r *ring.Ring, clean int) *se
 func (w *Writer) wakeReaders(word *uint32) {
 	w.wakes.Add(1)
 	fileutil.FutexWake(word, math.MaxInt32)
+}
+
+// published returns the end of the records published from offset from on
+// (at most to): a flush moves its mark only that far, so that a record
+// reserved before it and published after it is flushed by the next one
+// (flush.Region.SetPublished). Each reservation is one record, whose length
+// word Append stores last; a zero word is a record not published yet.
+func (seg *segment) published(from, to int) int {
+	off := max(from, ring.HeaderSize)
+	data := seg.Data
+	_ = fault.Guard(seg.Path, func() error {
+		for off+4 <= to {
+			lw := atomic.LoadUint32(ring.LengthWord(data, off))
+			if lw&ring.Committed == 0 {
+				break
+			}
+			size := ring.RecordSize(int(lw & (ring.Padding - 1)))
+			if off+size > to {
+				break
+			}
+			off += size
+		}
+		return nil
+	})
+	return off
 }
 
 // flushMapped runs fn on seg's region unless seg was unmapped meanwhile
@@ -172,7 +204,9 @@ func Open(dir string, o *Options) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, opts.DirMode); err != nil {
+	// A directory Open creates must survive a power loss with the log in
+	// it: each one's parent is fsynced.
+	if _, err := fileutil.MkdirAllSync(dir, opts.DirMode); err != nil {
 		return nil, fmt.Errorf("mmaplog: create log directory: %w", err)
 	}
 	if st, err := os.Stat(dir); err != nil {
@@ -440,7 +474,10 @@ func (w *Writer) advance(seg *segment) error {
 		Size:     uint64(len(next.Data)),
 		LogID:    w.logID,
 	}
-	ring.PutHeader(next.Data, h)
+	if err := w.activate(next, h); err != nil {
+		w.countError(err)
+		return err
+	}
 	r, err := ring.New(next.Data, ring.HeaderSize, h.FirstSeq, 0)
 	if err != nil {
 		return err // cannot happen: the preparer made the segment this size
@@ -458,6 +495,22 @@ func (w *Writer) advance(seg *segment) error {
 	w.stats.MaxRotationWait = max(w.stats.MaxRotationWait, waited)
 	w.mu.Unlock()
 	w.finishCh <- seg
+	return nil
+}
+
+// activate writes the header of segment s, which makes it the next
+// segment of the log. Under the "write" policy the header page is flushed
+// before any record is written: each record's flush covers only its own
+// pages, and a record on disk in a segment whose header is not is lost
+// (recovery removes a segment whose header is zero).
+func (w *Writer) activate(s *rotate.Segment, h ring.Header) error {
+	ring.PutHeader(s.Data, h)
+	if w.opts.Flush.Mode != flush.ModeWrite {
+		return nil // the first flush of the segment starts at its first page
+	}
+	if err := fileutil.Msync(s.Data, 0, ring.HeaderSize, true); err != nil {
+		return fmt.Errorf("mmaplog: flush the header of %s: %w", s.Path, err)
+	}
 	return nil
 }
 
@@ -669,11 +722,18 @@ func (w *Writer) Sync() error {
 		return err
 	}
 	// Segments rolled since the last Sync may still be mapped by the
-	// finisher or already closed: fdatasync them by name.
+	// finisher or already closed: fdatasync them by name. One Sync at a
+	// time, so that a Sync never returns before the fdatasyncs that an
+	// earlier one took on. A segment counts as synced only if it was
+	// finished (every record reserved in it published) before its
+	// fdatasync: a Write still writing into a rolled segment is flushed
+	// by the next Sync.
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
+	finished := w.finishedNum.Load()
 	active := w.active.Load().Num
 	w.mu.Lock()
 	from := w.syncedBelow
-	w.syncedBelow = max(w.syncedBelow, active)
 	w.mu.Unlock()
 	var errs []error
 	for n := from; n < active; n++ {
@@ -689,6 +749,11 @@ func (w *Writer) Sync() error {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("mmaplog: sync %s: %w", p, err))
 		}
+	}
+	if len(errs) == 0 {
+		w.mu.Lock()
+		w.syncedBelow = max(w.syncedBelow, min(active, finished))
+		w.mu.Unlock()
 	}
 	if err := fileutil.SyncDir(w.dir); err != nil {
 		errs = append(errs, err)
