@@ -563,7 +563,13 @@ func (t *Table) String() string {
 }
 
 // tailReport looks in what Open repaired for a report of records lost at
-// the end of the log (nothing after them tells how many).
+// the end of the log (nothing after them tells how many): after a power
+// loss Open says where the log ends (RepairPowerLoss).
 func tailReport(repairs []mmaplog.Repair, seq uint64) (string, bool) {
+	for _, r := range repairs {
+		if r.Kind == mmaplog.RepairPowerLoss && r.Seq <= seq {
+			return fmt.Sprintf("recovery: %v at sequence %d", r.Kind, r.Seq), true
+		}
+	}
 	return "", false
 }
