@@ -158,6 +158,7 @@ func runLife(d *Daemon, cfg WriterConfig, cutAfter int) (events []Event, cutAt t
 	cmd.Env = append(os.Environ(), roleEnv+"=writer", configEnv+"="+string(conf))
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		d.Cut()
 		return nil, cutAt, err
