@@ -475,8 +475,9 @@ func (w *Writer) advance(seg *segment) error {
 		LogID:    w.logID,
 	}
 	if err := w.activate(next, h); err != nil {
-		w.countError(err)
-		return err
+		// The header is written; only its flush failed, as a record's
+		// would: said, and the roll goes on.
+		w.backgroundError(err)
 	}
 	r, err := ring.New(next.Data, ring.HeaderSize, h.FirstSeq, 0)
 	if err != nil {
