@@ -3,8 +3,7 @@ package powercut
 import (
 	"bytes"
 	"fmt"
-	"math"
-	"sort"
+		"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -263,8 +262,8 @@ type Kept struct {
 // It opens the log with the writer's options but without retention, so
 // that recovery keeps every segment there is for the reader to check: a
 // record is gone by design only if the writer's retention removed its
-// segment, and then every segment numbered below the oldest one left is
-// gone too.
+// segment, and then every segment numbered below the oldest one the cut
+// left is gone too.
 func Check(cfg WriterConfig, events []Event, cutAt time.Time, survivors map[ID]Kept) CutResult {
 	res := CutResult{}
 	h := parseHistory(events, cfg.Life)
@@ -276,6 +275,14 @@ func Check(cfg WriterConfig, events []Event, cutAt time.Time, survivors map[ID]K
 		return res
 	}
 	opts.MaxBackups, opts.NoReuse = -1, true
+	// Retention removes the oldest segments: the records of segments
+	// numbered below the oldest one the cut left are gone by design.
+	// (Recovery may then remove segments never started at the end of the
+	// log, all of them even, and begin a new log.)
+	oldest := uint64(0)
+	if l, err := rotate.List(cfg.Dir); err == nil {
+		oldest, _ = l.Oldest()
+	}
 	w, err := mmaplog.Open(cfg.Dir, opts)
 	if err != nil {
 		res.OpenErr = err
@@ -339,17 +346,6 @@ func Check(cfg WriterConfig, events []Event, cutAt time.Time, survivors map[ID]K
 	var maxSeq uint64
 	for _, g := range delivered {
 		maxSeq = max(maxSeq, g.seq)
-	}
-
-	// Retention removes the oldest segments: the records of segments
-	// numbered below the oldest one left are gone by design.
-	oldest := uint64(math.MaxUint64)
-	if l, err := rotate.List(cfg.Dir); err == nil {
-		if o, ok := l.Oldest(); ok {
-			oldest = o
-		}
-	} else {
-		res.Notes = append(res.Notes, err.Error())
 	}
 
 	policy, _ := flush.Parse(cfg.Policy)

@@ -9,7 +9,7 @@
 // on go-fuse. It needs root and /dev/fuse (lazyfs mounts with mount(2));
 // where they are missing the tests are skipped, saying why.
 //
-//	cd powercut && go test -count=1 ./...                   # 150 cuts, about a minute
+//	cd powercut && go test -count=1 ./...                   # 300 cuts, two to three minutes
 //	cd powercut && go test -count=1 -v -run TestPowerCut . -cuts 400 -table cuts.md
 //
 // # A power cut

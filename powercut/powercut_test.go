@@ -28,7 +28,7 @@ var (
 
 // defaultCuts keeps a run of the package to a few minutes on a small
 // machine; ask for more with -cuts.
-const defaultCuts = 150
+const defaultCuts = 300
 
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
