@@ -3,7 +3,7 @@ package powercut
 import (
 	"bytes"
 	"fmt"
-		"sort"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
