@@ -7,7 +7,8 @@ import (
 
 // Loop runs the background part of the Interval and Bytes policies: it calls
 // flush on a timer (Interval) or when Notify says that another Policy.Bytes
-// bytes were written (Bytes).
+// bytes were written (Bytes). Either way the flush is an msync(MS_SYNC):
+// what it covers is on stable storage when it returns.
 type Loop struct {
 	notify chan struct{}
 	stop   chan struct{}
@@ -16,7 +17,9 @@ type Loop struct {
 
 // StartLoop starts the loop for p (Interval or Bytes; for any other policy it
 // returns nil and Notify and Stop on nil do nothing). flush is called with
-// wait false for Interval and true for Bytes. onErr receives flush errors.
+// wait true: a flush that only started the writeback would leave the data
+// in the disk's volatile cache, where a power loss takes it. onErr receives
+// flush errors.
 func StartLoop(p Policy, flush func(wait bool) error, onErr func(error)) *Loop {
 	if p.Mode != ModeInterval && p.Mode != ModeBytes {
 		return nil
@@ -36,7 +39,7 @@ func StartLoop(p Policy, flush func(wait bool) error, onErr func(error)) *Loop {
 			case <-l.stop:
 				return
 			case <-tick:
-				if err := flush(false); err != nil && onErr != nil {
+				if err := flush(true); err != nil && onErr != nil {
 					onErr(err)
 				}
 			case <-l.notify:

@@ -18,8 +18,8 @@ type Mode int
 const (
 	// ModeNone leaves writeback to the kernel.
 	ModeNone Mode = iota
-	// ModeInterval starts writeback of the dirty range every
-	// Policy.Interval.
+	// ModeInterval msyncs (MS_SYNC) the dirty range in the background
+	// every Policy.Interval.
 	ModeInterval
 	// ModeBytes msyncs (MS_SYNC) the dirty range in the background after
 	// every Policy.Bytes bytes written.
@@ -49,8 +49,8 @@ type Policy struct {
 // None returns the policy "none": writeback is left to the kernel.
 func None() Policy { return Policy{Mode: ModeNone} }
 
-// Interval returns the policy "interval=d": writeback of the dirty range
-// starts every d.
+// Interval returns the policy "interval=d": a background msync(MS_SYNC) of
+// the dirty range every d.
 func Interval(d time.Duration) Policy { return Policy{Mode: ModeInterval, Interval: d} }
 
 // Bytes returns the policy "bytes=n": a background msync after every n

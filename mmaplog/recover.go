@@ -41,6 +41,17 @@ const (
 	// RepairLeftDamaged: a rolled segment that cannot be opened (damaged
 	// header, foreign file) was left as it is; readers report it.
 	RepairLeftDamaged
+	// RepairPowerLoss: the last writer ran before the machine restarted
+	// (a power loss, a kernel crash) and did not close the log: the log
+	// ends at Seq, at Offset of Path, and the records it wrote after that
+	// and had not flushed are lost. Nothing after them tells how many;
+	// the flush policy bounds it (package flush).
+	RepairPowerLoss
+	// RepairStaleReuse: the last segment's file was one of an older
+	// segment of the log, reused for a new segment whose header never
+	// reached the disk before the machine went down: it held no record of
+	// the new segment, and was removed.
+	RepairStaleReuse
 )
 
 var repairNames = [...]string{
@@ -52,6 +63,8 @@ var repairNames = [...]string{
 	RepairTruncated:   "truncated segment",
 	RepairTempFile:    "leftover temporary file",
 	RepairLeftDamaged: "damaged rolled segment left as it is",
+	RepairPowerLoss:   "end of the log after a power loss",
+	RepairStaleReuse:  "reused segment file never activated on disk",
 }
 
 func (k RepairKind) String() string {
@@ -67,12 +80,34 @@ type Repair struct {
 	Offset int64  // where the repaired range starts
 	Length int64  // its length in bytes
 	Kind   RepairKind
+	Seq    uint64 // sequence number expected at Offset (0 where unknown)
 	Lost   uint64 // sequence numbers lost with it (records that were never complete, or damaged)
 	Err    error  // what was found there
 }
 
+// ErrPowerLoss is the cause of what Open repairs in a log whose last
+// writer ran before the machine restarted (a power loss, a kernel crash)
+// and did not close it: what that writer had written and not flushed may
+// never have reached the disk. Zeros where records were reserved are then
+// records lost (their Write may have returned, under a flush policy that
+// had not flushed them yet), not writes that never completed: Open pads
+// them as damage, and readers count them as lost.
+//
+// Open tells a restart from a crash of the writer process by the lock
+// file, which each writer fills with its pid and the kernel's boot id and
+// never fsyncs: after a crash of the process, in the same boot, it names
+// this boot (the page cache, and every record in it, survived); after a
+// restart it names another boot, or nothing.
+var ErrPowerLoss = errors.New("the machine went down since the log was last written (power loss or kernel crash), before all of it was flushed")
+
+// errZerosLost is the cause of a hole after a restart.
+var errZerosLost = fmt.Errorf("%w: zeros where records were reserved are records whose pages never reached the disk (lost, whether or not their Write returned), or writes that never completed", ErrPowerLoss)
+
 func (r Repair) String() string {
 	s := fmt.Sprintf("%s: %s at offset %d (%d bytes)", r.Path, r.Kind, r.Offset, r.Length)
+	if r.Seq > 0 {
+		s += fmt.Sprintf(", sequence %d", r.Seq)
+	}
 	if r.Lost > 0 {
 		s += fmt.Sprintf(", %d record(s) lost", r.Lost)
 	}
@@ -92,6 +127,8 @@ func (w *Writer) Recovery() []Repair {
 // recover finds the end of the log in w.dir, repairs what a crash left, and
 // returns the segment to append to.
 func (w *Writer) recover() (*segment, error) {
+	prev := w.lock.Previous()
+	w.restarted = prev.Boot == "" || prev.Boot != fileutil.BootID()
 	l, err := rotate.List(w.dir)
 	if err != nil {
 		return nil, fmt.Errorf("mmaplog: %w", err)
@@ -108,27 +145,45 @@ func (w *Writer) recover() (*segment, error) {
 		w.recovery = append(w.recovery, Repair{Path: t, Kind: RepairTempFile})
 	}
 	segs := l.Segments
-	// Segments prepared but never activated hold nothing: remove them.
+	hadSegments := len(segs) > 0
+	logID, _ := logIDOf(segs)
+	// Segments prepared but never activated hold nothing: remove them. So
+	// does the file of an older segment reused for a new one whose header
+	// never reached the disk (a power loss before its first flush).
 	for len(segs) > 0 {
 		last := segs[len(segs)-1]
-		if last.Compressed || !notStarted(last.Path) {
+		if last.Compressed {
 			break
+		}
+		r := Repair{Path: last.Path, Kind: RepairUnused, Length: last.Size}
+		if !notStarted(last.Path) {
+			h, ok := staleHeader(last, logID)
+			if !ok {
+				break
+			}
+			r.Kind = RepairStaleReuse
+			r.Err = &ring.CorruptionError{Path: last.Path, Offset: ring.OffSegment, Err: fmt.Errorf(
+				"header names segment %d of this log, the file name says %d: the file was reused for segment %d, whose header never reached the disk (%w)",
+				h.Segment, last.Num, last.Num, ErrPowerLoss)}
 		}
 		if err := os.Remove(last.Path); err != nil {
 			return nil, fmt.Errorf("mmaplog: remove unused segment: %w", err)
 		}
-		w.recovery = append(w.recovery, Repair{Path: last.Path, Kind: RepairUnused, Length: last.Size})
+		w.recovery = append(w.recovery, r)
 		segs = segs[:len(segs)-1]
 	}
 	if len(segs) == 0 {
 		if w.logID, err = newLogID(); err != nil {
 			return nil, err
 		}
+		if hadSegments {
+			w.powerLossEnd(w.dir, 0, 1, ring.StateOpen)
+		}
 		return w.newSegment(1, 1)
 	}
 	// Rolled segments that were never finished may hold holes left by
 	// goroutines that were writing when the process died.
-	for _, fi := range segs[:len(segs)-1] {
+	for i, fi := range segs[:len(segs)-1] {
 		if fi.Compressed {
 			continue
 		}
@@ -143,7 +198,11 @@ func (w *Writer) recover() (*segment, error) {
 			continue
 		}
 		if !truncated {
-			_, err = w.repair(seg, h, false)
+			var next uint64 // the next segment's first sequence number, if it tells
+			if nh, err := rotate.PeekHeader(segs[i+1]); err == nil {
+				next = nh.FirstSeq
+			}
+			_, err = w.repair(seg, h, false, next)
 		}
 		seg.Close()
 		if err != nil {
@@ -162,6 +221,7 @@ func (w *Writer) recover() (*segment, error) {
 		if err != nil {
 			return nil, fmt.Errorf("mmaplog: %w", err)
 		}
+		w.powerLossEnd(last.Path, int64(res.End), res.NextSeq, ring.StateSealed)
 		return w.newSegment(last.Num+1, res.NextSeq)
 	}
 	seg, h, truncated, err := rotate.OpenRepair(last)
@@ -173,6 +233,11 @@ func (w *Writer) recover() (*segment, error) {
 		return nil, fmt.Errorf("mmaplog: cannot continue the log: %w; %s", err, advice)
 	}
 	w.logID = h.LogID
+	var state ring.State
+	if err := fault.Guard(seg.Path, func() error { state = ring.LoadState(seg.Data); return nil }); err != nil {
+		seg.Close()
+		return nil, fmt.Errorf("mmaplog: %w", err)
+	}
 	if truncated {
 		// Someone truncated the file: keep what is left for readers and
 		// go on in a new segment.
@@ -184,15 +249,17 @@ func (w *Writer) recover() (*segment, error) {
 		if err != nil {
 			return nil, fmt.Errorf("mmaplog: %w", err)
 		}
-		w.recovery = append(w.recovery, Repair{Path: last.Path, Offset: int64(len(seg.Data)), Length: int64(h.Size) - int64(len(seg.Data)), Kind: RepairTruncated,
+		w.recovery = append(w.recovery, Repair{Path: last.Path, Offset: int64(len(seg.Data)), Length: int64(h.Size) - int64(len(seg.Data)), Kind: RepairTruncated, Seq: res.NextSeq,
 			Err: &ring.CorruptionError{Path: last.Path, Offset: int64(len(seg.Data)), Err: fmt.Errorf("%w: file is %d bytes, its header says %d; continuing in a new segment", ring.ErrShort, len(seg.Data), h.Size)}})
+		w.powerLossEnd(last.Path, int64(res.End), res.NextSeq, state)
 		return w.newSegment(last.Num+1, res.NextSeq)
 	}
-	res, err := w.repair(seg, h, true)
+	res, err := w.repair(seg, h, true, 0)
 	if err != nil {
 		seg.Close()
 		return nil, err
 	}
+	w.powerLossEnd(last.Path, int64(res.DataEnd), res.NextSeq, state)
 	if res.Full {
 		ring.StoreState(seg.Data, ring.StateSealed)
 		seg.Close()
@@ -229,7 +296,14 @@ func (w *Writer) newSegment(num, firstSeq uint64) (*segment, error) {
 		return nil, fmt.Errorf("mmaplog: %w", err)
 	}
 	h := ring.Header{Segment: num, FirstSeq: firstSeq, Created: w.opts.now().UnixNano(), Size: uint64(len(s.Data)), LogID: w.logID}
-	ring.PutHeader(s.Data, h)
+	err = writeHeader(s, h)
+	if err == nil {
+		err = w.flushHeader(s)
+	}
+	if err != nil {
+		s.Remove()
+		return nil, fmt.Errorf("mmaplog: new segment %s: %w", s.Path, err)
+	}
 	r, err := ring.New(s.Data, ring.HeaderSize, firstSeq, 0)
 	if err != nil {
 		s.Remove()
@@ -245,21 +319,28 @@ func (w *Writer) newSegment(num, firstSeq uint64) (*segment, error) {
 // completed, corrupt records followed by valid ones, and (for the last
 // segment) garbage after the last valid record, which is zeroed. A rolled
 // segment that does not end with padding gets it, and is marked sealed.
-// Repairs are flushed to disk before the log is used.
-func (w *Writer) repair(seg *rotate.Segment, h ring.Header, last bool) (res ring.ScanResult, err error) {
+// Repairs are flushed to disk before the log is used. next is the first
+// sequence number of the segment after a rolled one (0 if unknown).
+//
+// After a restart of the machine (w.restarted) zeros are not writes that
+// never completed but pages that never reached the disk: they are padded
+// as damage, so that readers count the records there as lost.
+func (w *Writer) repair(seg *rotate.Segment, h ring.Header, last bool, next uint64) (res ring.ScanResult, err error) {
 	err = fault.Guard(seg.Path, func() error {
 		var err error
-		res, err = w.repairGuarded(seg, h, last)
+		res, err = w.repairGuarded(seg, h, last, next)
 		return err
 	})
 	return res, err
 }
 
-func (w *Writer) repairGuarded(seg *rotate.Segment, h ring.Header, last bool) (ring.ScanResult, error) {
+func (w *Writer) repairGuarded(seg *rotate.Segment, h ring.Header, last bool, next uint64) (ring.ScanResult, error) {
 	data := seg.Data
 	// In a segment its writer never finished, zero length words are
 	// writes that never completed: their padding says no record was lost.
-	open := !ring.LoadState(data).Finished()
+	// Unless the machine restarted since: then the page cache those writes
+	// would be in is gone too.
+	open := !ring.LoadState(data).Finished() && !w.restarted
 	res := ring.Scan(data, h.FirstSeq, nil)
 	now := w.opts.now().UnixNano()
 	lo, hi := len(data), 0
@@ -277,9 +358,13 @@ func (w *Writer) repairGuarded(seg *rotate.Segment, h ring.Header, last bool) (r
 		if d.Hole && open {
 			cause = ring.PadUnfinished
 		}
+		why := d.Err
+		if d.Hole && w.restarted {
+			why = &ring.CorruptionError{Path: seg.Path, Offset: d.From, Err: errZerosLost}
+		}
 		ring.PutRepairPadding(data[d.From:d.To], d.Seq, now, cause)
 		touched(int(d.From), int(d.From)+ring.RecordHeaderSize)
-		w.recovery = append(w.recovery, Repair{Path: seg.Path, Offset: d.From, Length: d.To - d.From, Kind: kind, Lost: d.Lost(), Err: d.Err})
+		w.recovery = append(w.recovery, Repair{Path: seg.Path, Offset: d.From, Length: d.To - d.From, Kind: kind, Seq: d.Seq, Lost: d.Lost(), Err: why})
 	}
 	if res.TailFrom > 0 {
 		clear(data[res.TailFrom:res.TailTo])
@@ -289,7 +374,10 @@ func (w *Writer) repairGuarded(seg *rotate.Segment, h ring.Header, last bool) (r
 			cause = &ring.CorruptionError{Offset: int64(res.TailFrom), Err: ring.ErrHole}
 		}
 		setPath(cause, seg.Path)
-		w.recovery = append(w.recovery, Repair{Path: seg.Path, Offset: int64(res.TailFrom), Length: int64(res.TailTo - res.TailFrom), Kind: RepairTornTail, Err: cause})
+		if w.restarted {
+			cause = fmt.Errorf("%w (%w)", cause, ErrPowerLoss)
+		}
+		w.recovery = append(w.recovery, Repair{Path: seg.Path, Offset: int64(res.TailFrom), Length: int64(res.TailTo - res.TailFrom), Kind: RepairTornTail, Seq: res.NextSeq, Err: cause})
 	}
 	if !last && !res.Full {
 		if len(data)-res.End >= ring.RecordHeaderSize {
@@ -302,7 +390,17 @@ func (w *Writer) repairGuarded(seg *rotate.Segment, h ring.Header, last bool) (r
 			ring.PutRepairPadding(data[res.End:], res.NextSeq, now, cause)
 			touched(res.End, res.End+ring.RecordHeaderSize)
 		}
-		w.recovery = append(w.recovery, Repair{Path: seg.Path, Offset: int64(res.End), Length: int64(len(data) - res.End), Kind: RepairUnclosed})
+		r := Repair{Path: seg.Path, Offset: int64(res.End), Length: int64(len(data) - res.End), Kind: RepairUnclosed, Seq: res.NextSeq}
+		if next > res.NextSeq && !open {
+			// Not writes of a crashed process that never completed:
+			// records lost, as many as the next segment's header says.
+			r.Lost = next - res.NextSeq
+			r.Err = &ring.CorruptionError{Path: seg.Path, Offset: int64(res.End), Err: fmt.Errorf("the next segment starts at sequence %d: records %d to %d are lost", next, res.NextSeq, next-1)}
+			if w.restarted {
+				r.Err = fmt.Errorf("%w (%w)", r.Err, ErrPowerLoss)
+			}
+		}
+		w.recovery = append(w.recovery, r)
 		res.Full = true
 	}
 	if hi > lo {
@@ -349,4 +447,47 @@ func notStarted(path string) bool {
 		}
 	}
 	return true
+}
+
+// powerLossEnd reports, after a restart of the machine, where the log
+// ends: what its last writer wrote after that point and had not flushed is
+// lost, and nothing tells how many records that was. A log its writer
+// closed (state closed) lost nothing; a log nobody had written to before
+// has nothing to lose.
+func (w *Writer) powerLossEnd(path string, off int64, next uint64, state ring.State) {
+	if !w.restarted || state == ring.StateClosed {
+		return
+	}
+	w.recovery = append(w.recovery, Repair{Path: path, Offset: off, Kind: RepairPowerLoss, Seq: next,
+		Err: fmt.Errorf("%w: the log ends at sequence %d; records written after it that were not flushed are lost (the flush policy bounds how many)", ErrPowerLoss, next)})
+}
+
+// logIDOf returns the log id of the first segment whose header is valid.
+func logIDOf(segs []rotate.FileInfo) ([16]byte, bool) {
+	for _, fi := range segs {
+		if h, err := rotate.PeekHeader(fi); err == nil {
+			return h.LogID, true
+		}
+	}
+	return [16]byte{}, false
+}
+
+// staleHeader reports whether the plain segment file fi holds the valid
+// header of an older segment of the log logID: a file reused for segment
+// fi.Num whose new header never reached the disk.
+func staleHeader(fi rotate.FileInfo, logID [16]byte) (ring.Header, bool) {
+	f, err := fileutil.OpenNoFollow(fi.Path, false)
+	if err != nil {
+		return ring.Header{}, false
+	}
+	defer f.Close()
+	b := make([]byte, ring.HeaderSize)
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return ring.Header{}, false
+	}
+	h, err := ring.ParseHeader(b, false)
+	if err != nil || h.Segment >= fi.Num || h.LogID != logID || logID == [16]byte{} {
+		return h, false
+	}
+	return h, true
 }

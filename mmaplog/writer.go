@@ -53,11 +53,16 @@ type Writer struct {
 
 	wakes atomic.Uint64 // futex wake-ups paid for sleeping readers
 
+	syncMu sync.Mutex // one Sync at a time
+
 	mu          sync.Mutex // guards the fields below
 	syncedBelow uint64     // rolled segments numbered below this were synced by Sync
 	bgErr       error      // first background error not yet reported
 	stats       Stats
 	recovery    []Repair
+	// restarted: the last writer of the log ran before the machine
+	// restarted, as far as Open can tell (see ErrPowerLoss).
+	restarted bool
 }
 
 // segment is a mapped segment file and its appender.
@@ -77,6 +82,7 @@ type segment struct {
 
 func (w *Writer) newSegmentState(s *rotate.Segment, r *ring.Ring, clean int) *segment {
 	seg := &segment{Segment: s, ring: r, region: flush.NewRegion(s.Data, s.File, clean)}
+	seg.region.SetPublished(seg.published)
 	var sync func(off, end int) error
 	if w.opts.Flush.Mode == flush.ModeWrite {
 		sync = seg.region.FlushRange
@@ -108,6 +114,31 @@ func (w *Writer) newSegmentState(s *rotate.Segment, r *ring.Ring, clean int) *se
 func (w *Writer) wakeReaders(word *uint32) {
 	w.wakes.Add(1)
 	fileutil.FutexWake(word, math.MaxInt32)
+}
+
+// published returns the end of the records published from offset from on
+// (at most to): a flush moves its mark only that far, so that a record
+// reserved before it and published after it is flushed by the next one
+// (flush.Region.SetPublished). Each reservation is one record, whose length
+// word Append stores last; a zero word is a record not published yet.
+func (seg *segment) published(from, to int) int {
+	off := max(from, ring.HeaderSize)
+	data := seg.Data
+	_ = fault.Guard(seg.Path, func() error {
+		for off+4 <= to {
+			lw := atomic.LoadUint32(ring.LengthWord(data, off))
+			if lw&ring.Committed == 0 {
+				break
+			}
+			size := ring.RecordSize(int(lw & (ring.Padding - 1)))
+			if off+size > to {
+				break
+			}
+			off += size
+		}
+		return nil
+	})
+	return off
 }
 
 // flushMapped runs fn on seg's region unless seg was unmapped meanwhile
@@ -175,7 +206,9 @@ func Open(dir string, o *Options) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, opts.DirMode); err != nil {
+	// A directory Open creates must survive a power loss with the log in
+	// it: each one's parent is fsynced.
+	if _, err := fileutil.MkdirAllSync(dir, opts.DirMode); err != nil {
 		return nil, fmt.Errorf("mmaplog: create log directory: %w", err)
 	}
 	if st, err := os.Stat(dir); err != nil {
@@ -488,8 +521,13 @@ func (w *Writer) takeNext(firstSeq uint64) (*rotate.Segment, ring.Header, error)
 			Size:     uint64(len(next.Data)),
 			LogID:    w.logID,
 		}
-		aerr := activate(next, h)
+		aerr := writeHeader(next, h)
 		if aerr == nil {
+			if err := w.flushHeader(next); err != nil {
+				// The header is written; only its flush failed, as a
+				// record's would: said, and the roll goes on.
+				w.backgroundError(err)
+			}
 			return next, h, nil
 		}
 		num := next.Num
@@ -510,10 +548,11 @@ func (w *Writer) takeNext(firstSeq uint64) (*rotate.Segment, ring.Header, error)
 	}
 }
 
-// activate writes the header h into the prepared segment s, unless the file
-// is no longer as long as its mapping (truncated by another process): an
-// error, as is a memory fault while writing.
-func activate(s *rotate.Segment, h ring.Header) error {
+// writeHeader writes the header h into the prepared segment s, which makes
+// it the next segment of the log, unless the file is no longer as long as
+// its mapping (truncated by another process): an error, as is a memory
+// fault while writing.
+func writeHeader(s *rotate.Segment, h ring.Header) error {
 	if err := truncated(s); err != nil {
 		return err
 	}
@@ -533,6 +572,20 @@ func truncated(s *rotate.Segment) error {
 	}
 	if st.Size() < int64(len(s.Data)) {
 		return fmt.Errorf("%w: the file is %d bytes, %d when it was mapped (truncated by another process?)", ring.ErrShort, st.Size(), len(s.Data))
+	}
+	return nil
+}
+
+// flushHeader flushes the header page of the segment s just activated
+// under the "write" policy, before any record is written: each record's
+// flush covers only its own pages, and a record on disk in a segment whose
+// header is not is lost (recovery removes a segment whose header is zero).
+func (w *Writer) flushHeader(s *rotate.Segment) error {
+	if w.opts.Flush.Mode != flush.ModeWrite {
+		return nil // the first flush of the segment starts at its first page
+	}
+	if err := fileutil.Msync(s.Data, 0, ring.HeaderSize, true); err != nil {
+		return fmt.Errorf("mmaplog: flush the header of %s: %w", s.Path, err)
 	}
 	return nil
 }
@@ -792,11 +845,18 @@ func (w *Writer) Sync() error {
 		return err
 	}
 	// Segments rolled since the last Sync may still be mapped by the
-	// finisher or already closed: fdatasync them by name.
+	// finisher or already closed: fdatasync them by name. One Sync at a
+	// time, so that a Sync never returns before the fdatasyncs that an
+	// earlier one took on. A segment counts as synced only if it was
+	// finished (every record reserved in it published) before its
+	// fdatasync: a Write still writing into a rolled segment is flushed
+	// by the next Sync.
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
+	finished := w.finishedNum.Load()
 	active := w.active.Load().Num
 	w.mu.Lock()
 	from := w.syncedBelow
-	w.syncedBelow = max(w.syncedBelow, active)
 	w.mu.Unlock()
 	var errs []error
 	for n := from; n < active; n++ {
@@ -812,6 +872,11 @@ func (w *Writer) Sync() error {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("mmaplog: sync %s: %w", p, err))
 		}
+	}
+	if len(errs) == 0 {
+		w.mu.Lock()
+		w.syncedBelow = max(w.syncedBelow, min(active, finished))
+		w.mu.Unlock()
 	}
 	if err := fileutil.SyncDir(w.dir); err != nil {
 		errs = append(errs, err)

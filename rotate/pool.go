@@ -10,6 +10,7 @@ import (
 
 	"github.com/mmaplog/mmaplog/internal/fault"
 	"github.com/mmaplog/mmaplog/internal/fileutil"
+	"github.com/mmaplog/mmaplog/ring"
 )
 
 // freeExt marks a segment file held by a Pool (with tmpExt after it, so that
@@ -248,14 +249,26 @@ func fileExists(path string) bool {
 
 // reuse makes segment num at path from the pooled file pf: it renames the
 // file to tmp (the segment's temporary name), maps it (pre-faulted if
-// prefault) unless its mapping was kept (Keep), and clears it through the mapping, unlocks it and renames it
-// into place. The pages are in the page cache already: mapping them and
-// clearing them in memory costs about a third less than writing zeros over
-// them with pwrite and then pre-faulting the mapping. A reader
-// that opened the file under its old name and locks it only now finds that
-// name gone (openPlain), so it never reads the new segment as the old one;
-// nobody can open tmp. Stale bytes of the file's earlier life are zero
-// before the file gets a segment name.
+// prefault) unless its mapping was kept (Keep), and clears it through the
+// mapping, unlocks it and renames it into place. The pages are in the page
+// cache already: mapping them and clearing them in memory costs about a
+// third less than writing zeros over them with pwrite and then pre-faulting
+// the mapping. A reader that opened the file under its old name and locks
+// it only now finds that name gone (openPlain), so it never reads the new
+// segment as the old one; nobody can open tmp. Stale bytes of the file's
+// earlier life are zero before the file gets a segment name.
+//
+// On disk, two steps are made durable before the file gets its new name,
+// so that a power loss at any point leaves nothing that passes for a
+// segment it is not: the directory is fsynced once the old segment name is
+// gone (before the contents change: otherwise the old name could come back
+// over a cleared file), and the first page, cleared, is msynced (MS_SYNC)
+// before the rename: the file's new name never refers, on disk, to its old
+// header. The rest of the cleared pages reach the disk by writeback, as
+// the records written over them do; what is left of the earlier life on
+// disk after a power loss are records of an older segment, whose sequence
+// numbers are below the new segment's first, which readers and recovery
+// never deliver (docs/FORMAT.md, "Readers hold what they read").
 func reuse(pf pooled, path, tmp string, size int64, perm os.FileMode, prefault bool) (*os.File, []byte, error) {
 	f := pf.f
 	data := pf.data
@@ -274,6 +287,9 @@ func reuse(pf pooled, path, tmp string, size int64, perm os.FileMode, prefault b
 	if err := fileutil.RenameNoReplace(pf.path, tmp); err != nil {
 		return fail(fmt.Errorf("reuse segment file for %s: %w", path, err))
 	}
+	if err := fileutil.SyncDir(filepath.Dir(tmp)); err != nil {
+		return fail(fmt.Errorf("reuse segment file for %s: %w", path, err))
+	}
 	if st, err := f.Stat(); err != nil || st.Size() != size {
 		return fail(fmt.Errorf("reuse segment file %s: it is no longer %d bytes (another process changed it)", tmp, size))
 	}
@@ -287,6 +303,9 @@ func reuse(pf pooled, path, tmp string, size int64, perm os.FileMode, prefault b
 	// Another process may truncate the file: a fault is an error, not a crash.
 	if err := fault.Guard(tmp, func() error { clear(data); return nil }); err != nil {
 		return fail(fmt.Errorf("clear reused segment file: %w", err))
+	}
+	if err := fileutil.Msync(data, 0, ring.HeaderSize, true); err != nil {
+		return fail(fmt.Errorf("flush the cleared header of reused segment file %s: %w", tmp, err))
 	}
 	if err := f.Chmod(perm); err != nil {
 		return fail(fmt.Errorf("reuse segment file for %s: %w", path, err))

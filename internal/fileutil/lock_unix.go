@@ -31,30 +31,47 @@ func (e *LockedError) Error() string {
 // The kernel releases it when the holder dies, so a crashed writer never
 // leaves a stale lock behind.
 type Lock struct {
-	f *os.File
+	f    *os.File
+	prev Holder
+}
+
+// Holder is what a lock holder wrote into the lock file: its pid and the
+// boot it ran in (BootID). The file is never fsynced: the boot id is there
+// to tell, after the holder died, whether the page cache it wrote into
+// survived (the same boot: the process died, the machine did not).
+type Holder struct {
+	PID  int
+	Boot string // "" if unknown
 }
 
 // TryLock takes the exclusive lock on path without waiting, creating the file
 // (0600, never through a symbolic link) if needed, and writes this process's
-// pid into it. If the lock is held it returns a *LockedError.
+// pid and the boot id into it. If the lock is held it returns a
+// *LockedError.
 func TryLock(path string) (*Lock, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open lock file: %w", err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		pid := readPID(f)
+		pid := readHolder(f).PID
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			return nil, &LockedError{Path: path, PID: pid}
 		}
 		return nil, fmt.Errorf("flock %s: %w", path, err)
 	}
+	l := &Lock{f: f, prev: readHolder(f)}
 	if err := f.Truncate(0); err == nil {
-		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+		_, _ = f.WriteAt([]byte(fmt.Sprintf("%d %s\n", os.Getpid(), BootID())), 0)
 	}
-	return &Lock{f: f}, nil
+	return l, nil
 }
+
+// Previous returns what the last holder before this one wrote into the
+// lock file: nothing (a zero Holder) after a clean Release, or if the
+// file's contents did not survive.
+func (l *Lock) Previous() Holder { return l.prev }
 
 // IsLocked reports whether some process holds the lock on path, and its pid.
 // It does not create the file.
@@ -69,7 +86,7 @@ func IsLocked(path string) (bool, int, error) {
 	defer f.Close()
 	err = unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
 	if errors.Is(err, unix.EWOULDBLOCK) {
-		return true, readPID(f), nil
+		return true, readHolder(f).PID, nil
 	}
 	if err != nil {
 		return false, 0, err
@@ -78,14 +95,23 @@ func IsLocked(path string) (bool, int, error) {
 	return false, 0, nil
 }
 
-func readPID(f *os.File) int {
-	buf := make([]byte, 32)
+// readHolder reads a lock file: "PID BOOT\n" (or "PID\n", as older
+// versions wrote it).
+func readHolder(f *os.File) Holder {
+	buf := make([]byte, 128)
 	n, _ := f.ReadAt(buf, 0)
-	pid, err := strconv.Atoi(strings.TrimSpace(string(buf[:n])))
-	if err != nil {
-		return 0
+	fields := strings.Fields(string(buf[:n]))
+	var h Holder
+	if len(fields) == 0 {
+		return h
 	}
-	return pid
+	if pid, err := strconv.Atoi(fields[0]); err == nil {
+		h.PID = pid
+	}
+	if len(fields) > 1 {
+		h.Boot = fields[1]
+	}
+	return h
 }
 
 // Release drops the lock. The lock file stays, empty, for the next holder.
