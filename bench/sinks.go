@@ -98,7 +98,7 @@ func init() {
 	})
 	registerSink(&Sink{
 		ID: "mmaplog/interval", Name: "mmaplog (interval=100ms)", Policy: "interval=100ms", Rotates: true,
-		Note: "mmaplog.Writer, writeback started every 100 ms in the background",
+		Note: "mmaplog.Writer, the dirty range msynced (MS_SYNC) every 100 ms in the background",
 		Open: openMmaplog(flush.EveryInterval(100 * time.Millisecond)),
 	})
 	registerSink(&Sink{
