@@ -104,7 +104,6 @@ type seekState struct {
 	quietUntil int64
 	quietSeg   uint64
 	starts     []segStart // segment headers and first records, by listing index
-	probes     int        // probes made (for tests)
 }
 
 // segStart is what the search read of a segment: its header, and its first
@@ -170,11 +169,10 @@ func probe(b []byte, from, limit int64, lo mark, seqBound uint64) (mark, bool) {
 // one at or after it (or of the end of what is written). check, if set,
 // sees every record probed after lo; false stops the search there.
 // Sequence numbers in b are below seqBound.
-func bisect(b []byte, lo mark, limit int64, seqBound uint64, atOrAfter func(mark) bool, check func(lo, r mark) bool, probes *int) mark {
+func bisect(b []byte, lo mark, limit int64, seqBound uint64, atOrAfter func(mark) bool, check func(lo, r mark) bool) mark {
 	limit = min(limit, int64(len(b)))
 	for limit-lo.end > seekWalk {
 		m := (lo.end + (limit-lo.end)/2) &^ (ring.Align - 1)
-		*probes++
 		r, ok := probe(b, m, limit, lo, seqBound)
 		switch {
 		case !ok:
@@ -225,7 +223,7 @@ func (r *Reader) seekTo(v *rotate.View, first uint64) {
 			}
 		}
 		if start, ok := firstMark(b, first); ok && start.seq < target {
-			lo = bisect(b, start, int64(len(b)), math.MaxUint64, func(m mark) bool { return m.seq >= target }, nil, &r.seek.probes)
+			lo = bisect(b, start, int64(len(b)), math.MaxUint64, func(m mark) bool { return m.seq >= target }, nil)
 			found = lo.off > start.off
 		}
 		return nil
@@ -417,7 +415,7 @@ func (r *Reader) timeLowerBound(t int64) uint64 {
 					return false
 				}
 				return true
-			}, &r.seek.probes)
+			})
 		return nil
 	})
 	r.seek.hint, r.seek.hintSeg, r.seek.hintOK = lo, fi.Num, true
@@ -521,7 +519,7 @@ func (r *Reader) logEnd() (uint64, error) {
 			if !v.Compressed {
 				if first, ok := firstMark(b, v.Header.FirstSeq); ok {
 					adviseRandom(b)
-					lo := bisect(b, first, int64(len(b)), math.MaxUint64, func(mark) bool { return false }, nil, &r.seek.probes)
+					lo := bisect(b, first, int64(len(b)), math.MaxUint64, func(mark) bool { return false }, nil)
 					w = ring.Walker{Pos: lo.off, Seq: lo.seq, DataEnd: lo.off}
 				}
 			}
@@ -580,7 +578,7 @@ func (r *Reader) lastRecord(fi rotate.FileInfo) (last mark, ok bool) {
 		if !v.Compressed {
 			if first, found := firstMark(b, v.Header.FirstSeq); found {
 				adviseRandom(b)
-				lo := bisect(b, first, int64(len(b)), math.MaxUint64, func(mark) bool { return false }, nil, &r.seek.probes)
+				lo := bisect(b, first, int64(len(b)), math.MaxUint64, func(mark) bool { return false }, nil)
 				w = ring.Walker{Pos: lo.off, Seq: lo.seq, DataEnd: lo.off}
 			}
 		}

@@ -1,6 +1,8 @@
 package tail_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -438,5 +440,133 @@ func TestSinceClockStepsAnywhere(t *testing.T) {
 			}
 		}
 		t.Logf("seed %d: %d time steps reported by the searches", seed, reported)
+	}
+}
+
+// TestSeekFollow: following Readers with the new options: Last then what
+// comes, Since and MinLevel on records written after Open, Until ending a
+// follower at the first record stamped after it, or once it has read
+// everything with the clock past Until by UntilGrace.
+func TestSeekFollow(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "log")
+	base := time.Now().Add(-time.Hour)
+	var cur time.Time
+	w, err := mmaplog.Open(dir, &mmaplog.Options{SegmentSize: 64 << 10, MaxBackups: -1, Clock: func() time.Time { return cur }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	appendAt := func(i int, at time.Time, l mmaplog.Level) {
+		cur = at
+		if _, err := w.Append(l, payload(i, 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 1000; i++ {
+		appendAt(i, base.Add(time.Duration(i)*time.Second), mmaplog.Level(1+i%7))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// collect reads with r until it has n records or is done.
+	collect := func(r *tail.Reader, n int) []uint64 {
+		var seqs []uint64
+		for len(seqs) < n {
+			for r.Next() {
+				seqs = append(seqs, r.Record().Seq)
+			}
+			if err := r.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if r.Done() {
+				break
+			}
+			if err := r.Wait(ctx); err != nil {
+				t.Fatalf("waited for %d records, have %d: %v", n, len(seqs), err)
+			}
+		}
+		return seqs
+	}
+	last, err := tail.Open(dir, &tail.Options{Follow: true, Last: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer last.Close()
+	warn, err := tail.Open(dir, &tail.Options{Follow: true, Since: base.Add(995 * time.Second), MinLevel: ring.LevelWarn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer warn.Close()
+	until, err := tail.Open(dir, &tail.Options{Follow: true, Since: base.Add(998 * time.Second), Until: base.Add(1002 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer until.Close()
+	for i := 1000; i < 1010; i++ {
+		appendAt(i, base.Add(time.Duration(i)*time.Second), mmaplog.Level(1+i%7))
+	}
+	if got := collect(last, 15); !slices.Equal(got, seqRange(996, 1010)) {
+		t.Errorf("Last 5, following: %v, want 996 to 1010", got)
+	}
+	var want []uint64
+	for i := 995; i < 1010; i++ {
+		if l := ring.Level(1 + i%7); l >= ring.LevelWarn {
+			want = append(want, uint64(i)+1)
+		}
+	}
+	if got := collect(warn, len(want)); !slices.Equal(got, want) {
+		t.Errorf("Since and MinLevel, following: %v, want %v", got, want)
+	}
+	if got := collect(until, 100); !slices.Equal(got, seqRange(999, 1003)) || !until.Done() {
+		t.Errorf("Until, following: %v (done %v), want 999 to 1003 and done", got, until.Done())
+	}
+	// Until in the past, nothing after it yet: done once read up.
+	past, err := tail.Open(dir, &tail.Options{Follow: true, Since: base.Add(1005 * time.Second), Until: time.Now().Add(-tail.UntilGrace)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer past.Close()
+	if got := collect(past, 100); !slices.Equal(got, seqRange(1006, 1010)) || !past.Done() {
+		t.Errorf("Until past, following: %v (done %v), want 1006 to 1010 and done", got, past.Done())
+	}
+}
+
+func seqRange(from, to uint64) []uint64 {
+	var s []uint64
+	for q := from; q <= to; q++ {
+		s = append(s, q)
+	}
+	return s
+}
+
+// TestSeekOptionErrors: options that contradict each other are errors of
+// Open and OpenReverse.
+func TestSeekOptionErrors(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "log")
+	w, err := mmaplog.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("x"))
+	w.Close()
+	now := time.Now()
+	for _, o := range []tail.Options{
+		{Since: now, FromSeq: 3},
+		{Since: now, FromEnd: true},
+		{Last: 3, FromSeq: 3},
+		{Last: -1},
+	} {
+		if r, err := tail.Open(dir, &o); err == nil {
+			r.Close()
+			t.Errorf("Open %+v: no error", o)
+		}
+	}
+	for _, o := range []tail.Options{{Follow: true}, {FromEnd: true}, {Since: now, FromSeq: 2}, {Last: -2}} {
+		if r, err := tail.OpenReverse(dir, &o); err == nil {
+			r.Close()
+			t.Errorf("OpenReverse %+v: no error", o)
+		}
+	}
+	if _, err := tail.OpenReverse(filepath.Join(dir, "nothing"), nil); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("OpenReverse of a missing directory: %v", err)
 	}
 }
