@@ -100,9 +100,12 @@ type seekState struct {
 	stopSeq  uint64 // a static Reader ends before this sequence number
 	stopSet  bool
 	// quietUntil: read-ahead is off in segment quietSeg up to this offset
-	// (0: not off).
+	// (0: not off); quietNext: the next segment opened starts so;
+	// quietHop: the walk may take it into one more segment.
 	quietUntil int64
 	quietSeg   uint64
+	quietNext  bool
+	quietHop   bool
 	starts     []segStart // segment headers and first records, by listing index
 }
 
@@ -204,37 +207,55 @@ func firstMark(b []byte, first uint64) (mark, bool) {
 // number: without it, the walk goes through every record before it. Damage
 // before that record is then not read, nor reported. Streams (compressed
 // segments) are read from their start.
+//
+// Where a search placed the walk (here, or in resolveStart), the walk reads
+// without read-ahead for seekQuiet bytes, into the next segment too.
 func (r *Reader) seekTo(v *rotate.View, first uint64) {
 	target := r.opts.FromSeq
 	hint, useHint := r.seek.hint, r.seek.hintOK && r.seek.hintSeg == v.Num
 	r.seek.hintOK = false
-	if target <= first || v.Stream() || r.verify != nil {
+	// Quiet: the first segment after resolveStart's search, or the next
+	// one the walk went on into, once.
+	quiet := r.seek.quietNext || r.seek.quietUntil != 0 && r.seek.quietSeg != v.Num && r.seek.quietHop
+	if !r.seek.quietNext && quiet {
+		r.seek.quietHop = false
+	}
+	r.seek.quietNext, r.seek.quietUntil = false, 0
+	if v.Stream() || r.verify != nil {
 		return
 	}
-	var lo mark
+	lo := mark{off: ring.HeaderSize, seq: first}
 	found := false
-	_ = fault.Guard(v.Path, func() error {
-		b := v.Data
-		adviseRandom(b)
-		if useHint && hint.seq == target {
-			if rec, kind, _ := ring.Decode(b, int(hint.off)); kind == ring.KindRecord && rec.Seq == hint.seq {
-				lo, found = hint, true
-				return nil
+	if target > first {
+		_ = fault.Guard(v.Path, func() error {
+			b := v.Data
+			adviseRandom(b)
+			if useHint && hint.seq == target {
+				if rec, kind, _ := ring.Decode(b, int(hint.off)); kind == ring.KindRecord && rec.Seq == hint.seq {
+					lo, found = hint, true
+					return nil
+				}
 			}
-		}
-		if start, ok := firstMark(b, first); ok && start.seq < target {
-			lo = bisect(b, start, int64(len(b)), math.MaxUint64, func(m mark) bool { return m.seq >= target }, nil)
-			found = lo.off > start.off
-		}
-		return nil
-	})
-	if !found {
-		adviseNormal(v.Data)
-		return
+			if start, ok := firstMark(b, first); ok && start.seq < target {
+				lo = bisect(b, start, int64(len(b)), math.MaxUint64, func(m mark) bool { return m.seq >= target }, nil)
+				found = lo.off > start.off
+			}
+			return nil
+		})
 	}
-	r.walk = ring.Walker{Pos: lo.off, Seq: lo.seq, DataEnd: lo.off}
-	r.nextSeq = lo.seq
-	r.seek.quietUntil, r.seek.quietSeg = lo.off+seekQuiet, v.Num
+	if found {
+		r.walk = ring.Walker{Pos: lo.off, Seq: lo.seq, DataEnd: lo.off}
+		r.nextSeq = lo.seq
+	}
+	if found || quiet {
+		adviseRandom(v.Data)
+		r.seek.quietUntil, r.seek.quietSeg = lo.off+seekQuiet, v.Num
+		if found {
+			r.seek.quietHop = true
+		}
+	} else if target > first {
+		adviseNormal(v.Data)
+	}
 }
 
 // readStart reads the header and first record of segment i of the listing,
@@ -694,6 +715,7 @@ func (r *Reader) resolveStart() error {
 	}
 	o.FromSeq = from
 	r.passed = r.passedFor(from)
+	r.seek.quietNext, r.seek.quietHop = true, true // the walk starts where the search chose
 	return nil
 }
 
@@ -704,7 +726,7 @@ func (r *Reader) filter() (ok, more bool) {
 	o := &r.opts
 	if r.seek.quietUntil != 0 && rec.Offset >= r.seek.quietUntil && rec.Segment == r.seek.quietSeg {
 		adviseNormal(r.view.Data)
-		r.seek.quietUntil = 0
+		r.seek.quietUntil, r.seek.quietHop = 0, false
 	}
 	if r.seek.stopSet && rec.Seq >= r.seek.stopSeq {
 		r.atEnd = true
