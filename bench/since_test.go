@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -59,8 +60,8 @@ func writeSinceLog(dir string, size int64) (*sinceLog, error) {
 	n := size / (recSize + 32)
 	l := &sinceLog{dir: dir, start: time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC), records: n}
 	step := 24 * time.Hour / time.Duration(n)
-	var i int64
-	w, err := mmaplog.Open(dir, &mmaplog.Options{MaxBackups: -1, Clock: func() time.Time { return l.start.Add(time.Duration(i) * step) }})
+	var now atomic.Int64 // the writer's background work reads it too
+	w, err := mmaplog.Open(dir, &mmaplog.Options{MaxBackups: -1, Clock: func() time.Time { return time.Unix(0, now.Load()) }})
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +69,8 @@ func writeSinceLog(dir string, size int64) (*sinceLog, error) {
 	rec := []byte(prefix + strings.Repeat("x", recSize-len(prefix)-2) + `"}`)
 	order := strings.Index(prefix, "o-1") + 2
 	var num []byte
-	for i = 0; i < n; i++ {
+	for i := int64(0); i < n; i++ {
+		now.Store(l.start.Add(time.Duration(i) * step).UnixNano())
 		num = strconv.AppendInt(num[:0], 1e9+i%1e9, 10)
 		copy(rec[order:order+10], num)
 		if _, err := w.Append(mmaplog.LevelInfo, rec); err != nil {

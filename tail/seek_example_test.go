@@ -3,6 +3,7 @@ package tail_test
 import (
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/mmaplog/mmaplog/mmaplog"
@@ -15,11 +16,12 @@ import (
 func ExampleOptions_since() {
 	dir, _ := os.MkdirTemp("", "mmaplog-example-")
 	defer os.RemoveAll(dir)
+	// Records a minute apart, from a clock of the example's own.
 	start := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	now := start
-	w, _ := mmaplog.Open(dir, &mmaplog.Options{Clock: func() time.Time { return now }})
+	var now atomic.Int64
+	w, _ := mmaplog.Open(dir, &mmaplog.Options{Clock: func() time.Time { return time.Unix(0, now.Load()) }})
 	for i, l := range []mmaplog.Level{mmaplog.LevelInfo, mmaplog.LevelError, mmaplog.LevelWarn, mmaplog.LevelInfo, mmaplog.LevelError} {
-		now = start.Add(time.Duration(i) * time.Minute)
+		now.Store(start.Add(time.Duration(i) * time.Minute).UnixNano())
 		w.Append(l, []byte(fmt.Sprintf("event %d", i)))
 	}
 	w.Close()

@@ -84,14 +84,14 @@ func cachedBytes(t *testing.T, dir string) int64 {
 func TestSeekReadsLittle(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "log")
 	base := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
-	var i int
-	w, err := mmaplog.Open(dir, &mmaplog.Options{SegmentSize: 4 << 20, MaxBackups: -1, NoPrefault: true,
-		Clock: func() time.Time { return base.Add(time.Duration(i) * time.Millisecond) }})
+	var clock testClock
+	w, err := mmaplog.Open(dir, &mmaplog.Options{SegmentSize: 4 << 20, MaxBackups: -1, NoPrefault: true, Clock: clock.now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	const n = 300_000 // 200-byte records: 64 MiB in 16 segments
-	for i = 0; i < n; i++ {
+	for i := 0; i < n; i++ {
+		clock.set(base.Add(time.Duration(i) * time.Millisecond).UnixNano())
 		if _, err := w.Append(mmaplog.LevelInfo, payload(i, 200)); err != nil {
 			t.Fatal(err)
 		}

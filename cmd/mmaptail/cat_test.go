@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,8 +82,8 @@ var catEpoch = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 func timedLog(t *testing.T, n int, o mmaplog.Options, level func(n uint64) mmaplog.Level) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "log")
-	var cur time.Time
-	o.Clock = func() time.Time { return cur }
+	var clock testClock
+	o.Clock = clock.now
 	if o.SegmentSize == 0 {
 		o.SegmentSize = 16 << 10
 	}
@@ -92,7 +93,7 @@ func timedLog(t *testing.T, n int, o mmaplog.Options, level func(n uint64) mmapl
 	}
 	var buf []byte
 	for i := uint64(1); i <= uint64(n); i++ {
-		cur = catEpoch.Add(time.Duration(i) * time.Second)
+		clock.set(catEpoch.Add(time.Duration(i) * time.Second))
 		if _, err := w.Append(level(i), recordJSON(buf, i)); err != nil {
 			t.Fatal(err)
 		}
@@ -102,6 +103,13 @@ func timedLog(t *testing.T, n int, o mmaplog.Options, level func(n uint64) mmapl
 	}
 	return dir
 }
+
+// testClock is a writer's Options.Clock that a test sets: the writer's
+// background goroutines read it too.
+type testClock struct{ ns atomic.Int64 }
+
+func (c *testClock) now() time.Time  { return time.Unix(0, c.ns.Load()) }
+func (c *testClock) set(t time.Time) { c.ns.Store(t.UnixNano()) }
 
 func infoLevel(uint64) mmaplog.Level { return mmaplog.LevelInfo }
 
@@ -241,14 +249,14 @@ func catSinceRelative(t *testing.T) bool {
 	dir := filepath.Join(t.TempDir(), "log")
 	now := time.Now().UTC()
 	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
-	var cur time.Time
-	w, err := mmaplog.Open(dir, &mmaplog.Options{SegmentSize: 16 << 10, Clock: func() time.Time { return cur }})
+	var clock testClock
+	w, err := mmaplog.Open(dir, &mmaplog.Options{SegmentSize: 16 << 10, Clock: clock.now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	times := []time.Time{now.Add(-40 * time.Hour), now.Add(-30 * time.Hour), now.Add(-20 * time.Hour), now.Add(-2 * time.Hour), now.Add(-10 * time.Minute), now.Add(-time.Second)}
 	for i, at := range times {
-		cur = at
+		clock.set(at)
 		w.Append(mmaplog.LevelInfo, recordJSON(nil, uint64(i+1)))
 	}
 	w.Close()
@@ -460,8 +468,8 @@ func TestCatFollowCombined(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "log")
 	base := time.Now().Truncate(time.Second) // record n: base plus n seconds
 	stamp := func(n int) string { return base.Add(time.Duration(n) * time.Second).Format(time.RFC3339) }
-	var cur time.Time
-	w, err := mmaplog.Open(dir, &mmaplog.Options{SegmentSize: 16 << 10, MaxBackups: -1, Clock: func() time.Time { return cur }})
+	var clock testClock
+	w, err := mmaplog.Open(dir, &mmaplog.Options{SegmentSize: 16 << 10, MaxBackups: -1, Clock: clock.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,7 +477,7 @@ func TestCatFollowCombined(t *testing.T) {
 	var buf []byte
 	write := func(from, to uint64) {
 		for n := from; n <= to; n++ {
-			cur = base.Add(time.Duration(n) * time.Second)
+			clock.set(base.Add(time.Duration(n) * time.Second))
 			if _, err := w.Append(mmaplog.Level(n%8), recordJSON(buf, n)); err != nil {
 				t.Fatal(err)
 			}
@@ -528,8 +536,8 @@ func TestCatFollowCombined(t *testing.T) {
 // segment before the step.
 func TestCatTimeStep(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "log")
-	var cur time.Time
-	w, err := mmaplog.Open(dir, &mmaplog.Options{SegmentSize: 16 << 10, MaxBackups: -1, Clock: func() time.Time { return cur }})
+	var clock testClock
+	w, err := mmaplog.Open(dir, &mmaplog.Options{SegmentSize: 16 << 10, MaxBackups: -1, Clock: clock.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -538,10 +546,11 @@ func TestCatTimeStep(t *testing.T) {
 	perSeg := uint64((16<<10 - 128) / ((32 + len(rec(1000)) + 7) &^ 7))
 	stepAt := 1000 + 10*perSeg // the first record of the eleventh segment
 	for n := uint64(1000); n < 4000; n++ {
-		cur = catEpoch.Add(time.Duration(n) * time.Second)
+		at := catEpoch.Add(time.Duration(n) * time.Second)
 		if n >= stepAt {
-			cur = cur.Add(-time.Duration(2*perSeg) * time.Second)
+			at = at.Add(-time.Duration(2*perSeg) * time.Second)
 		}
+		clock.set(at)
 		if _, err := w.Append(mmaplog.LevelInfo, rec(n)); err != nil {
 			t.Fatal(err)
 		}
