@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -319,7 +320,8 @@ func lineFormat(format, dir, host string, fields multiFlag) (func([]byte, tail.R
 		if host == "" {
 			host, _ = os.Hostname()
 		}
-		enc, err := ship.NewEncoder(dir, host, fm)
+		// ship names a log by its cleaned path: so does the event here.
+		enc, err := ship.NewEncoder(filepath.Clean(dir), host, fm)
 		if err != nil {
 			return nil, usagef("--field: %v", err)
 		}

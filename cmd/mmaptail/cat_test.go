@@ -449,7 +449,7 @@ func TestCatOutput(t *testing.T) {
 	ship.stop(t)
 	b, _ := os.ReadFile(out)
 	shipped := lines(string(b))
-	ecs := catOK(t, "cat", "-o", "ecs", "--host", "web-7", "--field", "service.name=checkout", "--field", "labels.env=prod", dir)
+	ecs := catOK(t, "cat", "-o", "ecs", "--host", "web-7", "--field", "service.name=checkout", "--field", "labels.env=prod", dir+"/")
 	if !slices.Equal(ecs, shipped) {
 		for i := range min(len(ecs), len(shipped)) {
 			if ecs[i] != shipped[i] {
