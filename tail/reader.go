@@ -106,6 +106,41 @@ type Options struct {
 	// OnDamage, if set, is called for every damaged range as it is met
 	// (they are also collected; see Reader.Damage).
 	OnDamage func(Damage)
+
+	// Since, if not zero, starts at the first record stamped at or after
+	// it, in sequence order; every record after that one is read,
+	// whatever its time stamp: time is treated as non-decreasing along
+	// the log. The start is found without reading the log from its
+	// beginning: by the time of each segment's first record, then by a
+	// binary search inside one segment (a compressed one is read from its
+	// start). Records whose times go back by up to TimeSlack are found
+	// exactly; a larger step back (the clock set back while the log was
+	// written) that the search reads is reported (OnTimeStep) and read on
+	// from before it, but one between the few records it reads can make
+	// it start after records stamped at or after Since. docs/READING.md
+	// says more. Since cannot be combined with FromSeq or FromEnd.
+	Since time.Time
+	// Until, if not zero, ends reading before the first record stamped
+	// after it: Next returns false and Done true. A following Reader also
+	// ends once it has read everything while the clock is past Until by
+	// UntilGrace.
+	Until time.Time
+	// MinLevel, if not ring.LevelNone, skips the records whose level (the
+	// type byte, Record.Type) is below it, and those without a level.
+	MinLevel ring.Level
+	// Match, if set, skips the records for which it returns false. With
+	// Last it is also called for the records counted back over. The
+	// record's payload is valid only during the call.
+	Match func(Record) bool
+	// Last, if above 0, starts at the Last-th newest record present at
+	// Open (among those MinLevel and Match keep, from Since on, before
+	// Until), counting back from the end of the log a chunk at a time. A
+	// Reader without Follow then stops at the end present at Open; with
+	// Follow it goes on. It cannot be combined with FromSeq or FromEnd.
+	Last int
+	// OnTimeStep, if set, is called for every step back in record times
+	// that the search for Since, Until or Last reads (see TimeStep).
+	OnTimeStep func(TimeStep)
 }
 
 // Reader reads the records of a log in sequence order. It is not safe for
@@ -143,6 +178,7 @@ type Reader struct {
 
 	follow followState
 	verify *verifier // set when Verify drives the Reader
+	seek   seekState // Since, Until, Last and the filters (seek.go)
 }
 
 // segmentEnd is how the walk of a segment ended.
@@ -178,6 +214,9 @@ func Open(dir string, o *Options) (*Reader, error) {
 	}
 	r.list = l
 	r.chooseStart()
+	if err := r.resolveStart(); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -210,6 +249,7 @@ func (r *Reader) Next() bool {
 	r.relisted = false
 	for {
 		if r.view == nil && !r.openNext() {
+			r.untilPassed()
 			return false
 		}
 		ok, more := r.step()
@@ -221,6 +261,7 @@ func (r *Reader) Next() bool {
 			return true
 		}
 		if !more {
+			r.untilPassed()
 			return false
 		}
 	}
@@ -295,7 +336,7 @@ func (r *Reader) step() (ok, more bool) {
 			return false, true
 		}
 		r.rec = Record{Seq: rec.Seq, Time: rec.Time, Type: rec.Type, Payload: rec.Payload, Segment: v.Num, Offset: rec.Offset, Size: rec.Size}
-		return true, true
+		return r.filter()
 	case ring.StepDamage:
 		d := st.Damage
 		setPath(d.Err, v.Path)

@@ -111,6 +111,7 @@ func (r *Reader) openNext() bool {
 		r.nextSeq = first
 		r.view = v
 		r.walk = ring.NewWalker(first)
+		r.seekTo(v, first)
 		r.released = 0
 		if r.opts.Follow && !v.Compressed {
 			r.mapControl()
