@@ -93,3 +93,33 @@ func TestClockOption(t *testing.T) {
 		last = ts
 	}
 }
+
+// TestRecordClockFloorAfterIdle: once the record clock stopped (no record
+// for a while), a wall clock stepped back meanwhile does not stamp the
+// next record before the last one. (The finisher re-bases the clock every
+// second from the real time: if it did so between the step and the stamp,
+// the stamp is the real time, later anyway.)
+func TestRecordClockFloorAfterIdle(t *testing.T) {
+	w, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first record starts the record clock", func() bool { return w.coarse.Load() != 0 })
+	var last int64
+	waitFor(t, "the record clock stops once records stop", func() bool {
+		if c := w.coarse.Load(); c != 0 {
+			last = c
+			return false
+		}
+		return true
+	})
+	now := time.Now()
+	w.clock.Store(&clockBase{wall: now.Add(-time.Hour).UnixNano(), mono: now}) // the wall clock stepped back an hour
+	if ts := w.stamp(); ts < last {
+		t.Fatalf("stamped %v after the clock stepped back, before the last stamp %v", time.Unix(0, ts), time.Unix(0, last))
+	}
+}

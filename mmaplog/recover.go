@@ -222,6 +222,7 @@ func (w *Writer) recover() (*segment, error) {
 			return nil, fmt.Errorf("mmaplog: %w", err)
 		}
 		w.powerLossEnd(last.Path, int64(res.End), res.NextSeq, ring.StateSealed)
+		w.raiseClockFloor(max(res.LastTime, v.Header.Created))
 		return w.newSegment(last.Num+1, res.NextSeq)
 	}
 	seg, h, truncated, err := rotate.OpenRepair(last)
@@ -252,6 +253,7 @@ func (w *Writer) recover() (*segment, error) {
 		w.recovery = append(w.recovery, Repair{Path: last.Path, Offset: int64(len(seg.Data)), Length: int64(h.Size) - int64(len(seg.Data)), Kind: RepairTruncated, Seq: res.NextSeq,
 			Err: &ring.CorruptionError{Path: last.Path, Offset: int64(len(seg.Data)), Err: fmt.Errorf("%w: file is %d bytes, its header says %d; continuing in a new segment", ring.ErrShort, len(seg.Data), h.Size)}})
 		w.powerLossEnd(last.Path, int64(res.End), res.NextSeq, state)
+		w.raiseClockFloor(max(res.LastTime, h.Created))
 		return w.newSegment(last.Num+1, res.NextSeq)
 	}
 	res, err := w.repair(seg, h, true, 0)
@@ -260,6 +262,7 @@ func (w *Writer) recover() (*segment, error) {
 		return nil, err
 	}
 	w.powerLossEnd(last.Path, int64(res.DataEnd), res.NextSeq, state)
+	w.raiseClockFloor(max(res.LastTime, h.Created))
 	if res.Full {
 		ring.StoreState(seg.Data, ring.StateSealed)
 		seg.Close()

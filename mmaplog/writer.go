@@ -29,6 +29,7 @@ type Writer struct {
 	active  atomic.Pointer[segment]
 	clock   atomic.Pointer[clockBase] // for record time stamps, see now
 	coarse  atomic.Int64              // the record clock (Unix ns); 0 while it is stopped, see stamp
+	floor   atomic.Int64              // no record is stamped earlier (Unix ns), see raiseClockFloor
 
 	opts    options
 	dir     string
@@ -361,13 +362,20 @@ func (w *Writer) now() int64 {
 
 // stamp returns the time stamped on a record: the record clock, one load,
 // unless it is stopped (no record for a while) or Options.ExactClock is
-// set; then it reads the time and starts the record clock.
+// set; then it reads the time, never earlier than the clock floor, and
+// starts the record clock.
 func (w *Writer) stamp() int64 {
 	if ts := w.coarse.Load(); ts != 0 {
 		return ts
 	}
 	ts := w.now()
-	if !w.opts.ExactClock && w.opts.Clock == nil {
+	if w.opts.Clock != nil {
+		return ts // a test's clock, taken as it is
+	}
+	if f := w.floor.Load(); ts < f {
+		ts = f
+	}
+	if !w.opts.ExactClock {
 		w.coarse.CompareAndSwap(0, ts) // so that no later stamp goes back before it
 		select {
 		case w.clockKick <- struct{}{}:
@@ -407,8 +415,12 @@ func (w *Writer) runClock() {
 			if seq := w.active.Load().ring.NextSeq(); seq != last {
 				last, idle = seq, 0
 			} else if idle++; idle >= clockIdleTicks {
-				// Stop, unless a Write read the time meanwhile.
-				if cur := w.coarse.Load(); w.coarse.CompareAndSwap(cur, 0) {
+				// Stop, unless a Write read the time meanwhile; the
+				// floor keeps the next start from going back before
+				// cur (the wall clock may have stepped back).
+				cur := w.coarse.Load()
+				w.raiseClockFloor(cur)
+				if w.coarse.CompareAndSwap(cur, 0) {
 					break
 				}
 				idle = 0
@@ -424,6 +436,21 @@ func (w *Writer) advanceClock() {
 		old := w.coarse.Load()
 		ts := max(w.now(), old)
 		if w.coarse.CompareAndSwap(old, ts) {
+			return
+		}
+	}
+}
+
+// raiseClockFloor makes ts the earliest time a record can be stamped with
+// from now on (it never lowers the floor): record times never go back
+// within a log, across idle periods and writer restarts, though the wall
+// clock may step back. Records then carry the floor until the clock
+// passes it again, as the record clock does while it runs. Readers that
+// seek by time rely on it (tail.Options.Since).
+func (w *Writer) raiseClockFloor(ts int64) {
+	for {
+		f := w.floor.Load()
+		if ts <= f || w.floor.CompareAndSwap(f, ts) {
 			return
 		}
 	}

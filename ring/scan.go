@@ -261,6 +261,8 @@ type ScanResult struct {
 	// TailDamage is the error of the record at TailFrom when it is not a
 	// zero length word (a corrupt record with nothing provable after it).
 	TailDamage error
+	// LastTime is the time stamp of the last valid data record; 0 if none.
+	LastTime int64
 }
 
 // Scan walks a whole region with a Walker from its first record (sequence
@@ -287,6 +289,7 @@ func Scan(b []byte, firstSeq uint64, fn func(Record) bool) ScanResult {
 		}
 		switch st.Kind {
 		case StepRecord:
+			res.LastTime = st.Record.Time
 			if fn != nil && !fn(st.Record) {
 				return finish()
 			}
