@@ -30,7 +30,7 @@ func ExampleReader_follow() {
 			time.Sleep(time.Millisecond)
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for n := 0; n < 3; {
 		for r.Next() {
