@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mmaplog/mmaplog/internal/fileutil"
+	"github.com/mmaplog/mmaplog/internal/frozenwriter"
 	"github.com/mmaplog/mmaplog/mmaplog"
 	"github.com/mmaplog/mmaplog/ring"
 	"github.com/mmaplog/mmaplog/rotate"
@@ -32,6 +33,9 @@ func TestMain(m *testing.M) {
 	}
 	if dir := os.Getenv(readerEnv); dir != "" {
 		os.Exit(readerChild(dir))
+	}
+	if dir := os.Getenv(frozenwriter.Env); dir != "" {
+		os.Exit(frozenwriter.Child(dir))
 	}
 	goleak.VerifyTestMain(m)
 }
@@ -372,10 +376,14 @@ func TestFollowAcrossWriterRestart(t *testing.T) {
 	}
 }
 
-// TestFollowHole: a record reserved and never published (a writer that died
-// mid-record) with records after it. While the writer's lock is held the
-// reader waits (up to HoleWait); once nobody holds it, the reader skips the
-// hole and reports exactly one record lost.
+// TestFollowHole: a zero length word with records after it (record 5) in a
+// segment that a writer holding the log's lock appends to (its state open):
+// a record the writer reserved and has not written. The follower reads 1 to
+// 4 and waits there, however long it takes, reporting the stall after
+// HoleWait and again as it goes on. Once the writer has finished the
+// segment (its state says every record reserved in it is written), the zero
+// word is a hole, though the writer still holds the lock: the follower skips
+// it, one record lost, ends the stall report and reads 6 to 10.
 func TestFollowHole(t *testing.T) {
 	dir := t.TempDir()
 	w, err := mmaplog.Open(dir, &mmaplog.Options{SegmentSize: 64 << 10})
@@ -386,98 +394,75 @@ func TestFollowHole(t *testing.T) {
 		w.Append(0, payload(i, 40))
 	}
 	w.Close()
-	// Turn record 5 into a hole: zero its length word, as if its writer
-	// had died between reserving and publishing it.
+	// The writer continues the log (the state goes back to open), and
+	// record 5 is one it has reserved and not written: a zero length word.
+	lock, err := fileutil.TryLock(filepath.Join(dir, rotate.LockName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Release()
 	path := filepath.Join(dir, rotate.SegmentName(1))
 	seg, err := rotate.OpenWritable(path, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer seg.Close()
 	off := ring.HeaderSize + 4*ring.RecordSize(40)
 	if rec, kind, _ := ring.Decode(seg.Data, off); kind != ring.KindRecord || rec.Seq != 5 {
 		t.Fatalf("record 5 not at %d: %v %v", off, kind, rec.Seq)
 	}
 	binary.LittleEndian.PutUint32(seg.Data[off:], 0)
-	seg.Close()
+	ring.StoreState(seg.Data, ring.StateOpen)
 
-	// A live writer (its lock held): the reader waits at the hole.
-	lock, err := fileutil.TryLock(filepath.Join(dir, rotate.LockName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := tail.Open(dir, &tail.Options{Follow: true, HoleWait: time.Hour})
+	const holeWait = 20 * time.Millisecond
+	var stalls []tail.Stall
+	r, err := tail.Open(dir, &tail.Options{Follow: true, HoleWait: holeWait, OnStall: func(s tail.Stall) { stalls = append(stalls, s) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // catches a hang only
+	defer cancel()
 	var seqs []uint64
-	deadline := time.Now().Add(400 * time.Millisecond)
-	for time.Now().Before(deadline) {
+	for len(stalls) < 3 { // three looks past record 5, each reported
 		if r.Next() {
-			seqs = append(seqs, r.Record().Seq)
+			if seqs = append(seqs, r.Record().Seq); r.Record().Seq > 4 {
+				t.Fatalf("read %v past record 5, which the writer has not written (damage %v)", seqs, r.Damage())
+			}
 			continue
 		}
-		r.Wait(ctx)
+		if err := r.Wait(ctx); err != nil {
+			t.Fatalf("no stall reported: read %v, damage %v", seqs, r.Damage())
+		}
 	}
 	if fmt.Sprint(seqs) != "[1 2 3 4]" || len(r.Damage()) != 0 {
-		t.Fatalf("with the writer alive: read %v, damage %v; want [1 2 3 4] and a wait", seqs, r.Damage())
+		t.Fatalf("with the writer appending to the segment: read %v, damage %v; want [1 2 3 4] and a wait", seqs, r.Damage())
 	}
-	// The writer dies: the hole is skipped, one record reported lost.
-	lock.Release()
-	deadline = time.Now().Add(10 * time.Second)
-	for len(seqs) < 9 && time.Now().Before(deadline) {
+	for _, s := range stalls {
+		if s.Seq != 5 || s.Offset != int64(off) || s.PID != os.Getpid() || s.Over || s.Waited < holeWait {
+			t.Fatalf("stall %+v, want record 5 at offset %d, pid %d", s, off, os.Getpid())
+		}
+	}
+	// The writer finishes the segment: the zero word is a hole.
+	ring.StoreState(seg.Data, ring.StateClosed)
+	for len(seqs) < 9 {
 		if r.Next() {
 			seqs = append(seqs, r.Record().Seq)
 			continue
 		}
-		r.Wait(ctx)
+		if err := r.Wait(ctx); err != nil {
+			t.Fatalf("read %v, damage %v: %v", seqs, r.Damage(), err)
+		}
 	}
 	if fmt.Sprint(seqs) != "[1 2 3 4 6 7 8 9 10]" {
 		t.Fatalf("read %v", seqs)
 	}
-	if r.Lost() != 1 || len(r.Damage()) != 1 || !errors.Is(r.Damage()[0].Err, ring.ErrHole) {
-		t.Fatalf("lost %d, damage %v; want one hole, one record lost", r.Lost(), r.Damage())
+	ds := r.Damage()
+	if r.Lost() != 1 || len(ds) != 1 || ds[0].Kind != tail.DamageHole || !errors.Is(ds[0].Err, ring.ErrHole) || ds[0].From != int64(off) {
+		t.Fatalf("lost %d, damage %v; want one hole at %d, one record lost", r.Lost(), ds, off)
 	}
-}
-
-// TestFollowHoleTimeout: with the writer alive, a hole is skipped after
-// HoleWait.
-func TestFollowHoleTimeout(t *testing.T) {
-	dir := t.TempDir()
-	w, err := mmaplog.Open(dir, &mmaplog.Options{SegmentSize: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	for i := 0; i < 3; i++ {
-		w.Append(0, payload(i, 40))
-	}
-	seg, err := rotate.OpenWritable(filepath.Join(dir, rotate.SegmentName(1)), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	binary.LittleEndian.PutUint32(seg.Data[ring.HeaderSize+ring.RecordSize(40):], 0)
-	seg.Close()
-	r, err := tail.Open(dir, &tail.Options{Follow: true, HoleWait: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	var seqs []uint64
-	start := time.Now()
-	for len(seqs) < 2 && time.Since(start) < 10*time.Second {
-		if r.Next() {
-			seqs = append(seqs, r.Record().Seq)
-			continue
-		}
-		r.Wait(context.Background())
-	}
-	if fmt.Sprint(seqs) != "[1 3]" || r.Lost() != 1 {
-		t.Fatalf("read %v, lost %d", seqs, r.Lost())
-	}
-	if el := time.Since(start); el < 300*time.Millisecond {
-		t.Fatalf("skipped the hole after %v, before HoleWait", el)
+	if last := stalls[len(stalls)-1]; !last.Over || last.Published || last.Seq != 5 {
+		t.Fatalf("last stall report %+v, want the wait for 5 over, not written", last)
 	}
 }
 
