@@ -81,8 +81,12 @@
 // resumes. The writes a crashed writer left unfinished are reported as
 // DamageUnfinished, with no record lost: their Write never returned. Memory
 // faults on a mapping (a segment file truncated by another process while
-// mapped) become damage, never a crash. The reading rules are ring.Walker's,
-// the format's one decoder loop; docs/FORMAT.md has them.
+// mapped) become damage, never a crash; so does a segment overwritten by
+// another process while a Reader has it open (its header zeroed or
+// changed): reported from where the Reader was, reading goes on with the
+// next segment, as a Reader opening the log afterwards does. The reading
+// rules are ring.Walker's, the format's one decoder loop; docs/FORMAT.md has
+// them.
 //
 // # Cursors
 //

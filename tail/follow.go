@@ -47,11 +47,13 @@ const maxWarnEvery = 10 * time.Minute
 
 // waitAtEmpty decides, in follow mode, what a zero length word at the
 // current position means: the end of what is written so far, or a record
-// that a live writer goroutine is still writing (wait: true), or maybe a
-// hole that will never be filled (false: look past it; what is found there
-// decides, see unpublished). It looks past the word only now and then:
-// walking the rest of a segment costs a few milliseconds.
-func (r *Reader) waitAtEmpty(v *rotate.View) (wait bool) {
+// that a live writer goroutine is still writing (emptyStop: wait), or maybe
+// a hole that will never be filled (emptyLook: look past it; what is found
+// there decides, see unpublished), or nothing any more, the segment
+// overwritten under the Reader (emptyDamaged: reported). It looks past the
+// word only now and then: walking the rest of a segment costs a few
+// milliseconds.
+func (r *Reader) waitAtEmpty(v *rotate.View) emptyAction {
 	f := &r.follow
 	now := time.Now()
 	if f.emptyAt != r.walk.Pos || f.emptySeg != v.Num {
@@ -64,30 +66,33 @@ func (r *Reader) waitAtEmpty(v *rotate.View) (wait bool) {
 		f.checkAt = now.Add(20 * time.Millisecond)
 		f.scanned, f.evidence = false, false
 		f.scanAt, f.scanEvery = now.Add(r.opts.HoleWait), r.opts.HoleWait
-		return true
+		return emptyStop
 	}
 	if now.Before(f.checkAt) {
-		return true
+		return emptyStop
 	}
 	f.checkAt = now.Add(f.checkEvery)
 	f.checkEvery = min(2*f.checkEvery, 5*time.Second)
+	if r.rewritten(v) {
+		return emptyDamaged
+	}
 	var finished bool
 	if fault.Guard(v.Path, func() error { finished = ring.LoadState(v.Data).Finished(); return nil }) != nil {
-		return false // the next step meets the fault and reports it
+		return emptyLook // the next step meets the fault and reports it
 	}
 	alive := r.writerAlive()
 	if alive {
 		f.scanned = false
 		if !finished {
 			if now.Sub(f.emptySince) < r.opts.HoleWait {
-				return true // a writer goroutine may still publish it
+				return emptyStop // a writer goroutine may still publish it
 			}
 			// Waiting at the end of what is written is the normal
 			// idle state: look past it only when the writer woke this
 			// reader for records elsewhere, and otherwise rarely.
 			if !f.evidence || r.ctl == nil {
 				if now.Before(f.scanAt) {
-					return true
+					return emptyStop
 				}
 				f.scanEvery = min(2*f.scanEvery, 10*time.Minute)
 				f.scanAt = now.Add(f.scanEvery)
@@ -95,9 +100,9 @@ func (r *Reader) waitAtEmpty(v *rotate.View) (wait bool) {
 		}
 	}
 	if f.scanned {
-		return true // nothing followed, and no writer ran since
+		return emptyStop // nothing followed, and no writer ran since
 	}
-	return false
+	return emptyLook
 }
 
 // stalled notes s, a record that the live writer reserved and has not

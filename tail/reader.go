@@ -278,7 +278,7 @@ func (r *Reader) step() (ok, more bool) {
 		switch r.atEmpty(v) {
 		case emptyStop:
 			return false, false
-		case emptyRetry:
+		case emptyRetry, emptyDamaged:
 			return false, true
 		}
 		pos := r.walk.Pos
@@ -351,9 +351,10 @@ func (r *Reader) step() (ok, more bool) {
 type emptyAction uint8
 
 const (
-	emptyStop  emptyAction = iota // the end of what is written (for now)
-	emptyRetry                    // decode again: it was published meanwhile
-	emptyLook                     // look past it for a provable record
+	emptyStop    emptyAction = iota // the end of what is written (for now)
+	emptyRetry                      // decode again: it was published meanwhile
+	emptyLook                       // look past it for a provable record
+	emptyDamaged                    // the segment was overwritten: reported, and left
 )
 
 // atEmpty decides what a zero length word at the current position means:
@@ -364,10 +365,10 @@ func (r *Reader) atEmpty(v *rotate.View) emptyAction {
 		return emptyLook // a compressed segment is finished: a zero word in it is a hole
 	}
 	if r.opts.Follow {
-		if r.waitAtEmpty(v) {
-			return emptyStop
-		}
-		return emptyLook
+		return r.waitAtEmpty(v)
+	}
+	if r.rewritten(v) {
+		return emptyDamaged
 	}
 	later := r.laterStarted(v.Num, false)
 	alive := r.writerAlive()
@@ -451,6 +452,39 @@ func (r *Reader) finished(v *rotate.View) bool {
 		return true
 	}
 	return st.Finished()
+}
+
+// rewritten reports, and handles, a segment whose header in the mapping is
+// no longer the one read when it was opened: another process overwrote (or
+// zeroed) the file under the Reader. Nothing after the current position can
+// be trusted, and no writer will finish the segment: the Reader reports the
+// rest of it as damage, from where it is, and goes on with the next
+// segment, whose first sequence number says how many records were lost
+// (what a Reader opening the file now, finding its header zero or damaged,
+// does too).
+func (r *Reader) rewritten(v *rotate.View) bool {
+	if v.Compressed {
+		return false
+	}
+	var h ring.Header
+	var perr error
+	if fault.Guard(v.Path, func() error { h, perr = ring.ParseHeader(v.Data, false); return nil }) != nil {
+		return false // the next step meets the fault and reports it
+	}
+	if perr == nil && h == v.Header {
+		return false
+	}
+	how := "its fields changed"
+	switch {
+	case errors.Is(perr, ring.ErrNotStarted):
+		how = "zeroed"
+	case perr != nil:
+		how = perr.Error()
+	}
+	r.report(Damage{Kind: DamageCorrupt, Path: v.Path, From: r.walk.Pos, To: -1, Seq: r.walk.Seq,
+		Err: &ring.CorruptionError{Path: v.Path, Offset: 0, Err: fmt.Errorf("segment header overwritten while the segment was read (%s): another process wrote the file; its records from offset %d on are lost, reading goes on with the next segment", how, r.walk.Pos)}})
+	r.endSegment(endDamaged)
+	return true
 }
 
 // writerAlive reports whether a writer holds the log's lock.
