@@ -502,12 +502,13 @@ func (r *Reader) writer() (alive bool, pid int) {
 
 // unpublished reports, for a following Reader, whether the zero length word
 // at offset off of v, where sequence number seq is expected, is a record
-// that the writer reserved and may still write: v is a segment the writer has not finished (sealed or
-// closed), and the writer holds the log's lock. Such a record is never
-// skipped, however long it takes (a writer process stopped in the middle of
-// a Write), whatever is written after it: the Reader waits, telling
-// OnStall once it has waited HoleWait. Only once the writer is gone (it no
-// longer holds the lock) is the range skipped, as an unfinished write.
+// that the writer reserved and may still write: the writer has not
+// finished v (sealed or closed it), and it holds the log's lock. Such a
+// record is never skipped, however long it takes (a writer process stopped
+// in the middle of a Write), whatever is written after it: the Reader
+// waits, telling OnStall once it has waited HoleWait. Only once the writer
+// is gone (it no longer holds the lock) is the range skipped, as an
+// unfinished write; once it has finished v, as a hole.
 func (r *Reader) unpublished(v *rotate.View, off int64, seq uint64) bool {
 	if !r.opts.Follow || r.finished(v) {
 		return false
