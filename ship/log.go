@@ -237,6 +237,17 @@ func (l *logShipper) open() error {
 			cfg.OnDamage(d)
 		}
 	}
+	userStall := ro.OnStall
+	ro.OnStall = func(s tail.Stall) {
+		if userStall != nil {
+			userStall(s)
+		}
+		word := "warning"
+		if s.Over {
+			word = "note"
+		}
+		cfg.Logf("%s: %s: %s", l.dir, word, s)
+	}
 	r, err := tail.Open(l.dir, &ro)
 	if err != nil {
 		return err

@@ -15,8 +15,9 @@ const (
 	// log, a memory fault). The records there are lost.
 	DamageCorrupt DamageKind = iota
 	// DamageHole: space reserved and never published in a segment whose
-	// writer finished it (or that a live writer left unpublished for
-	// longer than HoleWait). The record there is lost.
+	// writer finished it (or, for a Reader that does not follow, that a
+	// live writer left unpublished for longer than HoleWait). The record
+	// there is lost.
 	DamageHole
 	// DamageUnfinished: writes of a crashed writer that never completed
 	// (their Write never returned): in a segment it did not finish, after

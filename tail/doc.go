@@ -41,10 +41,14 @@
 // to the files, which then poll.
 //
 // A zero length word followed by published records is a record a writer
-// goroutine reserved and has not published yet: the follower waits (up to
-// HoleWait) while the writer lives, and skips it, reporting it, once the
-// writer is dead (it no longer holds DIR/LOCK) and the next record is
-// proved. A segment file still being created by the writer's preparer, or
+// goroutine reserved and has not published yet. While the writer holds its
+// lock on DIR/LOCK, the follower waits for it, however long it takes (a
+// writer process stopped with SIGSTOP, a paused container), and reads
+// nothing after it: after HoleWait it says so through Options.OnStall (a
+// Stall names the writer's pid and the sequence number waited for), and
+// again while the wait lasts. It skips the record, reporting it, only once
+// the writer is dead (it no longer holds the lock) or has finished the
+// segment, and the next record is proved. A segment file still being created by the writer's preparer, or
 // whose header is zero, is not started yet: the follower waits for it.
 //
 // # Where to start
@@ -77,8 +81,12 @@
 // resumes. The writes a crashed writer left unfinished are reported as
 // DamageUnfinished, with no record lost: their Write never returned. Memory
 // faults on a mapping (a segment file truncated by another process while
-// mapped) become damage, never a crash. The reading rules are ring.Walker's,
-// the format's one decoder loop; docs/FORMAT.md has them.
+// mapped) become damage, never a crash; so does a segment overwritten by
+// another process while a Reader has it open (its header zeroed or
+// changed): reported from where the Reader was, reading goes on with the
+// next segment, as a Reader opening the log afterwards does. The reading
+// rules are ring.Walker's, the format's one decoder loop; docs/FORMAT.md has
+// them.
 //
 // # Cursors
 //

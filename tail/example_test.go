@@ -30,7 +30,7 @@ func ExampleReader_follow() {
 			time.Sleep(time.Millisecond)
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for n := 0; n < 3; {
 		for r.Next() {
@@ -109,4 +109,20 @@ func ExampleDamageKind() {
 	// unfinished write: corruption false
 	// removed by retention: corruption false
 	// repaired earlier: corruption false
+}
+
+// Tell an operator that the writer has stopped in the middle of a write
+// (OnStall), as a shipper does: nothing after the record is read until it
+// is written, and nothing is skipped.
+func ExampleStall() {
+	o := tail.Options{Follow: true, OnStall: func(s tail.Stall) { fmt.Println(s) }}
+	// What OnStall is told while the writer (process 4242) stays stopped,
+	// and once it has gone on:
+	s := tail.Stall{Path: "/var/log/app/0000000000000007.mlog", Offset: 4096, Seq: 1234, PID: 4242, Waited: 10 * time.Second}
+	o.OnStall(s)
+	s.Over, s.Published, s.Waited = true, true, 35*time.Second
+	o.OnStall(s)
+	// Output:
+	// /var/log/app/0000000000000007.mlog: record 1234 at offset 4096, reserved by the writer (process 4242), which holds the log's lock, is not written after 10s: waiting for it, reading nothing after it (is the writer stopped: SIGSTOP, a paused container, a debugger? resume it; a writer that exits lets readers go on)
+	// /var/log/app/0000000000000007.mlog: record 1234 at offset 4096 written after a wait of 35s: reading on
 }

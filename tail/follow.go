@@ -33,47 +33,66 @@ type followState struct {
 	// holdNone: Release was called since the last record; Wait keeps
 	// the segment's pages unmapped through its sleep.
 	holdNone bool
+	// stall is the record at emptyAt that the live writer reserved and
+	// has not written, once reported (stalling); warnAt is when to
+	// report it again, warnEvery the step after that.
+	stall     Stall
+	stalling  bool
+	warnAt    time.Time
+	warnEvery time.Duration
 }
+
+// maxWarnEvery bounds the time between two reports of a stall.
+const maxWarnEvery = 10 * time.Minute
 
 // waitAtEmpty decides, in follow mode, what a zero length word at the
 // current position means: the end of what is written so far, or a record
-// that a live writer goroutine is still writing (wait: true), or maybe a
-// hole that will never be filled (false: look past it). It looks past the
+// that a live writer goroutine is still writing (emptyStop: wait), or maybe
+// a hole that will never be filled (emptyLook: look past it; what is found
+// there decides, see unpublished), or nothing any more, the segment
+// overwritten under the Reader (emptyDamaged: reported). It looks past the
 // word only now and then: walking the rest of a segment costs a few
 // milliseconds.
-func (r *Reader) waitAtEmpty(v *rotate.View) (wait bool) {
+func (r *Reader) waitAtEmpty(v *rotate.View) emptyAction {
 	f := &r.follow
 	now := time.Now()
 	if f.emptyAt != r.walk.Pos || f.emptySeg != v.Num {
+		if f.stalling {
+			r.stallOver(false)
+		}
 		f.emptyAt, f.emptySeg, f.emptySince = r.walk.Pos, v.Num, now
+		f.warnAt, f.warnEvery = time.Time{}, r.opts.HoleWait
 		f.checkEvery = 100 * time.Millisecond
 		f.checkAt = now.Add(20 * time.Millisecond)
 		f.scanned, f.evidence = false, false
 		f.scanAt, f.scanEvery = now.Add(r.opts.HoleWait), r.opts.HoleWait
-		return true
+		return emptyStop
 	}
 	if now.Before(f.checkAt) {
-		return true
+		return emptyStop
 	}
 	f.checkAt = now.Add(f.checkEvery)
 	f.checkEvery = min(2*f.checkEvery, 5*time.Second)
-	var sealed bool
-	if fault.Guard(v.Path, func() error { sealed = ring.LoadState(v.Data) == ring.StateSealed; return nil }) != nil {
-		return false // the next step meets the fault and reports it
+	if r.rewritten(v) {
+		return emptyDamaged
+	}
+	var finished bool
+	if fault.Guard(v.Path, func() error { finished = ring.LoadState(v.Data).Finished(); return nil }) != nil {
+		return emptyLook // the next step meets the fault and reports it
 	}
 	alive := r.writerAlive()
 	if alive {
 		f.scanned = false
-		if !sealed {
+		if !finished {
 			if now.Sub(f.emptySince) < r.opts.HoleWait {
-				return true // a writer goroutine may still publish it
+				return emptyStop // a writer goroutine may still publish it
 			}
 			// Waiting at the end of what is written is the normal
 			// idle state: look past it only when the writer woke this
 			// reader for records elsewhere, and otherwise rarely.
 			if !f.evidence || r.ctl == nil {
 				if now.Before(f.scanAt) {
-					return true
+					return emptyStop
 				}
 				f.scanEvery = min(2*f.scanEvery, 10*time.Minute)
 				f.scanAt = now.Add(f.scanEvery)
@@ -81,9 +100,40 @@ func (r *Reader) waitAtEmpty(v *rotate.View) (wait bool) {
 		}
 	}
 	if f.scanned {
-		return true // nothing followed, and no writer ran since
+		return emptyStop // nothing followed, and no writer ran since
 	}
-	return false
+	return emptyLook
+}
+
+// stalled notes s, a record that the live writer reserved and has not
+// written, at the position where the Reader waits. Once the Reader has
+// waited HoleWait there, it tells OnStall, and again as the wait goes on,
+// twice as long apart each time (maxWarnEvery at most).
+func (r *Reader) stalled(s Stall) {
+	f := &r.follow
+	now := time.Now()
+	s.Waited = now.Sub(f.emptySince)
+	if s.Waited < r.opts.HoleWait || now.Before(f.warnAt) {
+		return
+	}
+	f.warnAt = now.Add(f.warnEvery)
+	f.warnEvery = min(2*f.warnEvery, maxWarnEvery)
+	f.stall, f.stalling = s, true
+	if r.opts.OnStall != nil {
+		r.opts.OnStall(f.stall)
+	}
+}
+
+// stallOver ends a stall that was reported: the Reader goes on, with the
+// record it waited for (published) or past it.
+func (r *Reader) stallOver(published bool) {
+	f := &r.follow
+	s := f.stall
+	f.stall, f.stalling = Stall{}, false
+	s.Over, s.Published, s.Waited = true, published, time.Since(f.emptySince)
+	if r.opts.OnStall != nil {
+		r.opts.OnStall(s)
+	}
 }
 
 // giveBackPast gives back the pages after the current position, which

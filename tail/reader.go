@@ -41,7 +41,9 @@ func notLog(dir string) error { return fmt.Errorf("%s is %w", dir, ErrNotLog) }
 // Defaults of the follow-mode Options.
 const (
 	// DefaultHoleWait is how long a Reader waits for a record that was
-	// reserved but not yet published while the writer lives.
+	// reserved but not yet published while the writer lives, before it
+	// says so (a following Reader, which goes on waiting) or reports it as
+	// a hole (a Reader reading to the end).
 	DefaultHoleWait = 10 * time.Second
 	// DefaultWaitTimeout is the longest a caught-up Reader sleeps in Wait
 	// before it looks again without being woken.
@@ -74,12 +76,17 @@ type Options struct {
 	// waits for more, and the Reader goes on across rotations into new
 	// segments. A directory that does not exist yet is waited for.
 	Follow bool
-	// HoleWait bounds how long a Reader waits at a record that the live
-	// writer reserved but has not published while later records are there
-	// (a writer goroutine stopped between the two). After that the range
-	// is skipped and reported as Damage. When the writer is dead (it holds
-	// no lock on DIR/LOCK) the range is skipped as soon as a provably
-	// valid record follows it. Default DefaultHoleWait.
+	// HoleWait is how long a Reader waits at a record that the live
+	// writer reserved but has not published while later records are
+	// there (a writer process stopped, or a goroutine of it stuck,
+	// between the two) before it does something about it. A following
+	// Reader never skips such a record while the writer holds its lock
+	// on DIR/LOCK: after HoleWait it tells OnStall, and goes on waiting.
+	// A Reader reading to the end (without Follow) skips it after
+	// HoleWait, reporting it as Damage (DamageHole). When the writer is
+	// dead (it holds no lock) or has finished the segment, the range is
+	// skipped as soon as a provably valid record follows it. Default
+	// DefaultHoleWait.
 	HoleWait time.Duration
 	// WaitTimeout is how long Wait first sleeps before it looks again
 	// without being woken by the writer; it doubles while the log stays
@@ -141,6 +148,12 @@ type Options struct {
 	// OnTimeStep, if set, is called for every step back in record times
 	// that the search for Since, Until or Last reads (see TimeStep).
 	OnTimeStep func(TimeStep)
+	// OnStall, if set, is told, in follow mode, when the Reader has
+	// waited longer than HoleWait for a record that the live writer
+	// reserved and has not written (a writer process stopped, or a
+	// goroutine of it stuck, in the middle of a Write), while it goes on
+	// waiting, and when the wait ends: see Stall.
+	OnStall func(Stall)
 }
 
 // Reader reads the records of a log in sequence order. It is not safe for
@@ -257,6 +270,9 @@ func (r *Reader) Next() bool {
 			if off := r.rec.Offset; off-r.released >= r.opts.ReleaseEvery {
 				r.release(off) // the pages before the record just read
 			}
+			if r.follow.stalling {
+				r.stallOver(r.rec.Seq == r.follow.stall.Seq)
+			}
 			r.follow.idle, r.follow.holdNone = 0, false
 			return true
 		}
@@ -302,7 +318,7 @@ func (r *Reader) step() (ok, more bool) {
 		switch r.atEmpty(v) {
 		case emptyStop:
 			return false, false
-		case emptyRetry:
+		case emptyRetry, emptyDamaged:
 			return false, true
 		}
 		pos := r.walk.Pos
@@ -339,6 +355,12 @@ func (r *Reader) step() (ok, more bool) {
 		return r.filter()
 	case ring.StepDamage:
 		d := st.Damage
+		if d.Hole && r.unpublished(v, d.From, d.Seq) {
+			// Records follow a record the live writer reserved and
+			// has not written yet: wait for it, skip nothing.
+			r.walk.Pos, r.walk.Seq, r.nextSeq = d.From, d.Seq, d.Seq
+			return false, false
+		}
 		setPath(d.Err, v.Path)
 		kind := r.kindOf(v, d.Hole)
 		out := Damage{Kind: kind, Path: v.Path, From: d.From, To: d.To, Lost: d.Lost(), Seq: d.Seq, Resume: d.Resume, Err: d.Err}
@@ -369,9 +391,10 @@ func (r *Reader) step() (ok, more bool) {
 type emptyAction uint8
 
 const (
-	emptyStop  emptyAction = iota // the end of what is written (for now)
-	emptyRetry                    // decode again: it was published meanwhile
-	emptyLook                     // look past it for a provable record
+	emptyStop    emptyAction = iota // the end of what is written (for now)
+	emptyRetry                      // decode again: it was published meanwhile
+	emptyLook                       // look past it for a provable record
+	emptyDamaged                    // the segment was overwritten: reported, and left
 )
 
 // atEmpty decides what a zero length word at the current position means:
@@ -382,10 +405,10 @@ func (r *Reader) atEmpty(v *rotate.View) emptyAction {
 		return emptyLook // a compressed segment is finished: a zero word in it is a hole
 	}
 	if r.opts.Follow {
-		if r.waitAtEmpty(v) {
-			return emptyStop
-		}
-		return emptyLook
+		return r.waitAtEmpty(v)
+	}
+	if r.rewritten(v) {
+		return emptyDamaged
 	}
 	later := r.laterStarted(v.Num, false)
 	alive := r.writerAlive()
@@ -410,8 +433,11 @@ func (r *Reader) atEmpty(v *rotate.View) emptyAction {
 // (st.DirtyTo: garbage up to there).
 func (r *Reader) nothingAfter(v *rotate.View, st ring.Step) (ok, more bool) {
 	later := r.laterStarted(v.Num, r.opts.Follow)
-	if r.opts.Follow && !later {
-		r.follow.scanned = !r.writerAlive()
+	if r.opts.Follow && (!later || r.unpublished(v, r.walk.Pos, r.walk.Seq)) {
+		// The end of what is written so far, or (later segments
+		// started) records the live writer reserved at the end of this
+		// segment and has not written yet.
+		r.follow.scanned = !later && !r.writerAlive()
 		return false, false
 	}
 	if later || v.Compressed {
@@ -468,9 +494,69 @@ func (r *Reader) finished(v *rotate.View) bool {
 	return st.Finished()
 }
 
+// rewritten reports, and handles, a segment whose header in the mapping is
+// no longer the one read when it was opened: another process overwrote (or
+// zeroed) the file under the Reader. Nothing after the current position can
+// be trusted, and no writer will finish the segment: the Reader reports the
+// rest of it as damage, from where it is, and goes on with the next
+// segment, whose first sequence number says how many records were lost
+// (what a Reader opening the file now, finding its header zero or damaged,
+// does too).
+func (r *Reader) rewritten(v *rotate.View) bool {
+	if v.Compressed {
+		return false
+	}
+	var h ring.Header
+	var perr error
+	if fault.Guard(v.Path, func() error { h, perr = ring.ParseHeader(v.Data, false); return nil }) != nil {
+		return false // the next step meets the fault and reports it
+	}
+	if perr == nil && h == v.Header {
+		return false
+	}
+	how := "its fields changed"
+	switch {
+	case errors.Is(perr, ring.ErrNotStarted):
+		how = "zeroed"
+	case perr != nil:
+		how = perr.Error()
+	}
+	r.report(Damage{Kind: DamageCorrupt, Path: v.Path, From: r.walk.Pos, To: -1, Seq: r.walk.Seq,
+		Err: &ring.CorruptionError{Path: v.Path, Offset: 0, Err: fmt.Errorf("segment header overwritten while the segment was read (%s): another process wrote the file; its records from offset %d on are lost, reading goes on with the next segment", how, r.walk.Pos)}})
+	r.endSegment(endDamaged)
+	return true
+}
+
 // writerAlive reports whether a writer holds the log's lock.
 func (r *Reader) writerAlive() bool {
-	alive, _, _ := fileutil.IsLocked(r.lockPath)
+	alive, _ := r.writer()
+	return alive
+}
+
+// writer reports whether a writer holds the log's lock, and its pid (0 if
+// unknown).
+func (r *Reader) writer() (alive bool, pid int) {
+	alive, pid, _ = fileutil.IsLocked(r.lockPath)
+	return alive, pid
+}
+
+// unpublished reports, for a following Reader, whether the zero length word
+// at offset off of v, where sequence number seq is expected, is a record
+// that the writer reserved and may still write: the writer has not
+// finished v (sealed or closed it), and it holds the log's lock. Such a
+// record is never skipped, however long it takes (a writer process stopped
+// in the middle of a Write), whatever is written after it: the Reader
+// waits, telling OnStall once it has waited HoleWait. Only once the writer
+// is gone (it no longer holds the lock) is the range skipped, as an
+// unfinished write; once it has finished v, as a hole.
+func (r *Reader) unpublished(v *rotate.View, off int64, seq uint64) bool {
+	if !r.opts.Follow || r.finished(v) {
+		return false
+	}
+	alive, pid := r.writer()
+	if alive {
+		r.stalled(Stall{Path: v.Path, Offset: off, Seq: seq, PID: pid})
+	}
 	return alive
 }
 
@@ -531,6 +617,9 @@ func (r *Reader) report(d Damage) {
 	}
 	r.damage = append(r.damage, d)
 	r.lost += d.Lost
+	if r.follow.stalling {
+		r.stallOver(false) // the Reader goes on past the record it waited for
+	}
 	if r.opts.OnDamage != nil {
 		r.opts.OnDamage(d)
 	}

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mmaplog/mmaplog/internal/fileutil"
+	"github.com/mmaplog/mmaplog/internal/frozenwriter"
 	"github.com/mmaplog/mmaplog/mmaplog"
 	"github.com/mmaplog/mmaplog/ring"
 	"github.com/mmaplog/mmaplog/rotate"
@@ -32,6 +33,9 @@ func TestMain(m *testing.M) {
 	}
 	if dir := os.Getenv(readerEnv); dir != "" {
 		os.Exit(readerChild(dir))
+	}
+	if dir := os.Getenv(frozenwriter.Env); dir != "" {
+		os.Exit(frozenwriter.Child(dir))
 	}
 	goleak.VerifyTestMain(m)
 }
@@ -217,16 +221,16 @@ func TestReaderFollow(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer r.Close()
+			if c.name == "retention removed unread records" {
+				// The writer's retention may still be removing
+				// segments while the reader reads, ahead of it or
+				// behind it: every record is read or reported lost.
+				readRetained(t, c, r)
+				return
+			}
 			first := uint64(1)
 			if o.FromSeq > 0 {
 				first = o.FromSeq
-			}
-			retention := c.name == "retention removed unread records"
-			if retention {
-				// The writer's retention may still be removing
-				// segments: whatever the reader finds first, it must
-				// report every record before it lost.
-				first = 0
 			}
 			if c.fromEnd {
 				first = uint64(c.pre) + 1
@@ -238,19 +242,11 @@ func TestReaderFollow(t *testing.T) {
 			}()
 			got := readAll(t, c, r, first, uint64(c.n), true)
 			<-done
-			var lost uint64
-			if retention {
-				first = uint64(c.n) - got + 1
-				lost = first - 1
-				if lost == 0 {
-					t.Fatal("retention removed nothing: the case wants it to")
-				}
-			}
 			if got != uint64(c.n)-first+1 {
 				t.Fatalf("read %d records, want %d", got, uint64(c.n)-first+1)
 			}
-			if r.Lost() != lost {
-				t.Fatalf("lost %d, want %d (damage %v)", r.Lost(), lost, r.Damage())
+			if r.Lost() != 0 || len(r.Damage()) != 0 {
+				t.Fatalf("lost %d, want 0 (damage %v)", r.Lost(), r.Damage())
 			}
 		})
 	}
@@ -294,6 +290,58 @@ func readAll(t *testing.T, c readCase, r *tail.Reader, first, last uint64, follo
 	return n
 }
 
+// readRetained follows a log of c.n records (all written) from its first
+// record while retention may still remove segments, and checks that every
+// record is either read, intact and in order, or reported lost as removed by
+// retention: each jump in sequence numbers is exactly one Damage of kind
+// DamageRemoved, and the records lost add up to those not read.
+func readRetained(t *testing.T, c readCase, r *tail.Reader) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	last := uint64(c.n)
+	want, jumps := uint64(1), 0
+	var got uint64
+	for want <= last {
+		if !r.Next() {
+			if err := r.Err(); err != nil {
+				t.Fatalf("after %d records: %v", got, err)
+			}
+			if err := r.Wait(ctx); err != nil {
+				t.Fatalf("waiting for record %d: %v (damage %v)", want, err, r.Damage())
+			}
+			continue
+		}
+		rec := r.Record()
+		if rec.Seq < want {
+			t.Fatalf("record %d, want %d or later (damage %v)", rec.Seq, want, r.Damage())
+		}
+		if rec.Seq > want {
+			ds := r.Damage()
+			if len(ds) != jumps+1 {
+				t.Fatalf("records %d to %d missing, reported by %d damages, want one (damage %v)", want, rec.Seq-1, len(ds)-jumps, ds)
+			}
+			d := ds[jumps]
+			if d.Kind != tail.DamageRemoved || d.Seq != want || d.Resume != rec.Seq || d.Lost != rec.Seq-want {
+				t.Fatalf("records %d to %d missing, reported as %v (%v, lost %d, from %d resuming at %d)", want, rec.Seq-1, d, d.Kind, d.Lost, d.Seq, d.Resume)
+			}
+			jumps++
+		}
+		checkPayload(t, c, rec)
+		want = rec.Seq + 1
+		got++
+	}
+	if len(r.Damage()) != jumps {
+		t.Fatalf("damage without a jump in what was read: %v", r.Damage())
+	}
+	if jumps == 0 {
+		t.Fatal("retention removed nothing the reader asked for: the case wants it to")
+	}
+	if lost := r.Lost(); got+lost != last {
+		t.Fatalf("read %d and lost %d of %d records", got, lost, last)
+	}
+}
+
 // TestFollowAcrossWriterRestart: the writer closes (the segment stays open,
 // without padding) and a new writer continues the same log; a following
 // reader reads on without a gap.
@@ -328,10 +376,14 @@ func TestFollowAcrossWriterRestart(t *testing.T) {
 	}
 }
 
-// TestFollowHole: a record reserved and never published (a writer that died
-// mid-record) with records after it. While the writer's lock is held the
-// reader waits (up to HoleWait); once nobody holds it, the reader skips the
-// hole and reports exactly one record lost.
+// TestFollowHole: a zero length word with records after it (record 5) in a
+// segment that a writer holding the log's lock appends to (its state open):
+// a record the writer reserved and has not written. The follower reads 1 to
+// 4 and waits there, however long it takes, reporting the stall after
+// HoleWait and again as it goes on. Once the writer has finished the
+// segment (its state says every record reserved in it is written), the zero
+// word is a hole, though the writer still holds the lock: the follower skips
+// it, one record lost, ends the stall report and reads 6 to 10.
 func TestFollowHole(t *testing.T) {
 	dir := t.TempDir()
 	w, err := mmaplog.Open(dir, &mmaplog.Options{SegmentSize: 64 << 10})
@@ -342,98 +394,75 @@ func TestFollowHole(t *testing.T) {
 		w.Append(0, payload(i, 40))
 	}
 	w.Close()
-	// Turn record 5 into a hole: zero its length word, as if its writer
-	// had died between reserving and publishing it.
+	// The writer continues the log (the state goes back to open), and
+	// record 5 is one it has reserved and not written: a zero length word.
+	lock, err := fileutil.TryLock(filepath.Join(dir, rotate.LockName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Release()
 	path := filepath.Join(dir, rotate.SegmentName(1))
 	seg, err := rotate.OpenWritable(path, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer seg.Close()
 	off := ring.HeaderSize + 4*ring.RecordSize(40)
 	if rec, kind, _ := ring.Decode(seg.Data, off); kind != ring.KindRecord || rec.Seq != 5 {
 		t.Fatalf("record 5 not at %d: %v %v", off, kind, rec.Seq)
 	}
 	binary.LittleEndian.PutUint32(seg.Data[off:], 0)
-	seg.Close()
+	ring.StoreState(seg.Data, ring.StateOpen)
 
-	// A live writer (its lock held): the reader waits at the hole.
-	lock, err := fileutil.TryLock(filepath.Join(dir, rotate.LockName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := tail.Open(dir, &tail.Options{Follow: true, HoleWait: time.Hour})
+	const holeWait = 20 * time.Millisecond
+	var stalls []tail.Stall
+	r, err := tail.Open(dir, &tail.Options{Follow: true, HoleWait: holeWait, OnStall: func(s tail.Stall) { stalls = append(stalls, s) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // catches a hang only
+	defer cancel()
 	var seqs []uint64
-	deadline := time.Now().Add(400 * time.Millisecond)
-	for time.Now().Before(deadline) {
+	for len(stalls) < 3 { // three looks past record 5, each reported
 		if r.Next() {
-			seqs = append(seqs, r.Record().Seq)
+			if seqs = append(seqs, r.Record().Seq); r.Record().Seq > 4 {
+				t.Fatalf("read %v past record 5, which the writer has not written (damage %v)", seqs, r.Damage())
+			}
 			continue
 		}
-		r.Wait(ctx)
+		if err := r.Wait(ctx); err != nil {
+			t.Fatalf("no stall reported: read %v, damage %v", seqs, r.Damage())
+		}
 	}
 	if fmt.Sprint(seqs) != "[1 2 3 4]" || len(r.Damage()) != 0 {
-		t.Fatalf("with the writer alive: read %v, damage %v; want [1 2 3 4] and a wait", seqs, r.Damage())
+		t.Fatalf("with the writer appending to the segment: read %v, damage %v; want [1 2 3 4] and a wait", seqs, r.Damage())
 	}
-	// The writer dies: the hole is skipped, one record reported lost.
-	lock.Release()
-	deadline = time.Now().Add(10 * time.Second)
-	for len(seqs) < 9 && time.Now().Before(deadline) {
+	for _, s := range stalls {
+		if s.Seq != 5 || s.Offset != int64(off) || s.PID != os.Getpid() || s.Over || s.Waited < holeWait {
+			t.Fatalf("stall %+v, want record 5 at offset %d, pid %d", s, off, os.Getpid())
+		}
+	}
+	// The writer finishes the segment: the zero word is a hole.
+	ring.StoreState(seg.Data, ring.StateClosed)
+	for len(seqs) < 9 {
 		if r.Next() {
 			seqs = append(seqs, r.Record().Seq)
 			continue
 		}
-		r.Wait(ctx)
+		if err := r.Wait(ctx); err != nil {
+			t.Fatalf("read %v, damage %v: %v", seqs, r.Damage(), err)
+		}
 	}
 	if fmt.Sprint(seqs) != "[1 2 3 4 6 7 8 9 10]" {
 		t.Fatalf("read %v", seqs)
 	}
-	if r.Lost() != 1 || len(r.Damage()) != 1 || !errors.Is(r.Damage()[0].Err, ring.ErrHole) {
-		t.Fatalf("lost %d, damage %v; want one hole, one record lost", r.Lost(), r.Damage())
+	ds := r.Damage()
+	if r.Lost() != 1 || len(ds) != 1 || ds[0].Kind != tail.DamageHole || !errors.Is(ds[0].Err, ring.ErrHole) || ds[0].From != int64(off) {
+		t.Fatalf("lost %d, damage %v; want one hole at %d, one record lost", r.Lost(), ds, off)
 	}
-}
-
-// TestFollowHoleTimeout: with the writer alive, a hole is skipped after
-// HoleWait.
-func TestFollowHoleTimeout(t *testing.T) {
-	dir := t.TempDir()
-	w, err := mmaplog.Open(dir, &mmaplog.Options{SegmentSize: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	for i := 0; i < 3; i++ {
-		w.Append(0, payload(i, 40))
-	}
-	seg, err := rotate.OpenWritable(filepath.Join(dir, rotate.SegmentName(1)), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	binary.LittleEndian.PutUint32(seg.Data[ring.HeaderSize+ring.RecordSize(40):], 0)
-	seg.Close()
-	r, err := tail.Open(dir, &tail.Options{Follow: true, HoleWait: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	var seqs []uint64
-	start := time.Now()
-	for len(seqs) < 2 && time.Since(start) < 10*time.Second {
-		if r.Next() {
-			seqs = append(seqs, r.Record().Seq)
-			continue
-		}
-		r.Wait(context.Background())
-	}
-	if fmt.Sprint(seqs) != "[1 3]" || r.Lost() != 1 {
-		t.Fatalf("read %v, lost %d", seqs, r.Lost())
-	}
-	if el := time.Since(start); el < 300*time.Millisecond {
-		t.Fatalf("skipped the hole after %v, before HoleWait", el)
+	if last := stalls[len(stalls)-1]; !last.Over || last.Published || last.Seq != 5 {
+		t.Fatalf("last stall report %+v, want the wait for 5 over, not written", last)
 	}
 }
 
@@ -598,16 +627,9 @@ func TestFollowRetentionWhileReading(t *testing.T) {
 	// The reader pauses inside segment 1 (still mapped); the writer goes
 	// through many segments and retention removes all but the last few.
 	write(t, w, c, 50, 3000)
-	waitFor := time.Now().Add(10 * time.Second)
-	for {
-		l, _ := rotate.List(dir)
-		if l.Segments[0].Num > 3 || time.Now().After(waitFor) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitRetentionDone(t, dir, 1)
 	var seqs []uint64
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for len(seqs) == 0 || seqs[len(seqs)-1] < 3000 {
 		if r.Next() {
@@ -714,7 +736,7 @@ func TestZeroedSegmentInTheMiddle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		var last uint64
 		for last < 400 {
 			if r.Next() {
@@ -737,14 +759,41 @@ func TestZeroedSegmentInTheMiddle(t *testing.T) {
 // segments of the log in dir.
 func waitRetention(t *testing.T, dir string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute) // catches a hang only
 	for {
 		l, err := rotate.List(dir)
 		if err == nil && len(l.Segments) > 0 && l.Segments[0].Num > 2 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("retention removed nothing in 10 s")
+			t.Fatal("retention removed nothing in a minute")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitRetentionDone waits until the writer's retention has removed all it
+// will of what was written so far: at most keep rolled segments are left
+// besides the active one (segments prepared ahead, not started, aside).
+func waitRetentionDone(t *testing.T, dir string, keep int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute) // catches a hang only
+	for {
+		l, err := rotate.List(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		started := 0
+		for _, fi := range l.Segments {
+			if _, err := rotate.PeekHeader(fi); err == nil {
+				started++
+			}
+		}
+		if started <= keep+1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("retention left %d started segments after a minute, want %d", started, keep+1)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

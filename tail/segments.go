@@ -35,12 +35,21 @@ func (r *Reader) openNext() bool {
 			r.passed = n
 			continue
 		}
-		if errors.Is(err, ring.ErrShort) && !r.laterStarted(n, false) {
+		later := false
+		if errors.Is(err, ring.ErrShort) || errors.Is(err, ring.ErrNotStarted) {
+			// A follower's listing may be older than the segments
+			// after this one: list again (once per Next).
+			later = r.laterStarted(n, r.opts.Follow && !r.relisted)
+			if r.err != nil {
+				return false
+			}
+		}
+		if errors.Is(err, ring.ErrShort) && !later {
 			// The newest file, still being created and preallocated by
 			// the writer's preparer: as good as not started.
 			err = ring.ErrNotStarted
 		}
-		if errors.Is(err, ring.ErrNotStarted) && r.laterStarted(n, false) {
+		if errors.Is(err, ring.ErrNotStarted) && later {
 			// Later segments hold data. The writer activates segments
 			// in order, so if this one is still zero now, it will never
 			// start; if it started meanwhile, read it.

@@ -168,6 +168,13 @@ func runCat(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		damaged = true
 		fmt.Fprintf(stderr, "mmaptail cat: damage: %s\n", oneLine(d.String()))
 	}
+	o.OnStall = func(s tail.Stall) {
+		word := "warning"
+		if s.Over {
+			word = "note"
+		}
+		fmt.Fprintf(stderr, "mmaptail cat: %s: %s\n", word, oneLine(s.String()))
+	}
 	o.OnTimeStep = func(s tail.TimeStep) {
 		fmt.Fprintf(stderr, "mmaptail cat: note: %s; --since and --until take time as non-decreasing and read on from before it\n", oneLine(s.String()))
 	}

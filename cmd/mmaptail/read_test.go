@@ -91,8 +91,9 @@ func checkRecordJSON(p []byte) (uint64, bool) {
 // testWriter is the writer process: it appends to DIR with WORKERS
 // goroutines (a single one writes record n as recordJSON(n), its sequence
 // number; several write a fixed record) for at least MS milliseconds and N
-// records (0: until killed), RATE records per second at most (0: flat out),
-// printing "ready" and then "ack SEQ" every ACK records it got back.
+// records (0: until killed), and until the file STOPFILE exists if set,
+// RATE records per second at most (0: flat out), printing "ready" and then
+// "ack SEQ" every ACK records it got back.
 func testWriter() int {
 	o := &mmaplog.Options{SegmentSize: int64(envNum("SEGMENT", 16<<10)), MaxBackups: envNum("MAXBACKUPS", -1), Compress: os.Getenv("COMPRESS") == "1", NoPrefault: os.Getenv("NOPREFAULT") == "1"}
 	w, err := mmaplog.Open(os.Getenv("DIR"), o)
@@ -103,6 +104,14 @@ func testWriter() int {
 	workers, rate, ackEvery := envNum("WORKERS", 1), envNum("RATE", 0), envNum("ACK", 1000)
 	until := time.Now().Add(time.Duration(envNum("MS", 0)) * time.Millisecond)
 	n := uint64(envNum("N", 0))
+	stopFile := os.Getenv("STOPFILE")
+	told := func() bool {
+		if stopFile == "" {
+			return true
+		}
+		_, err := os.Stat(stopFile)
+		return err == nil
+	}
 	extra := envNum("PAD", 0)
 	out := bufio.NewWriter(os.Stdout)
 	var mu sync.Mutex
@@ -119,7 +128,7 @@ func testWriter() int {
 			fixed := []byte(`{"level":"info","message":"one of several goroutines","pad":"` + strings.Repeat("x", extra) + `"}`)
 			for i := 1; ; i++ {
 				k := written.Add(1)
-				if n > 0 && k > n && !time.Now().Before(until) {
+				if n > 0 && k > n && !time.Now().Before(until) && told() {
 					return
 				}
 				if rate > 0 {
@@ -444,9 +453,10 @@ type readerRun struct {
 }
 
 // TestStressReaders: a writer process with Compress, 16 KiB segments and
-// MaxBackups -1 appends for at least 10 s while reader processes (followers,
-// `mmaptail cat -f`; shippers, `mmaptail ship --to file://`; static `mmaptail
-// cat`) start and stop at random moments, 24 or more of them. Every reader
+// MaxBackups -1 appends while reader processes (followers, `mmaptail cat
+// -f`; shippers, `mmaptail ship --to file://`; static `mmaptail cat`) start
+// and stop at random moments, until 24 of them have run (and at least 20,000
+// records are written), however long that takes. Every reader
 // reads every record of its range exactly once, intact, and none reports a
 // loss: compression renaming and unlinking segments under them costs
 // nothing. Then the same with retention keeping 3 rolled segments and some
@@ -466,14 +476,14 @@ func TestStressReaders(t *testing.T) {
 }
 
 func stressReaders(t *testing.T, maxBackups int) {
-	const (
-		minReaders = 24
-		minRun     = 10 * time.Second
-	)
+	const readers = 24
 	dir := filepath.Join(t.TempDir(), "log")
 	tmp := t.TempDir()
 	retention := maxBackups >= 0
-	w := writerProc(t, dir, "COMPRESS=1", "SEGMENT=16384", "MAXBACKUPS="+strconv.Itoa(maxBackups), "RATE=4000", "MS="+strconv.Itoa(int(minRun/time.Millisecond)), "N=20000", "ACK=100")
+	// The writer writes until told to stop, once the readers have run: a
+	// count of readers, whatever time starting them takes on this machine.
+	stopFile := filepath.Join(tmp, "stop")
+	w := writerProc(t, dir, "COMPRESS=1", "SEGMENT=16384", "MAXBACKUPS="+strconv.Itoa(maxBackups), "RATE=4000", "STOPFILE="+stopFile, "N=20000", "ACK=100")
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
 	var runs []*readerRun
 	var live []*readerRun
@@ -504,9 +514,10 @@ func stressReaders(t *testing.T, maxBackups int) {
 		}
 		live = append(live[:i], live[i+1:]...)
 	}
-	for {
+	for len(runs) < readers {
 		select {
 		case <-w.done:
+			t.Fatalf("the writer exited while the readers ran: %s", w.stderr)
 		default:
 			// Start a reader, now and then stop one, keep 6 at most.
 			ack := lastAck(w)
@@ -542,18 +553,16 @@ func stressReaders(t *testing.T, maxBackups int) {
 				}
 				stopOne(i)
 			}
-			continue
 		}
-		break
+	}
+	if err := os.WriteFile(stopFile, nil, 0o600); err != nil {
+		t.Fatal(err)
 	}
 	if code := w.wait(t, time.Minute); code != 0 {
 		t.Fatalf("writer: exit %d: %s", code, w.stderr)
 	}
 	for len(live) > 0 {
 		stopOne(0)
-	}
-	if len(runs) < minReaders {
-		t.Fatalf("only %d readers ran while the writer wrote; the test wants %d", len(runs), minReaders)
 	}
 	l, err := rotate.List(dir)
 	if err != nil {
