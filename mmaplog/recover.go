@@ -98,7 +98,7 @@ type Repair struct {
 // never fsyncs: after a crash of the process, in the same boot, it names
 // this boot (the page cache, and every record in it, survived); after a
 // restart it names another boot, or nothing.
-var ErrPowerLoss = errors.New("the machine went down since the log was last written (power loss or kernel crash), before all of it was flushed")
+var ErrPowerLoss = ring.ErrPowerLoss
 
 // errZerosLost is the cause of a hole after a restart.
 var errZerosLost = fmt.Errorf("%w: zeros where records were reserved are records whose pages never reached the disk (lost, whether or not their Write returned), or writes that never completed", ErrPowerLoss)

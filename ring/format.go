@@ -178,6 +178,12 @@ var (
 	ErrShort      = errors.New("region too short")
 	ErrNotStarted = errors.New("segment not activated yet (header is zero)")
 	ErrSequence   = errors.New("sequence number out of order")
+	// ErrPowerLoss is the cause of damage in a log whose last writer ran
+	// before the machine restarted (a power loss, a kernel crash) and did
+	// not close it: zeros where records were reserved are records whose
+	// pages never reached the disk, lost whether or not their Write
+	// returned, not writes that never completed.
+	ErrPowerLoss = errors.New("the machine went down since the log was last written (power loss or kernel crash), before all of it was flushed")
 	// ErrTooLarge is returned by Append for a payload that can never fit.
 	ErrTooLarge = errors.New("record too large")
 	// ErrFull is returned by Append when the region has no room left for

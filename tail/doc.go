@@ -79,7 +79,11 @@
 // it through Damage, with its kind (DamageKind), the number of records lost,
 // which the sequence numbers prove, and the sequence number at which reading
 // resumes. The writes a crashed writer left unfinished are reported as
-// DamageUnfinished, with no record lost: their Write never returned. Memory
+// DamageUnfinished, with no record lost: their Write never returned; unless
+// the machine went down since the writer ran (told by the lock file, which
+// names the boot the writer ran in): then the zeros are records whose pages
+// never reached the disk, counted lost, with the cause ring.ErrPowerLoss.
+// Memory
 // faults on a mapping (a segment file truncated by another process while
 // mapped) become damage, never a crash; so does a segment overwritten by
 // another process while a Reader has it open (its header zeroed or

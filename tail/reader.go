@@ -198,11 +198,12 @@ type Reader struct {
 type segmentEnd uint8
 
 const (
-	endNone     segmentEnd = iota // no segment read yet
-	endClosed                     // its end (closing padding, or no room left)
-	endDamaged                    // damage with nothing provable after it
-	endEarly                      // data stopped early, later segments hold data
-	endUnfinish                   // stopped early in a segment its crashed writer never finished
+	endNone      segmentEnd = iota // no segment read yet
+	endClosed                      // its end (closing padding, or no room left)
+	endDamaged                     // damage with nothing provable after it
+	endEarly                       // data stopped early, later segments hold data
+	endUnfinish                    // stopped early in a segment its crashed writer never finished
+	endPowerLoss                   // stopped early in a segment its writer had open when the machine went down
 )
 
 // DefaultReleaseEvery is Options.ReleaseEvery's default.
@@ -366,6 +367,8 @@ func (r *Reader) step() (ok, more bool) {
 		out := Damage{Kind: kind, Path: v.Path, From: d.From, To: d.To, Lost: d.Lost(), Seq: d.Seq, Resume: d.Resume, Err: d.Err}
 		if kind == DamageUnfinished {
 			out.Lost, out.Err = 0, fmt.Errorf("%w (sequence numbers %d to %d)", errUnfinished, d.Seq, d.Resume-1)
+		} else if _, lostPower := r.abandoned(v); lostPower && d.Hole && d.To >= 0 {
+			out.Err = fmt.Errorf("%w: records %d to %d were reserved and never reached the disk: lost", ring.ErrPowerLoss, d.Seq, d.Resume-1)
 		}
 		if d.To < 0 {
 			out.Resume = 0
@@ -442,8 +445,9 @@ func (r *Reader) nothingAfter(v *rotate.View, st ring.Step) (ok, more bool) {
 	}
 	if later || v.Compressed {
 		// The rest of the segment holds nothing: its writer crashed
-		// before it closed it (or someone zeroed its end).
-		unfinished := !r.finished(v) && !r.writerAlive()
+		// before it closed it, the machine went down, or someone zeroed
+		// its end.
+		unfinished, lostPower := r.abandoned(v)
 		if st.DirtyTo > r.walk.Pos {
 			d := Damage{Kind: DamageCorrupt, Path: v.Path, From: r.walk.Pos, To: -1, Seq: r.walk.Seq,
 				Err: &ring.CorruptionError{Path: v.Path, Offset: r.walk.Pos, Err: fmt.Errorf("%d bytes of garbage after the last valid record", st.DirtyTo-r.walk.Pos)}}
@@ -455,8 +459,11 @@ func (r *Reader) nothingAfter(v *rotate.View, st ring.Step) (ok, more bool) {
 			r.verify.unclosed(r, v, unfinished)
 		}
 		how := endEarly
-		if unfinished {
+		switch {
+		case unfinished:
 			how = endUnfinish
+		case lostPower:
+			how = endPowerLoss
 		}
 		r.endSegment(how)
 		return false, true
@@ -472,13 +479,49 @@ func (r *Reader) nothingAfter(v *rotate.View, st ring.Step) (ok, more bool) {
 // kindOf classifies a damaged range of v: a zero length word (hole) in a
 // segment that its crashed writer never finished is an unfinished write.
 func (r *Reader) kindOf(v *rotate.View, hole bool) DamageKind {
-	switch {
-	case !hole:
+	if !hole {
 		return DamageCorrupt
-	case !r.finished(v) && !r.writerAlive():
+	}
+	if crashed, _ := r.abandoned(v); crashed {
 		return DamageUnfinished
 	}
 	return DamageHole
+}
+
+// abandoned reports how the writer left v, a segment it never finished
+// (sealed or closed), once no writer holds the log: crashed, if its process
+// died and the machine did not (the page cache, with every record written
+// into it, survived: zeros it reserved are writes that never completed, no
+// record lost); lostPower, if the machine went down since (a power loss, a
+// kernel crash: zeros are records whose pages never reached the disk,
+// lost whether or not their Write returned). The lock file tells them
+// apart: each writer fills it with its pid and the boot id and never
+// fsyncs it. Both are false for a finished segment or a live writer.
+func (r *Reader) abandoned(v *rotate.View) (crashed, lostPower bool) {
+	if r.finished(v) || r.writerAlive() {
+		return false, false
+	}
+	if r.pageCacheSurvived() {
+		return true, false
+	}
+	return false, true
+}
+
+// pageCacheSurvived reports whether the last writer of the log, dead now,
+// ran in this boot of the machine. A lock file of an earlier version (a
+// pid, no boot id), or a machine whose boots cannot be told apart, counts
+// as this boot, as before boots were told apart; an empty one does not
+// (its contents did not survive).
+func (r *Reader) pageCacheSurvived() bool {
+	boot := fileutil.BootID()
+	h, err := fileutil.LockHolder(r.lockPath)
+	switch {
+	case err != nil || boot == "":
+		return true
+	case h.Boot == "":
+		return h.PID != 0
+	}
+	return h.Boot == boot
 }
 
 // finished reports whether the writer finished the segment v (sealed or

@@ -139,6 +139,9 @@ func (r *Reader) jump(v *rotate.View, n, first uint64) Damage {
 		// reserved and never finished.
 		d.Kind, d.Lost = DamageUnfinished, 0
 		d.Err = fmt.Errorf("%w (sequence numbers %d to %d, at the end of the previous segment)", errUnfinished, r.nextSeq, first-1)
+	case n == r.passed+1 && r.prevEnd == endPowerLoss:
+		d.Kind = DamageCorrupt
+		d.Err = fmt.Errorf("%w: records %d to %d, at the end of the previous segment, never reached the disk: lost", ring.ErrPowerLoss, r.nextSeq, first-1)
 	case n == r.passed+1:
 		d.Kind = DamageCorrupt
 		d.Err = fmt.Errorf("segment starts at sequence %d, %d expected (records missing before it: the previous segment is damaged)", first, r.nextSeq)

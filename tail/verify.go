@@ -227,7 +227,7 @@ func (vf *verifier) tail(r *Reader, v *rotate.View, dirtyTo int64) {
 		return
 	}
 	n := dirtyTo - r.walk.Pos
-	if !r.finished(v) && !r.writerAlive() {
+	if crashed, _ := r.abandoned(v); crashed {
 		vf.note(Finding{Path: v.Path, Offset: r.walk.Pos, Err: fmt.Errorf("%d bytes after the last valid record: %w", n, errUnfinished)})
 		return
 	}

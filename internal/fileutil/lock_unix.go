@@ -5,6 +5,7 @@ package fileutil
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -66,6 +67,22 @@ func TryLock(path string) (*Lock, error) {
 		_, _ = f.WriteAt([]byte(fmt.Sprintf("%d %s\n", os.Getpid(), BootID())), 0)
 	}
 	return l, nil
+}
+
+// LockHolder returns what the holder of the lock file at path wrote into
+// it (or the last holder, if it died without releasing it), without taking
+// the lock or following a symbolic link: a zero Holder for an empty or
+// missing file.
+func LockHolder(path string) (Holder, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Holder{}, nil
+	}
+	if err != nil {
+		return Holder{}, err
+	}
+	defer f.Close()
+	return readHolder(f), nil
 }
 
 // Previous returns what the last holder before this one wrote into the
