@@ -110,8 +110,15 @@ func loadAt(d *os.File, path string) (Cursor, error) {
 // symbolic link (see OpenDir), and the files in it are created and renamed
 // relative to it, so that nothing is written through a link planted there.
 // A zero Saved is set to the time now.
-func (c Cursor) Save(path string) error {
-	d, err := OpenDir(path, true)
+func (c Cursor) Save(path string) error { return c.save(path, true) }
+
+// SaveInLog is Save for a registration, DIR/cursors/NAME: it creates the
+// directory cursors if needed, but never DIR (a log directory removed
+// meanwhile is not made again).
+func (c Cursor) SaveInLog(path string) error { return c.save(path, false) }
+
+func (c Cursor) save(path string, parents bool) error {
+	d, err := openDir(path, true, parents)
 	if err != nil {
 		return err
 	}
@@ -178,10 +185,12 @@ func Remove(path string) error {
 // there: a link, or a file that is not a directory, gives an error wrapping
 // ErrCursorPath that names it (the directories above it are the operator's
 // to choose, links included).
-func OpenDir(path string, create bool) (*os.File, error) {
+func OpenDir(path string, create bool) (*os.File, error) { return openDir(path, create, create) }
+
+func openDir(path string, create, parents bool) (*os.File, error) {
 	dir := filepath.Dir(path)
 	parent, base := filepath.Dir(dir), filepath.Base(dir)
-	if create {
+	if parents {
 		if err := os.MkdirAll(parent, 0o700); err != nil {
 			return nil, fmt.Errorf("cursor: %w", err)
 		}

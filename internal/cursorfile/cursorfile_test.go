@@ -65,3 +65,20 @@ func TestRemoveNoFollow(t *testing.T) {
 		t.Fatalf("removed through the link: %v", err)
 	}
 }
+
+// TestSaveInLogMakesNoLog: a registration saved under a log directory that
+// is gone does not make the directory again.
+func TestSaveInLogMakesNoLog(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "log")
+	err := Cursor{LogID: [16]byte{1}, NextSeq: 3}.SaveInLog(Path(dir, "ship@0123456789ab"))
+	if err == nil {
+		t.Fatal("saved a registration under a missing log directory")
+	}
+	if _, serr := os.Stat(dir); !os.IsNotExist(serr) {
+		t.Fatalf("the log directory was made: %v", serr)
+	}
+	os.Mkdir(dir, 0o700)
+	if err := (Cursor{LogID: [16]byte{1}, NextSeq: 3}).SaveInLog(Path(dir, "ship@0123456789ab")); err != nil {
+		t.Fatal(err)
+	}
+}
