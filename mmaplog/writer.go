@@ -750,7 +750,7 @@ func (w *Writer) retention() rotate.Retention {
 
 // keepRecheck is how often a writer under KeepUnshipped that rolls over no
 // more looks whether its consumers passed the segments it holds.
-const keepRecheck = 10 * time.Second
+var keepRecheck = 10 * time.Second
 
 // applyRetention removes what the retention rules say must go. reserve is a
 // segment about to be created; cleanup removes leftovers of compressions
