@@ -133,9 +133,8 @@ func sortCursors(cs []CursorPos) {
 	}
 }
 
-// noteKept counts what a retention pass kept and removed for the
-// registered cursors cs (keep the lowest NextSeq), and reports each
-// segment MaxTotalSize removed unshipped.
+// noteKept counts the segments a retention pass removed unshipped (for the
+// registered cursors cs, keep the lowest NextSeq), and reports each.
 func (w *Writer) noteKept(res rotate.Result, keep uint64, cs []CursorPos) {
 	if !w.opts.KeepUnshipped {
 		return
@@ -160,7 +159,6 @@ func (w *Writer) noteKept(res rotate.Result, keep uint64, cs []CursorPos) {
 		errs = append(errs, e)
 	}
 	w.mu.Lock()
-	w.stats.Held, w.stats.HeldBytes = uint64(res.Held), res.HeldBytes
 	w.stats.UnshippedRemoved += removed
 	w.stats.UnshippedRecords += records
 	w.mu.Unlock()

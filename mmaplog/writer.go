@@ -192,7 +192,7 @@ type Stats struct {
 	BackgroundErrs  uint64        // errors of background work
 	// Under Options.KeepUnshipped: Held and HeldBytes are the rolled
 	// segments that MaxBackups or MaxAge would have removed and a
-	// registered cursor still needs (as of the last retention pass);
+	// registered cursor still needs (as of the last pass after a roll);
 	// UnshippedRemoved counts the rolled segments MaxTotalSize removed
 	// though a cursor still needed them, and UnshippedRecords the records
 	// in them that the lowest such cursor had not passed (what a
@@ -759,6 +759,9 @@ var keepRecheck = 10 * time.Second
 func (w *Writer) applyRetention(active, finished uint64, reserve int64, cleanup bool) bool {
 	w.retMu.Lock()
 	reserve += w.pool.Bytes() // pooled files are on disk, under no segment name
+	// The caller read finished before waiting for retMu, maybe for the
+	// pass that just finished more: the later, the truer.
+	finished = max(finished, w.oldestUnfinished())
 	st := rotate.State{Active: active, Finished: finished, Reserve: reserve}
 	var cs []CursorPos
 	var ignored []error
@@ -769,6 +772,14 @@ func (w *Writer) applyRetention(active, finished uint64, reserve int64, cleanup 
 		st.Keep, cs, ignored = w.consumers()
 	}
 	res, err := w.retention().Apply(w.dir, st, w.opts.now(), cleanup)
+	if w.opts.KeepUnshipped && cleanup {
+		// The finisher's passes (cleanup), which know the active
+		// segment (the preparer's assume one ahead), one after the
+		// other: the last one's count stands.
+		w.mu.Lock()
+		w.stats.Held, w.stats.HeldBytes = uint64(res.Held), res.HeldBytes
+		w.mu.Unlock()
+	}
 	w.retMu.Unlock()
 	for _, e := range ignored {
 		w.countError(e) // told, not kept for Sync: the writer itself is fine
