@@ -127,11 +127,11 @@ func printStat(w io.Writer, dir string) error {
 	if err != nil {
 		return err
 	}
-	firsts := firstSeqs(l)
 	if len(cs) == 0 {
 		fmt.Fprintln(w, "cursors:  none")
 		return nil
 	}
+	firsts := firstSeqs(l)
 	fmt.Fprintln(w, "cursors:")
 	for _, c := range cs {
 		if c.Err != nil {
