@@ -58,6 +58,18 @@ type Options struct {
 	// Compress compresses rolled segments with zstd (lumberjack's
 	// Compress). Readers read them transparently. Default false.
 	Compress bool
+	// KeepUnshipped keeps every rolled segment that a registered consumer
+	// still needs: MaxBackups and MaxAge remove no segment holding a
+	// record at or after the lowest NextSeq of the cursors under
+	// DIR/cursors that belong to this log (a shipper's cursor, or the
+	// registration of a cursor kept elsewhere). Only MaxTotalSize, which
+	// it requires, removes such a segment; each removal is counted
+	// (Stats.UnshippedRemoved, UnshippedRecords) and reported to OnError
+	// and by the next Sync as an *UnshippedError naming the records and
+	// the cursors that still needed them. A cursor of another log, or
+	// one that cannot be read, is ignored and reported once to OnError.
+	// Deleting a cursor file unregisters its consumer. Default false.
+	KeepUnshipped bool
 
 	// MaxRecordSize is the largest payload Write accepts; larger ones get
 	// ErrTooLarge. Default 1 MiB, capped by what one segment can hold.
@@ -134,6 +146,9 @@ func (o *Options) resolve() (options, error) {
 	if r.MaxAge < 0 || r.MaxTotalSize < 0 {
 		return r, fmt.Errorf("mmaplog: MaxAge and MaxTotalSize must not be negative")
 	}
+	if r.KeepUnshipped && r.MaxTotalSize == 0 {
+		return r, fmt.Errorf("mmaplog: KeepUnshipped needs MaxTotalSize: the most disk the log may take while a consumer lags (past it, records not yet shipped are removed)")
+	}
 	if min := (preparedAhead + 2) * r.SegmentSize; r.MaxTotalSize > 0 && r.MaxTotalSize < min {
 		return r, fmt.Errorf("mmaplog: MaxTotalSize %d is less than %d segments (%d bytes): the active one, the %d prepared ahead and one rolled segment must fit", r.MaxTotalSize, preparedAhead+2, min, preparedAhead)
 	}
@@ -168,7 +183,7 @@ func (o *Options) DiskBound() int64 {
 		return -1
 	}
 	bound := int64(-1)
-	if r.MaxBackups >= 0 {
+	if r.MaxBackups >= 0 && !r.KeepUnshipped { // KeepUnshipped: MaxTotalSize alone bounds the directory
 		bound = int64(r.MaxBackups+1+preparedAhead) * r.SegmentSize
 	}
 	if r.MaxTotalSize > 0 && (bound < 0 || r.MaxTotalSize < bound) {

@@ -51,6 +51,8 @@ type Writer struct {
 	clockStop   chan struct{}
 	clockDone   chan struct{}
 	retMu       sync.Mutex // one retention pass at a time
+	seqs        *rotate.SeqCache
+	ignored     map[string]string // under retMu: cursor files ignored by KeepUnshipped, and what was reported
 
 	wakes atomic.Uint64 // futex wake-ups paid for sleeping readers
 
@@ -188,6 +190,20 @@ type Stats struct {
 	Compressed      uint64        // rolled segments compressed
 	Reused          uint64        // segments made from the file of a removed or compressed one
 	BackgroundErrs  uint64        // errors of background work
+	// Under Options.KeepUnshipped: Held and HeldBytes are the rolled
+	// segments that MaxBackups or MaxAge would have removed and a
+	// registered cursor still needs (as of the last pass after a roll);
+	// UnshippedRemoved counts the rolled segments MaxTotalSize removed
+	// though a cursor still needed them, and UnshippedRecords the records
+	// in them that the lowest such cursor had not passed (what a
+	// consumer from it finds removed by retention); IgnoredCursors is the
+	// number of files under DIR/cursors ignored now (another log's, or
+	// unreadable).
+	Held             uint64
+	HeldBytes        int64
+	UnshippedRemoved uint64
+	UnshippedRecords uint64
+	IgnoredCursors   uint64
 	// Wakeups counts the futex wake-ups (system calls) the writer made for
 	// readers sleeping at the end of the log: none while nobody sleeps.
 	Wakeups uint64
@@ -226,7 +242,7 @@ func Open(dir string, o *Options) (*Writer, error) {
 		}
 		return nil, fmt.Errorf("mmaplog: lock %s: %w", dir, err)
 	}
-	w := &Writer{opts: opts, dir: dir, lock: lock}
+	w := &Writer{opts: opts, dir: dir, lock: lock, seqs: &rotate.SeqCache{}, ignored: map[string]string{}}
 	w.rebaseClock()
 	if opts.Flush.Mode == flush.ModeBytes {
 		w.bytesTh = int(opts.Flush.Bytes)
@@ -642,8 +658,17 @@ func (w *Writer) remakeSegment(num uint64) (*rotate.Segment, error) {
 func (w *Writer) finisher() {
 	defer close(w.finished)
 	var ageTick <-chan time.Time
-	if w.opts.MaxAge > 0 {
-		t := time.NewTicker(min(max(w.opts.MaxAge/10, time.Second), time.Minute))
+	if w.opts.MaxAge > 0 || w.opts.KeepUnshipped {
+		// Under KeepUnshipped, held segments go once their consumers
+		// passed them, though the writer rolls over no more.
+		iv := time.Minute
+		if w.opts.MaxAge > 0 {
+			iv = min(max(w.opts.MaxAge/10, time.Second), time.Minute)
+		}
+		if w.opts.KeepUnshipped {
+			iv = min(iv, keepRecheck)
+		}
+		t := time.NewTicker(iv)
 		defer t.Stop()
 		ageTick = t.C
 	}
@@ -720,8 +745,12 @@ func (w *Writer) oldestUnfinished() uint64 { return w.finishedNum.Load() }
 
 func (w *Writer) retention() rotate.Retention {
 	return rotate.Retention{MaxBackups: w.opts.MaxBackups, MaxAge: w.opts.MaxAge, MaxTotalSize: w.opts.MaxTotalSize,
-		Compress: w.opts.Compress, SyncDir: true, Pool: w.pool}
+		Compress: w.opts.Compress, SyncDir: true, Pool: w.pool, KeepUnshipped: w.opts.KeepUnshipped, Seqs: w.seqs}
 }
+
+// keepRecheck is how often a writer under KeepUnshipped that rolls over no
+// more looks whether its consumers passed the segments it holds.
+var keepRecheck = 10 * time.Second
 
 // applyRetention removes what the retention rules say must go. reserve is a
 // segment about to be created; cleanup removes leftovers of compressions
@@ -730,9 +759,33 @@ func (w *Writer) retention() rotate.Retention {
 func (w *Writer) applyRetention(active, finished uint64, reserve int64, cleanup bool) bool {
 	w.retMu.Lock()
 	reserve += w.pool.Bytes() // pooled files are on disk, under no segment name
-	res, err := w.retention().Apply(w.dir, rotate.State{Active: active, Finished: finished, Reserve: reserve}, w.opts.now(), cleanup)
+	// The caller read finished before waiting for retMu, maybe for the
+	// pass that just finished more: the later, the truer.
+	finished = max(finished, w.oldestUnfinished())
+	st := rotate.State{Active: active, Finished: finished, Reserve: reserve}
+	var cs []CursorPos
+	var ignored []error
+	if w.opts.KeepUnshipped {
+		// The cursors are read at every pass (a directory listing and a
+		// small file each): after each roll and while the preparer waits
+		// for room, never on the Write path.
+		st.Keep, cs, ignored = w.consumers()
+	}
+	res, err := w.retention().Apply(w.dir, st, w.opts.now(), cleanup)
+	if w.opts.KeepUnshipped && cleanup {
+		// The finisher's passes (cleanup), which know the active
+		// segment (the preparer's assume one ahead), one after the
+		// other: the last one's count stands.
+		w.mu.Lock()
+		w.stats.Held, w.stats.HeldBytes = uint64(res.Held), res.HeldBytes
+		w.mu.Unlock()
+	}
 	w.retMu.Unlock()
+	for _, e := range ignored {
+		w.countError(e) // told, not kept for Sync: the writer itself is fine
+	}
 	w.countActions(res.Actions, err)
+	w.noteKept(res, st.Keep, cs)
 	return res.Over && err == nil
 }
 

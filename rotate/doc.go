@@ -36,5 +36,7 @@
 // kept, rolled segments older than MaxAge are removed, Compress compresses
 // rolled segments, and MaxTotalSize bounds the whole directory. The oldest
 // rolled segments go first; the active and the prepared segment are never
-// removed.
+// removed. KeepUnshipped keeps the rolled segments holding records a
+// consumer has not passed (State.Keep) from MaxBackups and MaxAge, so that
+// only MaxTotalSize removes them.
 package rotate

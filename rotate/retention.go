@@ -45,6 +45,18 @@ type Retention struct {
 	// directory over that bound (a compressed segment is smaller than its
 	// plain file, but not nothing).
 	PoolBound int64
+	// KeepUnshipped keeps every rolled segment that holds a record
+	// numbered State.Keep or later (one a consumer has not passed yet)
+	// from MaxBackups and MaxAge: only MaxTotalSize removes it, and says
+	// so (Action.Unshipped); while kept, its file is not given to Pool
+	// either. Which records a segment holds comes from its header's
+	// FirstSeq and the next segment's (Seqs caches them); a segment whose
+	// range cannot be read is kept, as one that may hold such records.
+	KeepUnshipped bool
+	// Seqs, if set, keeps the first sequence numbers of segments read
+	// for KeepUnshipped from one Apply to the next (a compressed
+	// segment's header costs a decompression). Nil reads them each time.
+	Seqs *SeqCache
 }
 
 // Op is the kind of an Action.
@@ -73,6 +85,15 @@ type Action struct {
 	Path   string
 	Op     Op
 	Reason string // why, for people
+	// FirstSeq and NextSeq say which records a segment Apply removed
+	// held, FirstSeq to NextSeq-1, under KeepUnshipped (0: not known;
+	// its header could not be read).
+	FirstSeq, NextSeq uint64
+	// Unshipped is set on a removal by MaxTotalSize of a segment holding
+	// records numbered State.Keep or later (KeepUnshipped): records a
+	// consumer has not passed yet, from max(FirstSeq, State.Keep) to
+	// NextSeq-1.
+	Unshipped bool
 }
 
 // Result is what Apply did, and whether the bounds still do not hold.
@@ -81,8 +102,13 @@ type Result struct {
 	// Over is set when the directory is still over MaxBackups or
 	// MaxTotalSize because the segments that would have to go are not
 	// finished yet: the caller should wait for them before adding a
-	// segment.
+	// segment. Segments kept for State.Keep (KeepUnshipped) do not make it
+	// over MaxBackups: waiting would not make them go.
 	Over bool
+	// Held and HeldBytes count the rolled segments that MaxBackups or
+	// MaxAge would have removed and KeepUnshipped kept.
+	Held      int
+	HeldBytes int64
 }
 
 // State tells Apply where the writer is.
@@ -98,14 +124,20 @@ type State struct {
 	// Reserve is bytes about to be added to the directory (a segment being
 	// prepared); MaxTotalSize counts them.
 	Reserve int64
+	// Keep is the lowest sequence number a consumer still needs (the
+	// lowest NextSeq of the registered cursors): with KeepUnshipped,
+	// rolled segments holding it or later records are kept. 0: none.
+	Keep uint64
 }
 
 // Apply enforces the retention on dir: it removes the oldest finished rolled
 // segments while there are more than MaxBackups rolled segments, while the
 // directory (plus Reserve) is over MaxTotalSize, and while they are older
-// than MaxAge. It also cleans up what interrupted compressions left (with
-// cleanup set: only where no compression can be running). It is quick: it
-// only lists and removes files.
+// than MaxAge; with KeepUnshipped, MaxBackups and MaxAge stop at the first
+// segment holding records from State.Keep on. It also cleans up what
+// interrupted compressions left (with cleanup set: only where no
+// compression can be running). It is quick: it lists and removes files,
+// and under KeepUnshipped reads a segment header or two (SeqCache).
 func (r Retention) Apply(dir string, st State, now time.Time, cleanup bool) (Result, error) {
 	l, err := List(dir)
 	if err != nil {
@@ -124,10 +156,14 @@ func (r Retention) Apply(dir string, st State, now time.Time, cleanup bool) (Res
 		return true
 	}
 	// release takes a finished plain segment away from its name, into the
-	// pool where there is one.
-	release := func(fi FileInfo, reason string) bool {
+	// pool where there is one; a is the Action to report.
+	release := func(fi FileInfo, a Action) bool {
 		if fi.Compressed || r.Pool == nil {
-			return remove(fi.Path, reason)
+			if !remove(fi.Path, a.Reason) {
+				return false
+			}
+			acts[len(acts)-1] = a
+			return true
 		}
 		pooled, err := r.Pool.Put(fi)
 		if err != nil {
@@ -135,10 +171,11 @@ func (r Retention) Apply(dir string, st State, now time.Time, cleanup bool) (Res
 			return false
 		}
 		if pooled {
-			reason += " (file kept for reuse)"
+			a.Reason += " (file kept for reuse)"
 		}
 		changed = true
-		acts = append(acts, Action{Path: fi.Path, Op: OpRemoved, Reason: reason})
+		a.Path, a.Op = fi.Path, OpRemoved
+		acts = append(acts, a)
 		return true
 	}
 	for _, t := range l.Temp {
@@ -153,7 +190,7 @@ func (r Retention) Apply(dir string, st State, now time.Time, cleanup bool) (Res
 			// A compression finished but the original was not removed yet.
 			for _, s := range l.Segments {
 				if s.Num == d.Num && !s.Compressed {
-					release(s, "compressed copy exists")
+					release(s, Action{Path: s.Path, Op: OpRemoved, Reason: "compressed copy exists"})
 				}
 			}
 		}
@@ -175,23 +212,51 @@ func (r Retention) Apply(dir string, st State, now time.Time, cleanup bool) (Res
 			rolled = append(rolled, s)
 		}
 	}
-	left := nrolled
-	for i, s := range rolled {
-		var reason string
+	k := r.keeper(l, st)
+	var res Result
+	left, counted := nrolled, nrolled
+	removed := map[uint64]bool{}
+	// Once a segment is held, so is every later one: they hold later
+	// records, and retention removes the oldest first (readers rely on
+	// it: a segment missing after an older one is damage, not retention).
+	holding := false
+	for _, s := range rolled {
+		holding = holding || k.holds(s)
+		held := holding
+		a := Action{Path: s.Path, Op: OpRemoved}
+		if k != nil {
+			a.FirstSeq, a.NextSeq = k.span(s)
+		}
+		// counted: the rolled segments left, less those kept for a
+		// consumer that MaxBackups would have removed (Held).
+		backups := r.MaxBackups > 0 && counted > r.MaxBackups
+		aged := r.MaxAge > 0 && now.Sub(time.Unix(0, s.ModTime)) > r.MaxAge
 		switch {
-		case r.MaxBackups > 0 && left > r.MaxBackups:
-			reason = fmt.Sprintf("more than MaxBackups=%d rolled segments", r.MaxBackups)
+		case backups && !held:
+			a.Reason = fmt.Sprintf("more than MaxBackups=%d rolled segments", r.MaxBackups)
 		case r.MaxTotalSize > 0 && total > r.MaxTotalSize:
-			reason = fmt.Sprintf("log takes %d bytes, over MaxTotalSize=%d", total, r.MaxTotalSize)
-		case r.MaxAge > 0 && now.Sub(time.Unix(0, s.ModTime)) > r.MaxAge:
-			reason = fmt.Sprintf("rolled more than MaxAge=%v ago", r.MaxAge)
+			a.Reason = fmt.Sprintf("log takes %d bytes, over MaxTotalSize=%d", total, r.MaxTotalSize)
+			if held {
+				a.Unshipped = true
+				a.Reason += fmt.Sprintf(" (records from %d on are kept for a consumer: KeepUnshipped)", st.Keep)
+			}
+		case aged && !held:
+			a.Reason = fmt.Sprintf("rolled more than MaxAge=%v ago", r.MaxAge)
 		default:
+			if held && (backups || aged) {
+				res.Held++
+				res.HeldBytes += s.Size
+				if backups {
+					counted--
+				}
+			}
 			continue
 		}
-		if release(s, reason) {
+		if release(s, a) {
 			total -= s.Size
 			left--
-			rolled[i].Path = ""
+			counted--
+			removed[s.Num] = true
 		}
 	}
 	if changed && r.SyncDir {
@@ -199,8 +264,23 @@ func (r Retention) Apply(dir string, st State, now time.Time, cleanup bool) (Res
 			errs = append(errs, err)
 		}
 	}
-	over := r.MaxBackups > 0 && left > r.MaxBackups || r.MaxTotalSize > 0 && total > r.MaxTotalSize
-	return Result{Actions: acts, Over: over}, errors.Join(errs...)
+	// Over MaxBackups counts only if the oldest rolled segment left is
+	// one retention will remove once it is finished: not one kept for a
+	// consumer (nor, then, any after it, which hold later records).
+	over := r.MaxTotalSize > 0 && total > r.MaxTotalSize
+	if r.MaxBackups > 0 && left > r.MaxBackups {
+		for _, s := range l.Segments {
+			if s.Num >= st.Active {
+				break
+			}
+			if !removed[s.Num] {
+				over = over || !k.holds(s)
+				break
+			}
+		}
+	}
+	res.Actions, res.Over = acts, over
+	return res, errors.Join(errs...)
 }
 
 // CompressRolled compresses the finished rolled segments of dir that are not

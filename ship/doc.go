@@ -53,6 +53,11 @@
 // SaveInterval unless half its window waits for a save, so that a shipper
 // of a hundred logs does not spend itself in fsync.
 //
+// A writer that keeps records until they are shipped (the mmaplog option
+// KeepUnshipped) waits for the cursors under the log's DIR/cursors; a
+// cursor kept elsewhere is registered there: a copy saved after it,
+// DIR/cursors/NAME@HASH, that names it.
+//
 // # Memory
 //
 // The events in flight of all logs together live in 64 KiB chunks taken

@@ -24,6 +24,7 @@ type logShipper struct {
 	cpath    string
 	// cursorInDir: the cursor is under the log directory, and goes with it.
 	cursorInDir bool
+	reg         registration // of a cursor kept elsewhere (register.go)
 
 	// ctx is the log's own (Run's, or cancelled to stop this log alone);
 	// waitCtx is cancelled (wake) to end a Wait for the writer, when the
@@ -178,6 +179,7 @@ func newLogShipper(s *Shipper, dir string, in *input) *logShipper {
 		window:   window{maxEvents: s.cfg.Window, maxBytes: s.cfg.WindowBytes, freed: make(chan struct{}, 1)},
 		saveKick: make(chan struct{}, 1), halfKick: make(chan struct{}, 1), saverDone: make(chan struct{}), acksIdle: make(chan struct{}, 1)}
 	l.cursorInDir = l.cpath != "" && within(l.cpath, dir)
+	l.reg.path = registrationPath(dir, l.cpath, in)
 	return l
 }
 
@@ -212,6 +214,7 @@ func (l *logShipper) open() error {
 			}
 			haveCursor = true
 			l.cursor = c
+			l.register(c)
 			ro.FromSeq, ro.LogID = c.NextSeq, c.LogID
 			l.ackedSeq.Store(c.NextSeq - 1)
 			l.lost.Store(c.Lost)
@@ -653,7 +656,7 @@ func (l *logShipper) saveNow() {
 		l.window.release(ev, by)
 		return
 	}
-	err := c.Save(l.cpath)
+	err := l.saveCursor(c)
 	if err != nil {
 		l.saveErrs.Add(1)
 		l.mu.Lock()

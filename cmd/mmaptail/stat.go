@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mmaplog/mmaplog/internal/cursorfile"
 	"github.com/mmaplog/mmaplog/internal/fileutil"
 	"github.com/mmaplog/mmaplog/rotate"
 	"github.com/mmaplog/mmaplog/ship"
@@ -33,7 +36,12 @@ Shows the state of the log in DIR: its segments, the disk they use, the
 oldest and the newest record, whether a writer holds the log, and for each
 cursor under DIR/cursors (one per shipper) how far behind it is in records,
 bytes and seconds, and how many records it counted lost (damaged, or
-removed by retention before it read them). With -w it refreshes every
+removed by retention before it read them), and which rolled segments hold
+records it has not passed: a writer with --keep-unshipped (KeepUnshipped)
+keeps those until its --max-total-size. A cursor named NAME@HASH is the
+registration of a shipper's cursor kept elsewhere (--cursor-dir), which
+it names; deleting a cursor file unregisters its consumer (stop the
+shipper first, or it registers again). With -w it refreshes every
 second until interrupted: on a terminal it redraws the screen, into a pipe
 or a file it prints one block per refresh, each after a "--- TIME" line.`
 
@@ -115,7 +123,7 @@ func printStat(w io.Writer, dir string) error {
 	} else {
 		fmt.Fprintf(w, "records:  %d to %d (%d); newest written %s\n", ext.FirstSeq, ext.NextSeq-1, ext.NextSeq-ext.FirstSeq, ago(now, ext.LastTime))
 	}
-	cs, err := tail.Cursors(dir)
+	cs, err := cursorfile.List(dir)
 	if err != nil {
 		return err
 	}
@@ -123,13 +131,15 @@ func printStat(w io.Writer, dir string) error {
 		fmt.Fprintln(w, "cursors:  none")
 		return nil
 	}
+	firsts := firstSeqs(l)
 	fmt.Fprintln(w, "cursors:")
 	for _, c := range cs {
 		if c.Err != nil {
 			fmt.Fprintf(w, "  %-24s unreadable: %s\n", c.Name, oneLine(c.Err.Error()))
 			continue
 		}
-		cur := c.Cursor
+		cur := tail.Cursor{LogID: c.Cursor.LogID, NextSeq: c.Cursor.NextSeq, Segment: c.Cursor.Segment, Offset: c.Cursor.Offset,
+			Time: c.Cursor.Time, Lost: c.Cursor.Lost, Saved: c.Cursor.Saved}
 		if id, ok := tail.LogID(dir); ok && id != cur.LogID {
 			fmt.Fprintf(w, "  %-24s belongs to another log (id %s)\n", c.Name, hex.EncodeToString(cur.LogID[:]))
 			continue
@@ -151,8 +161,62 @@ func printStat(w io.Writer, dir string) error {
 		}
 		fmt.Fprintf(w, "  %-24s next %d  lag %d record(s), %s, %.1f s  lost %d  saved %s\n",
 			c.Name, cur.NextSeq, recs, human(bytes), max(secs, 0), cur.Lost, ago(now, cur.Saved))
+		if n, size, from, to := needed(l, firsts, ext.Segment, cur.NextSeq); n > 0 {
+			fmt.Fprintf(w, "  %-24s needs rolled segment(s) %d to %d (%d, %s)\n", "", from, to, n, human(size))
+		}
+		if c.Cursor.CursorFile != "" {
+			fmt.Fprintf(w, "  %-24s registers %s%s\n", "", c.Cursor.CursorFile, missing(c.Cursor.CursorFile))
+		}
 	}
 	return nil
+}
+
+// firstSeqs reads the first sequence number of each listed segment (those
+// whose header can be read).
+func firstSeqs(l rotate.Listing) map[uint64]uint64 {
+	m := map[uint64]uint64{}
+	for _, s := range l.Segments {
+		if h, err := rotate.PeekHeader(s); err == nil {
+			m[s.Num] = h.FirstSeq
+		}
+	}
+	return m
+}
+
+// needed returns the rolled segments (numbered below active) holding
+// records numbered next or later: those that a writer with KeepUnshipped
+// keeps for a cursor at next. It counts as retention does: a segment
+// holds such records if the next segment starts after next (or if that
+// cannot be read), and so does every later one.
+func needed(l rotate.Listing, firsts map[uint64]uint64, active, next uint64) (n int, size int64, from, to uint64) {
+	holding := false
+	for i, s := range l.Segments {
+		if s.Num >= active || i+1 >= len(l.Segments) {
+			break
+		}
+		if !holding {
+			nf, ok := firsts[l.Segments[i+1].Num]
+			f, ok2 := firsts[s.Num]
+			holding = !ok || !ok2 || nf > next && nf > f
+			if holding {
+				from = s.Num
+			}
+		}
+		if holding {
+			n++
+			size += s.Size
+			to = s.Num
+		}
+	}
+	return n, size, from, to
+}
+
+// missing says when the cursor a registration stands for is not there.
+func missing(path string) string {
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return " (missing: delete this registration if that shipper is gone)"
+	}
+	return ""
 }
 
 // lagBytes is about how many bytes of segments lie between the cursor and
