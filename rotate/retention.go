@@ -189,9 +189,16 @@ func (r Retention) Apply(dir string, st State, now time.Time, cleanup bool) (Res
 		if d.Compressed && d.Num < st.Finished {
 			// A compression finished but the original was not removed yet.
 			for _, s := range l.Segments {
-				if s.Num == d.Num && !s.Compressed {
-					release(s, Action{Path: s.Path, Op: OpRemoved, Reason: "compressed copy exists"})
+				if s.Num != d.Num || s.Compressed {
+					continue
 				}
+				// Pooled within PoolBound only, as the compressor
+				// itself would.
+				if r.PoolBound > 0 && !r.poolFits(dir, st) {
+					remove(s.Path, "compressed copy exists")
+					continue
+				}
+				release(s, Action{Path: s.Path, Op: OpRemoved, Reason: "compressed copy exists"})
 			}
 		}
 	}
@@ -434,14 +441,21 @@ func compressSegment(fi FileInfo, pool *Pool, fits func() bool) (string, error) 
 		return "", fmt.Errorf("compress %s: %w", fi.Path, err)
 	}
 	v = nil
+	// From here on the segment is compressed. A retention pass beside
+	// this one may have released the plain file already, as soon as the
+	// compressed copy appeared: that is no failure.
 	if pool != nil && (fits == nil || fits()) {
-		if st, err := os.Stat(fi.Path); err == nil {
+		st, err := os.Stat(fi.Path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return out, nil
+		}
+		if err == nil {
 			fi.Size = st.Size()
 		}
-		if _, err := pool.Put(fi); err != nil {
+		if _, err := pool.Put(fi); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return "", err
 		}
-	} else if err := os.Remove(fi.Path); err != nil {
+	} else if err := os.Remove(fi.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", err
 	}
 	return out, fileutil.SyncDir(filepath.Dir(fi.Path))
