@@ -260,8 +260,8 @@ func Open(dir string, o *Options) (*Writer, error) {
 	w.clockKick = make(chan struct{}, 1)
 	w.clockStop = make(chan struct{})
 	w.clockDone = make(chan struct{})
-	if w.opts.ExactClock || w.opts.Clock != nil {
-		close(w.clockDone)
+	if w.opts.Clock != nil {
+		close(w.clockDone) // a test's clock: nothing to advance or re-base
 	} else {
 		go w.runClock()
 	}
@@ -366,8 +366,8 @@ type clockBase struct {
 // now returns the time stamped on a record: the wall clock, computed from a
 // base taken at most a second ago plus the monotonic time elapsed since.
 // That reads one clock (CLOCK_MONOTONIC) instead of the two time.Now reads,
-// half the cost on the append path; the finisher re-bases every second, so
-// steps of the wall clock are followed within a second.
+// half the cost on the append path; the clock goroutine re-bases every
+// second, so steps of the wall clock are followed within a second.
 func (w *Writer) now() int64 {
 	if w.opts.Clock != nil {
 		return w.opts.Clock().UnixNano()
@@ -404,17 +404,28 @@ func (w *Writer) stamp() int64 {
 // clockIdleTicks is how many ticks without a record stop the record clock.
 const clockIdleTicks = 200
 
-// runClock advances the record clock every ClockResolution while records
-// arrive, and stops it (stores 0, so that the next Write reads the time and
-// starts it again) once none arrived for clockIdleTicks ticks: an idle
-// writer costs no CPU.
+// clockRebase is how often the clock goroutine re-bases now on the wall
+// clock.
+const clockRebase = time.Second
+
+// runClock re-bases now every clockRebase, so that steps of the wall clock
+// are followed within that time, and, unless Options.ExactClock is set,
+// advances the record clock every ClockResolution while records arrive; it
+// stops that (stores 0, so that the next Write reads the time and starts
+// it again) once none arrived for clockIdleTicks ticks: an idle writer
+// costs no CPU but the re-basing.
 func (w *Writer) runClock() {
 	defer close(w.clockDone)
+	rebase := time.NewTicker(clockRebase)
+	defer rebase.Stop()
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	for {
 		select {
 		case <-w.clockKick:
+		case <-rebase.C:
+			w.rebaseClock()
+			continue
 		case <-w.clockStop:
 			return
 		}
@@ -422,9 +433,7 @@ func (w *Writer) runClock() {
 		for {
 			w.advanceClock()
 			t.Reset(ClockResolution)
-			select {
-			case <-t.C:
-			case <-w.clockStop:
+			if !w.clockSleep(t.C, rebase.C) {
 				w.coarse.Store(0)
 				return
 			}
@@ -441,6 +450,21 @@ func (w *Writer) runClock() {
 				}
 				idle = 0
 			}
+		}
+	}
+}
+
+// clockSleep waits for tick, re-basing the clock whenever rebase ticks
+// meanwhile. It reports false if the clock was stopped instead.
+func (w *Writer) clockSleep(tick, rebase <-chan time.Time) bool {
+	for {
+		select {
+		case <-tick:
+			return true
+		case <-rebase:
+			w.rebaseClock()
+		case <-w.clockStop:
+			return false
 		}
 	}
 }
@@ -672,8 +696,6 @@ func (w *Writer) finisher() {
 		defer t.Stop()
 		ageTick = t.C
 	}
-	clockTick := time.NewTicker(time.Second)
-	defer clockTick.Stop()
 	for {
 		select {
 		case seg, ok := <-w.finishCh:
@@ -681,8 +703,6 @@ func (w *Writer) finisher() {
 				return
 			}
 			w.finish(seg)
-		case <-clockTick.C:
-			w.rebaseClock()
 		case <-ageTick:
 			w.applyRetention(w.active.Load().Num, w.oldestUnfinished(), 0, true)
 		}
