@@ -96,7 +96,7 @@ func TestClockOption(t *testing.T) {
 
 // TestRecordClockFloorAfterIdle: once the record clock stopped (no record
 // for a while), a wall clock stepped back meanwhile does not stamp the
-// next record before the last one. (The finisher re-bases the clock every
+// next record before the last one. (The clock goroutine re-bases the clock every
 // second from the real time: if it did so between the step and the stamp,
 // the stamp is the real time, later anyway.)
 func TestRecordClockFloorAfterIdle(t *testing.T) {

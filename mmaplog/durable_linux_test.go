@@ -49,7 +49,7 @@ func TestFlushStopsAtUnpublishedRecord(t *testing.T) {
 	if err := w.flushActive(true, true); err != nil {
 		t.Fatal(err)
 	}
-	if got := seg.region.Flushed(); got > int64(offB) {
+	if got := seg.Region.Flushed(); got > int64(offB) {
 		t.Fatalf("the flush moved its mark to %d, past the record at %d that was not published yet", got, offB)
 	}
 	atomic.StoreUint32(word, lw) // published now, after the flush began
@@ -59,7 +59,7 @@ func TestFlushStopsAtUnpublishedRecord(t *testing.T) {
 	if n := pageFaults(seg.Data, offB); n == 0 {
 		t.Fatal("the next flush did not write the page of the record published late: a power loss loses it")
 	}
-	if got, want := seg.region.Flushed(), int64(seg.ring.Reserved()); got != want {
+	if got, want := seg.Region.Flushed(), int64(seg.Ring.Reserved()); got != want {
 		t.Fatalf("flushed up to %d after everything was published, want %d", got, want)
 	}
 }
@@ -82,7 +82,7 @@ func TestIntervalFlushIsDurable(t *testing.T) {
 	}
 	seg := w.active.Load()
 	waitFor(t, "the interval flush to make the written pages durable", func() bool {
-		return seg.region.Flushed() >= int64(ring.HeaderSize+ring.RecordSize(3000))
+		return seg.Region.Flushed() >= int64(ring.HeaderSize+ring.RecordSize(3000))
 	})
 }
 
@@ -101,7 +101,7 @@ func TestWriteFlushesHeaderOnActivation(t *testing.T) {
 		t.Fatal(err)
 	}
 	seg := w.active.Load()
-	seg.ring.Seal(true, time.Now().UnixNano())
+	seg.Ring.Seal(true, time.Now().UnixNano())
 	if err := w.advance(seg); err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestSyncCoversRecordsFinishedAfterIt(t *testing.T) {
 	word := ring.LengthWord(m, last)
 	lw := atomic.LoadUint32(word)
 	atomic.StoreUint32(word, 0)
-	seg.ring.Seal(true, time.Now().UnixNano())
+	seg.Ring.Seal(true, time.Now().UnixNano())
 	if err := w.advance(seg); err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestSyncCoversRecordsFinishedAfterIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	atomic.StoreUint32(word, lw) // published: its Write returns now
-	waitFor(t, "the rolled segment to be finished", func() bool { return w.finishedNum.Load() > seg.Num })
+	waitFor(t, "the rolled segment to be finished", func() bool { return w.life.Finished() > seg.Num })
 	if err := w.Sync(); err != nil {
 		t.Fatal(err)
 	}

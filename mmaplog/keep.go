@@ -1,13 +1,11 @@
 package mmaplog
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 
-	"github.com/mmaplog/mmaplog/internal/cursorfile"
 	"github.com/mmaplog/mmaplog/rotate"
 )
 
@@ -79,87 +77,31 @@ func (e *UnshippedError) Error() string {
 
 func (e *UnshippedError) Unwrap() error { return ErrUnshippedRemoved }
 
-// consumers reads the cursors registered under DIR/cursors (retMu held):
-// the lowest NextSeq among those of this log (0: none), and them, lowest
-// first; and the errors to report about the files it ignored, each once
-// until what it says changes (the caller reports them once retMu is
-// released).
-func (w *Writer) consumers() (keep uint64, cs []CursorPos, report []error) {
-	seen := map[string]bool{}
-	ignore := func(name string, err error) {
-		seen[name] = true
-		if w.ignored[name] != err.Error() {
-			w.ignored[name] = err.Error()
-			report = append(report, err)
-		}
-	}
-	ents, err := cursorfile.List(w.dir)
-	if err != nil {
-		ignore("", fmt.Errorf("%w: the cursors of %s cannot be listed: %w", ErrCursorIgnored, w.dir, err))
-	}
-	for _, e := range ents {
-		switch {
-		case e.Err != nil:
-			ignore(e.Name, fmt.Errorf("%w: %w", ErrCursorIgnored, e.Err))
-		case e.Cursor.LogID != w.logID:
-			ignore(e.Name, fmt.Errorf("%w: cursor %s belongs to another log (id %s, this log's %s): delete it if its consumer is gone",
-				ErrCursorIgnored, e.Path, hex.EncodeToString(e.Cursor.LogID[:]), hex.EncodeToString(w.logID[:])))
-		default:
-			cs = append(cs, CursorPos{Name: e.Name, NextSeq: e.Cursor.NextSeq, CursorFile: e.Cursor.CursorFile})
-		}
-	}
-	// Forget the files gone or mended, so that one that goes wrong again
-	// is reported again.
-	for n := range w.ignored {
-		if !seen[n] {
-			delete(w.ignored, n)
-		}
-	}
-	w.mu.Lock()
-	w.stats.IgnoredCursors = uint64(len(w.ignored))
-	w.mu.Unlock()
-	if len(cs) == 0 {
-		return 0, nil, report
-	}
-	sortCursors(cs)
-	return cs[0].NextSeq, cs, report
-}
-
-func sortCursors(cs []CursorPos) {
-	for i := 1; i < len(cs); i++ {
-		for j := i; j > 0 && (cs[j].NextSeq < cs[j-1].NextSeq || cs[j].NextSeq == cs[j-1].NextSeq && cs[j].Name < cs[j-1].Name); j-- {
-			cs[j], cs[j-1] = cs[j-1], cs[j]
-		}
-	}
-}
-
-// noteKept counts the segments a retention pass removed unshipped (for the
-// registered cursors cs, keep the lowest NextSeq), and reports each.
-func (w *Writer) noteKept(res rotate.Result, keep uint64, cs []CursorPos) {
-	if !w.opts.KeepUnshipped {
-		return
+// noteUnshipped counts the segments a retention pass removed though a
+// registered cursor of cs (lowest first) still needed them, and reports
+// each as an *UnshippedError.
+func (w *Writer) noteUnshipped(removed []rotate.Action, cs []rotate.Cursor) {
+	var keep uint64 // the lowest NextSeq of the cursors
+	if len(cs) > 0 {
+		keep = cs[0].NextSeq
 	}
 	var errs []error
-	var removed, records uint64
-	for _, a := range res.Actions {
-		if !a.Unshipped {
-			continue
-		}
+	var records uint64
+	for _, a := range removed {
 		e := &UnshippedError{Path: filepath.Clean(a.Path), MaxTotalSize: w.opts.MaxTotalSize}
 		if a.NextSeq != 0 && a.NextSeq > max(a.FirstSeq, keep) {
 			e.FirstSeq, e.LastSeq = max(a.FirstSeq, keep), a.NextSeq-1
 		}
 		for _, c := range cs {
 			if a.NextSeq == 0 || c.NextSeq < a.NextSeq {
-				e.Cursors = append(e.Cursors, c)
+				e.Cursors = append(e.Cursors, CursorPos(c))
 			}
 		}
-		removed++
 		records += e.Records()
 		errs = append(errs, e)
 	}
 	w.mu.Lock()
-	w.stats.UnshippedRemoved += removed
+	w.stats.UnshippedRemoved += uint64(len(removed))
 	w.stats.UnshippedRecords += records
 	w.mu.Unlock()
 	for _, err := range errs {

@@ -18,10 +18,6 @@ const (
 	DefaultMaxBackups = 7
 	// preparedAhead is how many segments the writer keeps prepared.
 	preparedAhead = 2
-	// keepMappedMax bounds the rolled segments a writer keeps mapped for
-	// their reuse: only when its retained segments fit (small segments,
-	// where mapping and pre-faulting cost most per byte written).
-	keepMappedMax = 64 << 20
 	// DefaultMaxRecordSize is the largest payload Write accepts.
 	DefaultMaxRecordSize = 1 << 20
 	// DefaultFileMode is the permission of segment files.

@@ -281,7 +281,6 @@ func (w *Writer) recover() (*segment, error) {
 		page := fileutil.PageSize()
 		fileutil.PrefaultWrite(seg.Data[res.End/page*page:])
 	}
-	w.finishedNum.Store(last.Num)
 	w.syncedBelow = last.Num
 	return w.newSegmentState(seg, r, res.End), nil
 }
@@ -289,32 +288,12 @@ func (w *Writer) recover() (*segment, error) {
 // newSegment creates and activates segment num with first sequence number
 // firstSeq, synchronously (at Open).
 func (w *Writer) newSegment(num, firstSeq uint64) (*segment, error) {
-	w.applyRetention(num, num, w.opts.SegmentSize, false)
-	s, err := rotate.Create(w.dir, num, w.opts.SegmentSize, w.opts.FileMode, !w.opts.NoPrefault)
+	seg, err := w.life.Create(num, firstSeq, w.logID)
 	if err != nil {
 		return nil, fmt.Errorf("mmaplog: %w", err)
 	}
-	if err := fileutil.SyncDir(w.dir); err != nil {
-		s.Remove()
-		return nil, fmt.Errorf("mmaplog: %w", err)
-	}
-	h := ring.Header{Segment: num, FirstSeq: firstSeq, Created: w.opts.now().UnixNano(), Size: uint64(len(s.Data)), LogID: w.logID}
-	err = writeHeader(s, h)
-	if err == nil {
-		err = w.flushHeader(s)
-	}
-	if err != nil {
-		s.Remove()
-		return nil, fmt.Errorf("mmaplog: new segment %s: %w", s.Path, err)
-	}
-	r, err := ring.New(s.Data, ring.HeaderSize, firstSeq, 0)
-	if err != nil {
-		s.Remove()
-		return nil, err
-	}
-	w.finishedNum.Store(num)
 	w.syncedBelow = num
-	return w.newSegmentState(s, r, 0), nil
+	return seg, nil
 }
 
 // repair walks a writable segment (ring.Scan, the format's one decoder

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -24,6 +23,11 @@ import (
 // Writer appends records to a log directory. It is safe for any number of
 // goroutines at once: Write reserves space with one atomic add and copies the
 // record into a shared mapping, with no lock and no system call.
+//
+// The Writer keeps the append path (the active segment, rolling over to the
+// next one), the record clock and Sync; the segments' lifecycle around it
+// (preparing, activating, finishing, retention, compression, reuse) is a
+// rotate.Lifecycle's.
 type Writer struct {
 	closing atomic.Bool
 	active  atomic.Pointer[segment]
@@ -35,148 +39,70 @@ type Writer struct {
 	dir     string
 	lock    *fileutil.Lock
 	logID   [16]byte
-	prep    *rotate.Preparer
-	pool    *rotate.Pool // rolled segment files kept for reuse; nil under NoReuse
+	life    *rotate.Lifecycle
 	loop    *flush.Loop
 	bytesTh int // the "bytes" policy's threshold, 0 under another policy
 
-	rotMu       sync.Mutex // serialises rolling over to the next segment
-	remake      bool       // under rotMu: the next segment, remakeNum, must be made again (see takeNext)
-	remakeNum   uint64
-	finishCh    chan *segment
-	finishedNum atomic.Uint64 // rolled segments numbered below this are finished
-	finishedSig chan struct{} // signalled when a rolled segment is finished
-	finished    chan struct{}
-	clockKick   chan struct{} // starts the record clock
-	clockStop   chan struct{}
-	clockDone   chan struct{}
-	retMu       sync.Mutex // one retention pass at a time
-	seqs        *rotate.SeqCache
-	ignored     map[string]string // under retMu: cursor files ignored by KeepUnshipped, and what was reported
-
-	wakes atomic.Uint64 // futex wake-ups paid for sleeping readers
+	rotMu     sync.Mutex    // serialises rolling over to the next segment (life.Take, life.Roll)
+	clockKick chan struct{} // starts the record clock
+	clockStop chan struct{}
+	clockDone chan struct{}
 
 	syncMu sync.Mutex // one Sync at a time
 
 	mu          sync.Mutex // guards the fields below
 	syncedBelow uint64     // rolled segments numbered below this were synced by Sync
 	bgErr       error      // first background error not yet reported
-	stats       Stats
+	stats       Stats      // the Writer's own counters (see stats1)
 	recovery    []Repair
 	// restarted: the last writer of the log ran before the machine
 	// restarted, as far as Open can tell (see ErrPowerLoss).
 	restarted bool
 }
 
-// segment is a mapped segment file and its appender.
-type segment struct {
-	*rotate.Segment
-	ring   *ring.Ring
-	region *flush.Region
-	end    int    // where its data ended when it was rolled or sealed
-	ctl    []byte // its first page mapped once more, for Appends after they published (ring.SetControl)
+// segment is a mapped segment file, its appender and its flush region.
+type segment = rotate.Live
 
-	// mapMu keeps the mapping alive for flushes made outside the append
-	// path (Sync, the flush loop, the "write" policy): they hold it shared, and
-	// the finisher takes it exclusively to unmap.
-	mapMu    sync.RWMutex
-	unmapped bool
+// newSegmentState makes s, continued after a restart and appended to
+// through r, the active segment; its first clean bytes are on disk.
+func (w *Writer) newSegmentState(s *rotate.Segment, r *ring.Ring, clean int) *segment {
+	return w.life.Resume(s, r, clean, w.logID)
 }
 
-func (w *Writer) newSegmentState(s *rotate.Segment, r *ring.Ring, clean int) *segment {
-	seg := &segment{Segment: s, ring: r, region: flush.NewRegion(s.Data, s.File, clean)}
-	seg.region.SetPublished(seg.published)
-	var sync func(off, end int) error
-	if w.opts.Flush.Mode == flush.ModeWrite {
-		sync = seg.region.FlushRange
+// lifecycle returns the options of the Writer's rotate.Lifecycle.
+func (w *Writer) lifecycle() rotate.LifecycleOptions {
+	o := w.opts
+	lo := rotate.LifecycleOptions{
+		Size:     o.SegmentSize,
+		Perm:     o.FileMode,
+		Prefault: !o.NoPrefault,
+		Ahead:    preparedAhead,
+		NoReuse:  o.NoReuse,
+		Retention: rotate.Retention{MaxBackups: o.MaxBackups, MaxAge: o.MaxAge, MaxTotalSize: o.MaxTotalSize,
+			Compress: o.Compress, KeepUnshipped: o.KeepUnshipped},
+		DiskBound: o.Options.DiskBound(),
+		Recheck:   keepRecheck,
+		Flush:     o.Flush,
+		Now:       o.now,
+		OnError: func(err error) {
+			w.backgroundError(fmt.Errorf("mmaplog: %w", err))
+		},
+		OnIgnored: func(err error) {
+			w.countError(fmt.Errorf("%w: %w", ErrCursorIgnored, err)) // told, not kept for Sync: the writer itself is fine
+		},
+		OnUnshipped: w.noteUnshipped,
 	}
-	r.SetHooks(w.wakeReaders, sync)
-	if sync == nil {
-		// Appends reach the wake words through a mapping of their own,
-		// so that the finisher proves the segment released from its
-		// length words, without a second atomic per record; where that
-		// mapping cannot be made, Appends count themselves instead.
-		if ctl, err := fileutil.MapControl(s.File); err == nil {
-			seg.ctl = ctl
-			r.SetControl(ctl)
-		}
-	}
-	if w.opts.Clock != nil {
+	if o.Clock != nil {
 		// Record times come from the test clock: compare the readers'
 		// deadline with the real time instead.
-		r.SetWakeClock(func() int64 { return time.Now().UnixNano() })
+		lo.WakeClock = func() int64 { return time.Now().UnixNano() }
 	}
-	return seg
+	return lo
 }
 
-// wakeReaders wakes the readers sleeping on a segment's wake word. A reader
-// about to sleep raises the segment's "wake me until" deadline (at most
-// 100 ms ahead), re-checks for a record, and only then sleeps; the writer
-// pays for a wake-up (one system call) only for records stamped before that
-// deadline, so a reader killed in its sleep costs at most 100 ms of them.
-func (w *Writer) wakeReaders(word *uint32) {
-	w.wakes.Add(1)
-	fileutil.FutexWake(word, math.MaxInt32)
-}
-
-// published returns the end of the records published from offset from on
-// (at most to): a flush moves its mark only that far, so that a record
-// reserved before it and published after it is flushed by the next one
-// (flush.Region.SetPublished). Each reservation is one record, whose length
-// word Append stores last; a zero word is a record not published yet.
-func (seg *segment) published(from, to int) int {
-	off := max(from, ring.HeaderSize)
-	data := seg.Data
-	_ = fault.Guard(seg.Path, func() error {
-		for off+4 <= to {
-			lw := atomic.LoadUint32(ring.LengthWord(data, off))
-			if lw&ring.Committed == 0 {
-				break
-			}
-			size := ring.RecordSize(int(lw & (ring.Padding - 1)))
-			if off+size > to {
-				break
-			}
-			off += size
-		}
-		return nil
-	})
-	return off
-}
-
-// flushMapped runs fn on seg's region unless seg was unmapped meanwhile
-// (then the finisher has flushed it as the policy asks).
-func (seg *segment) flushMapped(fn func(*flush.Region) error) error {
-	seg.mapMu.RLock()
-	defer seg.mapMu.RUnlock()
-	if seg.unmapped {
-		return nil
-	}
-	return fn(seg.region)
-}
-
-// unmap closes seg once no flush is using its mapping.
-func (seg *segment) unmap() error { return seg.release(nil) }
-
-// release is unmap, but hands the segment's mapping to pool (Pool.Keep) for
-// the file's reuse instead of unmapping it, if the pool takes it.
-func (seg *segment) release(pool *rotate.Pool) error {
-	seg.mapMu.Lock()
-	defer seg.mapMu.Unlock()
-	if seg.unmapped {
-		return nil
-	}
-	seg.unmapped = true
-	if pool.Keep(seg.Num, seg.Data) {
-		seg.Data = nil // the pool's now
-	}
-	err := seg.Close()
-	if cerr := fileutil.ReleaseControl(seg.ctl); err == nil {
-		err = cerr
-	}
-	seg.ctl = nil
-	return err
-}
+// keepRecheck is how often a writer under KeepUnshipped that rolls over no
+// more looks whether its consumers passed the segments it holds.
+var keepRecheck = 10 * time.Second
 
 // Stats are counters of a Writer's activity.
 type Stats struct {
@@ -242,55 +168,27 @@ func Open(dir string, o *Options) (*Writer, error) {
 		}
 		return nil, fmt.Errorf("mmaplog: lock %s: %w", dir, err)
 	}
-	w := &Writer{opts: opts, dir: dir, lock: lock, seqs: &rotate.SeqCache{}, ignored: map[string]string{}}
+	w := &Writer{opts: opts, dir: dir, lock: lock}
 	w.rebaseClock()
 	if opts.Flush.Mode == flush.ModeBytes {
 		w.bytesTh = int(opts.Flush.Bytes)
 	}
+	w.life = rotate.NewLifecycle(dir, w.lifecycle())
 	seg, err := w.recover()
 	if err != nil {
 		lock.Release()
 		return nil, err
 	}
 	w.active.Store(seg)
-	w.finishCh = make(chan *segment, 64)
-	w.finishedSig = make(chan struct{}, 1)
-	w.finished = make(chan struct{})
-	go w.finisher()
+	w.life.Start(seg)
 	w.clockKick = make(chan struct{}, 1)
 	w.clockStop = make(chan struct{})
 	w.clockDone = make(chan struct{})
-	if w.opts.ExactClock || w.opts.Clock != nil {
-		close(w.clockDone)
+	if w.opts.Clock != nil {
+		close(w.clockDone) // a test's clock: nothing to advance or re-base
 	} else {
 		go w.runClock()
 	}
-	if !opts.NoReuse {
-		w.pool = rotate.NewPool(dir, opts.SegmentSize, preparedAhead)
-		if opts.MaxBackups >= 0 && int64(opts.MaxBackups+1)*opts.SegmentSize <= keepMappedMax {
-			// Small segments: a rolled segment stays mapped until
-			// retention pools it, so that its reuse costs no mapping,
-			// no pre-faulting and no unmapping.
-			w.pool.KeepMappings(int64(opts.MaxBackups+preparedAhead+1) * opts.SegmentSize)
-		}
-	}
-	w.prep = rotate.StartPreparer(dir, seg.Num+1, rotate.PreparerOptions{
-		Size:         opts.SegmentSize,
-		Perm:         opts.FileMode,
-		Prefault:     !opts.NoPrefault,
-		SyncDir:      true, // in the background, two segments ahead: it costs no Write anything
-		Ahead:        preparedAhead,
-		BeforeCreate: w.makeRoom,
-		Pool:         w.pool,
-		OnCreate: func(d time.Duration, reused bool) {
-			w.mu.Lock()
-			w.stats.MaxPrepareTime = max(w.stats.MaxPrepareTime, d)
-			if reused {
-				w.stats.Reused++
-			}
-			w.mu.Unlock()
-		},
-	})
 	w.loop = flush.StartLoop(opts.Flush, w.flushLoop, w.backgroundError)
 	return w, nil
 }
@@ -337,7 +235,7 @@ func (w *Writer) Append(l Level, p []byte) (uint64, error) {
 	ts := w.stamp()
 	for {
 		seg := w.active.Load()
-		pos, err := seg.ring.Append(uint8(l), ts, p)
+		pos, err := seg.Ring.Append(uint8(l), ts, p)
 		if err == nil {
 			if w.bytesTh > 0 && pos.Off/w.bytesTh != pos.End/w.bytesTh {
 				w.loop.Notify()
@@ -347,7 +245,7 @@ func (w *Writer) Append(l Level, p []byte) (uint64, error) {
 		if err == ring.ErrTooLarge {
 			// It fits a new segment (MaxRecordSize says so), but not this
 			// one, which an earlier run made smaller: close it and move on.
-			seg.ring.Seal(true, ts)
+			seg.Ring.Seal(true, ts)
 		} else if err != ring.ErrFull {
 			return pos.Seq, w.appendError(seg, pos, err)
 		}
@@ -366,8 +264,8 @@ type clockBase struct {
 // now returns the time stamped on a record: the wall clock, computed from a
 // base taken at most a second ago plus the monotonic time elapsed since.
 // That reads one clock (CLOCK_MONOTONIC) instead of the two time.Now reads,
-// half the cost on the append path; the finisher re-bases every second, so
-// steps of the wall clock are followed within a second.
+// half the cost on the append path; the clock goroutine re-bases every
+// second, so steps of the wall clock are followed within a second.
 func (w *Writer) now() int64 {
 	if w.opts.Clock != nil {
 		return w.opts.Clock().UnixNano()
@@ -404,31 +302,40 @@ func (w *Writer) stamp() int64 {
 // clockIdleTicks is how many ticks without a record stop the record clock.
 const clockIdleTicks = 200
 
-// runClock advances the record clock every ClockResolution while records
-// arrive, and stops it (stores 0, so that the next Write reads the time and
-// starts it again) once none arrived for clockIdleTicks ticks: an idle
-// writer costs no CPU.
+// clockRebase is how often the clock goroutine re-bases now on the wall
+// clock.
+const clockRebase = time.Second
+
+// runClock re-bases now every clockRebase, so that steps of the wall clock
+// are followed within that time, and, unless Options.ExactClock is set,
+// advances the record clock every ClockResolution while records arrive; it
+// stops that (stores 0, so that the next Write reads the time and starts
+// it again) once none arrived for clockIdleTicks ticks: an idle writer
+// costs no CPU but the re-basing.
 func (w *Writer) runClock() {
 	defer close(w.clockDone)
+	rebase := time.NewTicker(clockRebase)
+	defer rebase.Stop()
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	for {
 		select {
 		case <-w.clockKick:
+		case <-rebase.C:
+			w.rebaseClock()
+			continue
 		case <-w.clockStop:
 			return
 		}
-		last, idle := w.active.Load().ring.NextSeq(), 0
+		last, idle := w.active.Load().Ring.NextSeq(), 0
 		for {
 			w.advanceClock()
 			t.Reset(ClockResolution)
-			select {
-			case <-t.C:
-			case <-w.clockStop:
+			if !w.clockSleep(t.C, rebase.C) {
 				w.coarse.Store(0)
 				return
 			}
-			if seq := w.active.Load().ring.NextSeq(); seq != last {
+			if seq := w.active.Load().Ring.NextSeq(); seq != last {
 				last, idle = seq, 0
 			} else if idle++; idle >= clockIdleTicks {
 				// Stop, unless a Write read the time meanwhile; the
@@ -441,6 +348,21 @@ func (w *Writer) runClock() {
 				}
 				idle = 0
 			}
+		}
+	}
+}
+
+// clockSleep waits for tick, re-basing the clock whenever rebase ticks
+// meanwhile. It reports false if the clock was stopped instead.
+func (w *Writer) clockSleep(tick, rebase <-chan time.Time) bool {
+	for {
+		select {
+		case <-tick:
+			return true
+		case <-rebase:
+			w.rebaseClock()
+		case <-w.clockStop:
+			return false
 		}
 	}
 }
@@ -495,7 +417,7 @@ func (w *Writer) tooLarge(n int) error {
 		ErrTooLarge, n, w.opts.MaxRecordSize, w.opts.SegmentSize, ring.MaxPayloadFor(int(w.opts.SegmentSize)))
 }
 
-// advance rolls over from the full segment seg to the prepared next one. The
+// advance rolls over from the full segment seg to the next one. The
 // goroutine whose record crossed the end of seg has already closed it with a
 // padding record; any goroutine that found seg full may do the rest.
 func (w *Writer) advance(seg *segment) error {
@@ -504,12 +426,11 @@ func (w *Writer) advance(seg *segment) error {
 	if w.active.Load() != seg {
 		return nil // someone else rolled over already
 	}
-	end, count, _ := seg.ring.WaitSealed()
+	_, count, _ := seg.Ring.WaitSealed()
 	if w.closing.Load() {
 		return ErrClosed
 	}
-	start := time.Now()
-	next, h, err := w.takeNext(seg.ring.FirstSeq() + count)
+	next, err := w.life.Take(seg.Ring.FirstSeq() + count)
 	if err != nil {
 		// Returned to the Write that waits for the segment: counted, told
 		// to OnError, but not kept for Sync or Close to return again.
@@ -517,348 +438,9 @@ func (w *Writer) advance(seg *segment) error {
 		w.countError(err)
 		return err
 	}
-	waited := time.Since(start)
-	r, err := ring.New(next.Data, ring.HeaderSize, h.FirstSeq, 0)
-	if err != nil {
-		return err // cannot happen: the preparer made the segment this size
-	}
-	ns := w.newSegmentState(next, r, 0)
-	w.active.Store(ns)
-	seg.end = end
-	// Readers sleeping at the end of seg must now move on to the next one.
-	seg.ring.WakeReaders(time.Now().UnixNano())
-	w.mu.Lock()
-	w.stats.Rotations++
-	if waited > 50*time.Microsecond {
-		w.stats.RotationWaits++
-	}
-	w.stats.MaxRotationWait = max(w.stats.MaxRotationWait, waited)
-	w.mu.Unlock()
-	w.finishCh <- seg
+	w.active.Store(next)
+	w.life.Roll(seg)
 	return nil
-}
-
-// takeNext takes the next segment from the preparer and activates it (writes
-// its header, first record firstSeq). A prepared segment that another
-// process truncated meanwhile is never written into (that would raise
-// SIGBUS, or make every Append into it fail): it is discarded, reported as
-// a background error, and made again here. If making it fails, the next
-// call tries again, so that segment numbers stay consecutive. rotMu is
-// held.
-func (w *Writer) takeNext(firstSeq uint64) (*rotate.Segment, ring.Header, error) {
-	var next *rotate.Segment
-	var err error
-	if w.remake {
-		next, err = w.remakeSegment(w.remakeNum)
-	} else {
-		next, err = w.prep.Take()
-	}
-	if err != nil {
-		return nil, ring.Header{}, err
-	}
-	for tries := 1; ; tries++ {
-		h := ring.Header{
-			Segment:  next.Num,
-			FirstSeq: firstSeq,
-			Created:  w.opts.now().UnixNano(),
-			Size:     uint64(len(next.Data)),
-			LogID:    w.logID,
-		}
-		aerr := writeHeader(next, h)
-		if aerr == nil {
-			if err := w.flushHeader(next); err != nil {
-				// The header is written; only its flush failed, as a
-				// record's would: said, and the roll goes on.
-				w.backgroundError(err)
-			}
-			return next, h, nil
-		}
-		num := next.Num
-		aerr = fmt.Errorf("mmaplog: prepared segment %s: %w; discarding it to make the segment again", next.Path, aerr)
-		if err := next.Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			aerr = fmt.Errorf("%w (removing it: %v)", aerr, err)
-		}
-		if tries == 2 {
-			// Damaged again as soon as made: someone keeps at it.
-			// Fail this Write; the next one tries again.
-			w.remake, w.remakeNum = true, num
-			return nil, ring.Header{}, aerr
-		}
-		w.backgroundError(aerr)
-		if next, err = w.remakeSegment(num); err != nil {
-			return nil, ring.Header{}, err
-		}
-	}
-}
-
-// writeHeader writes the header h into the prepared segment s, which makes
-// it the next segment of the log, unless the file is no longer as long as
-// its mapping (truncated by another process): an error, as is a memory
-// fault while writing.
-func writeHeader(s *rotate.Segment, h ring.Header) error {
-	if err := truncated(s); err != nil {
-		return err
-	}
-	return fault.Guard("", func() error {
-		ring.PutHeader(s.Data, h)
-		return nil
-	})
-}
-
-// truncated returns an error wrapping ring.ErrShort if s's file is shorter
-// than its mapping: another process truncated it, the bytes past its end
-// are gone, and touching the mapping there would raise SIGBUS.
-func truncated(s *rotate.Segment) error {
-	st, err := s.File.Stat()
-	if err != nil {
-		return err
-	}
-	if st.Size() < int64(len(s.Data)) {
-		return fmt.Errorf("%w: the file is %d bytes, %d when it was mapped (truncated by another process?)", ring.ErrShort, st.Size(), len(s.Data))
-	}
-	return nil
-}
-
-// flushHeader flushes the header page of the segment s just activated
-// under the "write" policy, before any record is written: each record's
-// flush covers only its own pages, and a record on disk in a segment whose
-// header is not is lost (recovery removes a segment whose header is zero).
-func (w *Writer) flushHeader(s *rotate.Segment) error {
-	if w.opts.Flush.Mode != flush.ModeWrite {
-		return nil // the first flush of the segment starts at its first page
-	}
-	if err := fileutil.Msync(s.Data, 0, ring.HeaderSize, true); err != nil {
-		return fmt.Errorf("mmaplog: flush the header of %s: %w", s.Path, err)
-	}
-	return nil
-}
-
-// remakeSegment makes segment num as the preparer would, in place of a
-// prepared one that was discarded. The file it replaces was counted in the
-// disk bound already. On failure the next rotation tries again (remake).
-// rotMu is held.
-func (w *Writer) remakeSegment(num uint64) (*rotate.Segment, error) {
-	s, err := rotate.Create(w.dir, num, w.opts.SegmentSize, w.opts.FileMode, !w.opts.NoPrefault)
-	if err == nil {
-		if err = fileutil.SyncDir(w.dir); err != nil {
-			s.Remove()
-		}
-	}
-	if err != nil {
-		w.remake, w.remakeNum = true, num
-		return nil, err
-	}
-	w.remake = false
-	return s, nil
-}
-
-// finisher finishes rolled segments in order: it waits until every record
-// reserved in one is published, marks it sealed, flushes it as the policy
-// asks, unmaps it, and applies retention (and compression).
-func (w *Writer) finisher() {
-	defer close(w.finished)
-	var ageTick <-chan time.Time
-	if w.opts.MaxAge > 0 || w.opts.KeepUnshipped {
-		// Under KeepUnshipped, held segments go once their consumers
-		// passed them, though the writer rolls over no more.
-		iv := time.Minute
-		if w.opts.MaxAge > 0 {
-			iv = min(max(w.opts.MaxAge/10, time.Second), time.Minute)
-		}
-		if w.opts.KeepUnshipped {
-			iv = min(iv, keepRecheck)
-		}
-		t := time.NewTicker(iv)
-		defer t.Stop()
-		ageTick = t.C
-	}
-	clockTick := time.NewTicker(time.Second)
-	defer clockTick.Stop()
-	for {
-		select {
-		case seg, ok := <-w.finishCh:
-			if !ok {
-				return
-			}
-			w.finish(seg)
-		case <-clockTick.C:
-			w.rebaseClock()
-		case <-ageTick:
-			w.applyRetention(w.active.Load().Num, w.oldestUnfinished(), 0, true)
-		}
-	}
-}
-
-func (w *Writer) finish(seg *segment) {
-	err := truncated(seg.Segment)
-	if err == nil {
-		err = seg.ring.WaitReleased(10 * time.Second)
-	}
-	if err != nil {
-		// A goroutine reserved space and never wrote it, or another
-		// process truncated the file: leave the mapping in place (a
-		// Write may still be under way in it) and let recovery repair
-		// the hole, but let retention go on (removing a mapped file is
-		// safe).
-		w.backgroundError(fmt.Errorf("mmaplog: finishing %s: %w", seg.Path, err))
-		w.finishedNum.Store(seg.Num + 1)
-		return
-	}
-	if err := storeState(seg, ring.StateSealed); err != nil {
-		// Truncated by another process just now: its records are gone,
-		// and there is nothing to flush.
-		w.backgroundError(fmt.Errorf("mmaplog: finishing %s: %w", seg.Path, err))
-	} else if w.opts.Flush.SyncsRolled() {
-		if err := seg.region.Flush(len(seg.Data), true); err != nil {
-			w.backgroundError(fmt.Errorf("mmaplog: msync %s: %w", seg.Path, err))
-		}
-	}
-	now := w.opts.now()
-	os.Chtimes(seg.Path, now, now) // MaxAge counts from the roll
-	if err := seg.release(w.pool); err != nil {
-		w.backgroundError(fmt.Errorf("mmaplog: unmap %s: %w", seg.Path, err))
-	}
-	w.finishedNum.Store(seg.Num + 1)
-	active := w.active.Load().Num
-	w.applyRetention(active, seg.Num+1, 0, true)
-	// The preparer waiting for room looks again only now, once this pass
-	// may have pooled a file for it: one directory listing, not two.
-	select {
-	case w.finishedSig <- struct{}{}:
-	default:
-	}
-	w.compressRolled(active, seg.Num+1)
-}
-
-// storeState sets the state word in seg's header, turning a memory fault
-// (the file truncated by another process) into an error.
-func storeState(seg *segment, st ring.State) error {
-	return fault.Guard("", func() error {
-		ring.StoreState(seg.Data, st)
-		return nil
-	})
-}
-
-// oldestUnfinished returns the number below which rolled segments are
-// finished.
-func (w *Writer) oldestUnfinished() uint64 { return w.finishedNum.Load() }
-
-func (w *Writer) retention() rotate.Retention {
-	return rotate.Retention{MaxBackups: w.opts.MaxBackups, MaxAge: w.opts.MaxAge, MaxTotalSize: w.opts.MaxTotalSize,
-		Compress: w.opts.Compress, SyncDir: true, Pool: w.pool, KeepUnshipped: w.opts.KeepUnshipped, Seqs: w.seqs}
-}
-
-// keepRecheck is how often a writer under KeepUnshipped that rolls over no
-// more looks whether its consumers passed the segments it holds.
-var keepRecheck = 10 * time.Second
-
-// applyRetention removes what the retention rules say must go. reserve is a
-// segment about to be created; cleanup removes leftovers of compressions
-// (only the finisher, which compresses, may ask for it). It reports whether
-// the directory is still over its bound (rolled segments not finished yet).
-func (w *Writer) applyRetention(active, finished uint64, reserve int64, cleanup bool) bool {
-	w.retMu.Lock()
-	reserve += w.pool.Bytes() // pooled files are on disk, under no segment name
-	// The caller read finished before waiting for retMu, maybe for the
-	// pass that just finished more: the later, the truer.
-	finished = max(finished, w.oldestUnfinished())
-	st := rotate.State{Active: active, Finished: finished, Reserve: reserve}
-	var cs []CursorPos
-	var ignored []error
-	if w.opts.KeepUnshipped {
-		// The cursors are read at every pass (a directory listing and a
-		// small file each): after each roll and while the preparer waits
-		// for room, never on the Write path.
-		st.Keep, cs, ignored = w.consumers()
-	}
-	res, err := w.retention().Apply(w.dir, st, w.opts.now(), cleanup)
-	if w.opts.KeepUnshipped && cleanup {
-		// The finisher's passes (cleanup), which know the active
-		// segment (the preparer's assume one ahead), one after the
-		// other: the last one's count stands.
-		w.mu.Lock()
-		w.stats.Held, w.stats.HeldBytes = uint64(res.Held), res.HeldBytes
-		w.mu.Unlock()
-	}
-	w.retMu.Unlock()
-	for _, e := range ignored {
-		w.countError(e) // told, not kept for Sync: the writer itself is fine
-	}
-	w.countActions(res.Actions, err)
-	w.noteKept(res, st.Keep, cs)
-	return res.Over && err == nil
-}
-
-// makeRoom runs in the preparer before it creates a segment: it removes what
-// retention says must go to fit the new segment within the bounds and, if
-// the segments that must go are not finished yet (the finisher lags behind
-// a fast writer), waits for them, so that the directory never exceeds its
-// bound. Rolling over then waits too: that is the bound's price.
-//
-// Segment num is only prepared once segment num-preparedAhead was taken to
-// become the active one, so everything below num-preparedAhead counts as
-// rolled (even if the writer has not quite swapped its pointer yet).
-//
-// A segment made from a pooled file adds nothing to the directory (the
-// pool's files are counted already), so then there is nothing to do: the
-// finisher's pass after each roll enforces the bounds as before.
-func (w *Writer) makeRoom(num uint64) {
-	active := uint64(0)
-	if num > preparedAhead {
-		active = num - preparedAhead
-	}
-	for {
-		add := w.newBytes()
-		if add == 0 || !w.applyRetention(active, w.oldestUnfinished(), add, false) || w.closing.Load() {
-			return
-		}
-		select {
-		case <-w.finishedSig:
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-}
-
-// newBytes returns what the next segment adds to the directory: nothing
-// when it is made from a pooled file (counted already).
-func (w *Writer) newBytes() int64 {
-	if w.pool.Len() > 0 {
-		return 0
-	}
-	return w.opts.SegmentSize
-}
-
-// compressRolled compresses finished rolled segments, outside retMu so that
-// the preparer never waits for a compression. The plain file of a
-// compressed segment is kept for reuse only within the disk bound: the
-// rolled segments and the kept files together may take what the bound
-// leaves beside the active and prepared segments.
-func (w *Writer) compressRolled(active, finished uint64) {
-	if !w.opts.Compress {
-		return
-	}
-	r := w.retention()
-	if bound := w.opts.Options.DiskBound(); bound > 0 {
-		r.PoolBound = max(bound-(1+preparedAhead)*w.opts.SegmentSize, 1)
-	}
-	acts, err := r.CompressRolled(w.dir, rotate.State{Active: active, Finished: finished})
-	w.countActions(acts, err)
-}
-
-func (w *Writer) countActions(acts []rotate.Action, err error) {
-	w.mu.Lock()
-	for _, a := range acts {
-		switch a.Op {
-		case rotate.OpRemoved:
-			w.stats.Removed++
-		case rotate.OpCompressed:
-			w.stats.Compressed++
-		}
-	}
-	w.mu.Unlock()
-	if err != nil {
-		w.backgroundError(fmt.Errorf("mmaplog: retention in %s: %w", w.dir, err))
-	}
 }
 
 // backgroundError records an error of background work that nobody has been
@@ -897,8 +479,8 @@ func (w *Writer) takeBackgroundError() error {
 // into it would take a page fault (and may wait for the page's I/O).
 func (w *Writer) flushActive(wait, all bool) error {
 	seg := w.active.Load()
-	err := seg.flushMapped(func(r *flush.Region) error {
-		to := seg.ring.Reserved()
+	err := seg.FlushMapped(func(r *flush.Region) error {
+		to := seg.Ring.Reserved()
 		if !all {
 			to &^= fileutil.PageSize() - 1
 		}
@@ -933,7 +515,7 @@ func (w *Writer) Sync() error {
 	// by the next Sync.
 	w.syncMu.Lock()
 	defer w.syncMu.Unlock()
-	finished := w.finishedNum.Load()
+	finished := w.life.Finished()
 	active := w.active.Load().Num
 	w.mu.Lock()
 	from := w.syncedBelow
@@ -973,52 +555,18 @@ func (w *Writer) Close() error {
 	if !w.closing.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
+	w.life.Closing()
 	var errs []error
 	w.rotMu.Lock()
-	seg := w.active.Load()
-	end, _ := seg.ring.Seal(false, 0)
-	// A file truncated by another process lost its records past its end,
-	// and its mapping faults there: say so rather than wait for records
-	// that read as zeros, and leave the mapping alone (a Write still under
-	// way in it fails by itself).
-	werr := truncated(seg.Segment)
-	if werr == nil {
-		werr = seg.ring.WaitReleased(10 * time.Second)
-	}
-	if werr != nil {
-		errs = append(errs, fmt.Errorf("mmaplog: close %s: %w", seg.Path, werr))
-	} else {
-		// Every record reserved in it is published: what a reader finds
-		// after the last one is damage, not a write in progress.
-		if err := storeState(seg, ring.StateClosed); err != nil {
-			errs = append(errs, fmt.Errorf("mmaplog: close %s: %w", seg.Path, err))
-		} else if w.opts.Flush.Mode != flush.ModeNone {
-			if err := seg.region.Flush(end, true); err != nil {
-				errs = append(errs, fmt.Errorf("mmaplog: close: msync %s: %w", seg.Path, err))
-			}
-		}
+	if err := w.life.SealActive(w.active.Load()); err != nil {
+		errs = append(errs, fmt.Errorf("mmaplog: %w", err))
 	}
 	w.rotMu.Unlock()
 	w.loop.Stop()
 	close(w.clockStop)
 	<-w.clockDone
-	w.prep.Close()
-	close(w.finishCh)
-	<-w.finished
-	if err := w.pool.Close(); err != nil {
+	if err := w.life.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("mmaplog: close: %w", err))
-	}
-	if werr == nil {
-		// A Write that never published would still write into the
-		// mapping: only unmap when every reservation is published.
-		if err := seg.unmap(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if w.opts.Flush.SyncsRolled() {
-		if err := fileutil.SyncDir(w.dir); err != nil {
-			errs = append(errs, err)
-		}
 	}
 	errs = append(errs, w.takeBackgroundError())
 	if err := w.lock.Release(); err != nil {
@@ -1039,23 +587,25 @@ func (w *Writer) Stats() Stats { return w.stats1(false) }
 func (w *Writer) ResetMaxima() Stats { return w.stats1(true) }
 
 func (w *Writer) stats1(reset bool) Stats {
+	ls := w.life.Stats(reset)
 	w.mu.Lock()
 	s := w.stats
-	if reset {
-		w.stats.MaxRotationWait, w.stats.MaxPrepareTime = 0, 0
-	}
 	w.mu.Unlock()
+	s.Rotations, s.RotationWaits = ls.Rotations, ls.RotationWaits
+	s.MaxRotationWait, s.MaxPrepareTime = ls.MaxRotationWait, ls.MaxPrepareTime
+	s.Removed, s.Compressed, s.Reused = ls.Removed, ls.Compressed, ls.Reused
+	s.Held, s.HeldBytes, s.IgnoredCursors = ls.Held, ls.HeldBytes, ls.IgnoredCursors
+	s.Wakeups = ls.Wakeups
 	seg := w.active.Load()
 	s.Segment = seg.Num
-	s.NextSeq = seg.ring.NextSeq()
-	if seg.ring.Sealed() {
+	s.NextSeq = seg.Ring.NextSeq()
+	if seg.Ring.Sealed() {
 		// Full (or closed): the ring counts every Append that found it
 		// so, and each retries in the next segment, which starts at the
 		// count sealed. Rotations that fail do not use up numbers.
-		_, count, _ := seg.ring.WaitSealed()
-		s.NextSeq = seg.ring.FirstSeq() + count
+		_, count, _ := seg.Ring.WaitSealed()
+		s.NextSeq = seg.Ring.FirstSeq() + count
 	}
-	s.Wakeups = w.wakes.Load()
 	return s
 }
 

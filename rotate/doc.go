@@ -20,6 +20,15 @@
 // later, mapped MAP_SHARED and pre-faulted with MADV_POPULATE_WRITE, and the
 // directory is fsynced. Rolling over is then a pointer swap in the writer.
 //
+// A Lifecycle runs that pipeline for a writer, and the rest of a segment's
+// life around the one the writer appends to: Take activates the next
+// segment (writes its header), Roll hands the rolled one to a finisher
+// goroutine that waits for its last records, seals, flushes and unmaps it,
+// then applies the retention and compresses. Files that retention or
+// compression take away are kept in a Pool and cleared for the next
+// segments instead of allocating new ones. The writer keeps only the append
+// path; the Lifecycle reports to it through callbacks and Stats.
+//
 // # One view of the segment set
 //
 // List, Lookup and OpenSegment are how every part of mmaplog sees a log's

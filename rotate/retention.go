@@ -84,7 +84,7 @@ func (o Op) String() string {
 type Action struct {
 	Path   string
 	Op     Op
-	Reason string // why, for people
+	Reason Reason // why
 	// FirstSeq and NextSeq say which records a segment Apply removed
 	// held, FirstSeq to NextSeq-1, under KeepUnshipped (0: not known;
 	// its header could not be read).
@@ -143,138 +143,22 @@ func (r Retention) Apply(dir string, st State, now time.Time, cleanup bool) (Res
 	if err != nil {
 		return Result{}, err
 	}
-	var acts []Action
-	var errs []error
-	changed := false
-	remove := func(path, reason string) bool {
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, err)
-			return false
-		}
-		changed = true
-		acts = append(acts, Action{Path: path, Op: OpRemoved, Reason: reason})
-		return true
-	}
-	// release takes a finished plain segment away from its name, into the
-	// pool where there is one; a is the Action to report.
-	release := func(fi FileInfo, a Action) bool {
-		if fi.Compressed || r.Pool == nil {
-			if !remove(fi.Path, a.Reason) {
-				return false
-			}
-			acts[len(acts)-1] = a
-			return true
-		}
-		pooled, err := r.Pool.Put(fi)
-		if err != nil {
-			errs = append(errs, err)
-			return false
-		}
-		if pooled {
-			a.Reason += " (file kept for reuse)"
-		}
-		changed = true
-		a.Path, a.Op = fi.Path, OpRemoved
-		acts = append(acts, a)
-		return true
-	}
-	for _, t := range l.Temp {
-		// Only leftovers of compressions: a segment being prepared is a
-		// temporary file too, and removing it would break the preparer.
-		if cleanup && strings.HasSuffix(t, CompressedExt+tmpExt) {
-			remove(t, "leftover temporary file")
-		}
-	}
-	for _, d := range l.Duplicates {
-		if d.Compressed && d.Num < st.Finished {
-			// A compression finished but the original was not removed yet.
-			for _, s := range l.Segments {
-				if s.Num != d.Num || s.Compressed {
-					continue
-				}
-				// Pooled within PoolBound only, as the compressor
-				// itself would.
-				if r.PoolBound > 0 && !r.poolFits(dir, st) {
-					remove(s.Path, "compressed copy exists")
-					continue
-				}
-				release(s, Action{Path: s.Path, Op: OpRemoved, Reason: "compressed copy exists"})
-			}
-		}
-	}
-	if changed {
+	p := &applying{r: r}
+	if p.cleanUp(dir, l, st, cleanup) {
 		if l, err = List(dir); err != nil {
-			return Result{Actions: acts}, err
+			return Result{Actions: p.acts}, err
 		}
 	}
-
-	var rolled []FileInfo
-	nrolled := 0
-	total := l.DiskUsage() + st.Reserve
-	for _, s := range l.Segments {
-		if s.Num < st.Active {
-			nrolled++
-		}
-		if s.Num < st.Finished && s.Num < st.Active {
-			rolled = append(rolled, s)
-		}
-	}
-	k := r.keeper(l, st)
-	var res Result
-	left, counted := nrolled, nrolled
-	removed := map[uint64]bool{}
-	// Once a segment is held, so is every later one: they hold later
-	// records, and retention removes the oldest first (readers rely on
-	// it: a segment missing after an older one is damage, not retention).
-	holding := false
-	for _, s := range rolled {
-		holding = holding || k.holds(s)
-		held := holding
-		a := Action{Path: s.Path, Op: OpRemoved}
-		if k != nil {
-			a.FirstSeq, a.NextSeq = k.span(s)
-		}
-		// counted: the rolled segments left, less those kept for a
-		// consumer that MaxBackups would have removed (Held).
-		backups := r.MaxBackups > 0 && counted > r.MaxBackups
-		aged := r.MaxAge > 0 && now.Sub(time.Unix(0, s.ModTime)) > r.MaxAge
-		switch {
-		case backups && !held:
-			a.Reason = fmt.Sprintf("more than MaxBackups=%d rolled segments", r.MaxBackups)
-		case r.MaxTotalSize > 0 && total > r.MaxTotalSize:
-			a.Reason = fmt.Sprintf("log takes %d bytes, over MaxTotalSize=%d", total, r.MaxTotalSize)
-			if held {
-				a.Unshipped = true
-				a.Reason += fmt.Sprintf(" (records from %d on are kept for a consumer: KeepUnshipped)", st.Keep)
-			}
-		case aged && !held:
-			a.Reason = fmt.Sprintf("rolled more than MaxAge=%v ago", r.MaxAge)
-		default:
-			if held && (backups || aged) {
-				res.Held++
-				res.HeldBytes += s.Size
-				if backups {
-					counted--
-				}
-			}
-			continue
-		}
-		if release(s, a) {
-			total -= s.Size
-			left--
-			counted--
-			removed[s.Num] = true
-		}
-	}
-	if changed && r.SyncDir {
+	res, left, removed, k := p.enforce(l, st, now)
+	if p.changed && r.SyncDir {
 		if err := fileutil.SyncDir(dir); err != nil {
-			errs = append(errs, err)
+			p.errs = append(p.errs, err)
 		}
 	}
 	// Over MaxBackups counts only if the oldest rolled segment left is
 	// one retention will remove once it is finished: not one kept for a
 	// consumer (nor, then, any after it, which hold later records).
-	over := r.MaxTotalSize > 0 && total > r.MaxTotalSize
+	over := r.MaxTotalSize > 0 && res.total > r.MaxTotalSize
 	if r.MaxBackups > 0 && left > r.MaxBackups {
 		for _, s := range l.Segments {
 			if s.Num >= st.Active {
@@ -286,8 +170,159 @@ func (r Retention) Apply(dir string, st State, now time.Time, cleanup bool) (Res
 			}
 		}
 	}
-	res.Actions, res.Over = acts, over
-	return res, errors.Join(errs...)
+	res.Actions, res.Over = p.acts, over
+	return res.Result, errors.Join(p.errs...)
+}
+
+// applying is one Apply: what it did so far.
+type applying struct {
+	r       Retention
+	acts    []Action
+	errs    []error
+	changed bool // a file left its name: List again, fsync the directory
+}
+
+// remove removes the file at path, reporting a.
+func (p *applying) remove(path string, a Action) bool {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		p.errs = append(p.errs, err)
+		return false
+	}
+	p.changed = true
+	a.Path, a.Op = path, OpRemoved
+	p.acts = append(p.acts, a)
+	return true
+}
+
+// release takes a finished plain segment away from its name, into the
+// pool where there is one, reporting a.
+func (p *applying) release(fi FileInfo, a Action) bool {
+	if fi.Compressed || p.r.Pool == nil {
+		return p.remove(fi.Path, a)
+	}
+	pooled, err := p.r.Pool.Put(fi)
+	if err != nil {
+		p.errs = append(p.errs, err)
+		return false
+	}
+	a.Reason.Pooled = pooled
+	p.changed = true
+	a.Path, a.Op = fi.Path, OpRemoved
+	p.acts = append(p.acts, a)
+	return true
+}
+
+// cleanUp removes what interrupted compressions left: temporary files
+// (with cleanup set) and plain files whose compressed copy is complete.
+// It reports whether a file went.
+func (p *applying) cleanUp(dir string, l Listing, st State, cleanup bool) bool {
+	for _, t := range l.Temp {
+		// Only leftovers of compressions: a segment being prepared is a
+		// temporary file too, and removing it would break the preparer.
+		if cleanup && strings.HasSuffix(t, CompressedExt+tmpExt) {
+			p.remove(t, Action{Reason: Reason{Rule: RuleLeftover}})
+		}
+	}
+	for _, d := range l.Duplicates {
+		if d.Compressed && d.Num < st.Finished {
+			// A compression finished but the original was not removed yet.
+			for _, s := range l.Segments {
+				if s.Num != d.Num || s.Compressed {
+					continue
+				}
+				a := Action{Reason: Reason{Rule: RuleCompressedCopy}}
+				// Pooled within PoolBound only, as the compressor
+				// itself would.
+				if p.r.PoolBound > 0 && !p.r.poolFits(dir, st) {
+					p.remove(s.Path, a)
+					continue
+				}
+				p.release(s, a)
+			}
+		}
+	}
+	return p.changed
+}
+
+// enforced is what enforce leaves: the Result so far and the bytes the
+// log takes (Reserve included) once its removals are done.
+type enforced struct {
+	Result
+	total int64
+}
+
+// enforce removes the finished rolled segments of l that the bounds say
+// must go, oldest first. It returns how many rolled segments are left,
+// which it removed, and the keeper it asked.
+func (p *applying) enforce(l Listing, st State, now time.Time) (res enforced, left int, removed map[uint64]bool, k *keeper) {
+	r := p.r
+	var rolled []FileInfo
+	nrolled := 0
+	res.total = l.DiskUsage() + st.Reserve
+	for _, s := range l.Segments {
+		if s.Num < st.Active {
+			nrolled++
+		}
+		if s.Num < st.Finished && s.Num < st.Active {
+			rolled = append(rolled, s)
+		}
+	}
+	k = r.keeper(l, st)
+	// counted: the rolled segments left, less those kept for a consumer
+	// that MaxBackups would have removed (Held).
+	left, counted := nrolled, nrolled
+	removed = map[uint64]bool{}
+	// Once a segment is held, so is every later one: they hold later
+	// records, and retention removes the oldest first (readers rely on
+	// it: a segment missing after an older one is damage, not retention).
+	holding := false
+	for _, s := range rolled {
+		holding = holding || k.holds(s)
+		a := Action{}
+		if k != nil {
+			a.FirstSeq, a.NextSeq = k.span(s)
+		}
+		backups := r.MaxBackups > 0 && counted > r.MaxBackups
+		aged := r.MaxAge > 0 && now.Sub(time.Unix(0, s.ModTime)) > r.MaxAge
+		if !r.why(&a, st, res.total, holding, backups, aged) {
+			if holding && (backups || aged) {
+				res.Held++
+				res.HeldBytes += s.Size
+				if backups {
+					counted--
+				}
+			}
+			continue
+		}
+		if p.release(s, a) {
+			res.total -= s.Size
+			left--
+			counted--
+			removed[s.Num] = true
+		}
+	}
+	return res, left, removed, k
+}
+
+// why fills in the Reason of a removal of a rolled segment (held: kept
+// for a consumer; backups, aged: over MaxBackups, older than MaxAge), or
+// reports that none applies. total is what the log takes.
+func (r Retention) why(a *Action, st State, total int64, held, backups, aged bool) bool {
+	switch {
+	case backups && !held:
+		a.Reason = Reason{Rule: RuleMaxBackups, MaxBackups: r.MaxBackups}
+	case r.MaxTotalSize > 0 && total > r.MaxTotalSize:
+		a.Reason = Reason{Rule: RuleMaxTotalSize, Bytes: total, MaxTotalSize: r.MaxTotalSize}
+		if held {
+			a.Unshipped = true
+			a.Reason.Keep = st.Keep
+		}
+	case aged && !held:
+		a.Reason = Reason{Rule: RuleMaxAge, MaxAge: r.MaxAge}
+	default:
+		return false
+	}
+	return true
 }
 
 // CompressRolled compresses the finished rolled segments of dir that are not
@@ -317,7 +352,7 @@ func (r Retention) CompressRolled(dir string, st State) ([]Action, error) {
 			errs = append(errs, err)
 			continue
 		}
-		acts = append(acts, Action{Path: out, Op: OpCompressed, Reason: "Compress"})
+		acts = append(acts, Action{Path: out, Op: OpCompressed, Reason: Reason{Rule: RuleCompress}})
 	}
 	return acts, errors.Join(errs...)
 }
@@ -385,47 +420,7 @@ func compressSegment(fi FileInfo, pool *Pool, fits func() bool) (string, error) 
 	}
 	out := fi.Path + CompressedExt
 	tmp := out + tmpExt
-	f, err := fileutil.CreateExclusive(tmp, 0o600)
-	if err != nil {
-		return "", err
-	}
-	fail := func(err error) (string, error) {
-		f.Close()
-		os.Remove(tmp)
-		return "", fmt.Errorf("compress %s: %w", fi.Path, err)
-	}
-	if st, err := os.Stat(fi.Path); err == nil {
-		f.Chmod(st.Mode().Perm())
-	}
-	enc, err := zstd.NewWriter(f, zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(true))
-	if err != nil {
-		return fail(err)
-	}
-	if err := fault.Guard(v.Path, func() error {
-		// The header from a private copy: followers write the control
-		// area of a segment (its wake words) at any moment, and bytes
-		// that change while the encoder reads them would not match the
-		// frame's checksum. The records never change once published.
-		hdr := make([]byte, ring.HeaderSize)
-		copy(hdr, v.Data[:ring.HeaderSize])
-		ring.ClearControl(hdr, ring.StateSealed)
-		if _, err := enc.Write(hdr); err != nil {
-			return err
-		}
-		_, err := enc.Write(v.Data[ring.HeaderSize:end])
-		return err
-	}); err != nil {
-		enc.Close()
-		return fail(err)
-	}
-	if err := enc.Close(); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
+	if err := writeCompressed(tmp, fi, v, end); err != nil {
 		return "", err
 	}
 	mt := time.Unix(0, fi.ModTime)
@@ -459,4 +454,54 @@ func compressSegment(fi FileInfo, pool *Pool, fits func() bool) (string, error) 
 		return "", err
 	}
 	return out, fileutil.SyncDir(filepath.Dir(fi.Path))
+}
+
+// writeCompressed writes tmp, the compressed copy of the plain segment fi
+// open as v, whose records end at end, and fsyncs it (step 1 of
+// CompressSegment). On failure tmp is gone.
+func writeCompressed(tmp string, fi FileInfo, v *View, end int) error {
+	f, err := fileutil.CreateExclusive(tmp, 0o600)
+	if err != nil {
+		return err
+	}
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("compress %s: %w", fi.Path, err)
+	}
+	if st, err := os.Stat(fi.Path); err == nil {
+		f.Chmod(st.Mode().Perm())
+	}
+	enc, err := zstd.NewWriter(f, zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(true))
+	if err != nil {
+		return fail(err)
+	}
+	if err := fault.Guard(v.Path, func() error {
+		// The header from a private copy: followers write the control
+		// area of a segment (its wake words) at any moment, and bytes
+		// that change while the encoder reads them would not match the
+		// frame's checksum. The records never change once published.
+		hdr := make([]byte, ring.HeaderSize)
+		copy(hdr, v.Data[:ring.HeaderSize])
+		ring.ClearControl(hdr, ring.StateSealed)
+		if _, err := enc.Write(hdr); err != nil {
+			return err
+		}
+		_, err := enc.Write(v.Data[ring.HeaderSize:end])
+		return err
+	}); err != nil {
+		enc.Close()
+		return fail(err)
+	}
+	if err := enc.Close(); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
 }
