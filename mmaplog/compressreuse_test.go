@@ -123,8 +123,12 @@ func TestCompressedLogRollsOnAFullDisk(t *testing.T) {
 	after := w.Stats()
 	rolled, reused := after.Rotations-before.Rotations, after.Reused-before.Reused
 	t.Logf("on the full disk: %d rotations, %d segments made from reused files", rolled, reused)
-	if rolled < 10 || reused < rolled {
-		t.Fatalf("on the full disk: %d rotations, %d segments made from reused files; want at least 10 and all", rolled, reused)
+	// The preparer makes one segment at a time, and the last rotation
+	// before the fill may have started one: made between Stats and the
+	// fill, it may be a new file. Every later one fits only as a reused
+	// file (and no background error says one did not).
+	if rolled < 10 || reused+1 < rolled {
+		t.Fatalf("on the full disk: %d rotations, %d segments made from reused files; want at least 10 and all but one made before the disk filled", rolled, reused)
 	}
 	if after.BackgroundErrs != 0 {
 		t.Fatalf("%d background errors", after.BackgroundErrs)
