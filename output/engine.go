@@ -29,11 +29,12 @@ import (
 type batch struct {
 	src    *source
 	seq    uint64 // position in its source's publishing order
+	pub    Batch  // the publisher's
+	lines  Lines  // pub, where it keeps its events as lines; nil otherwise
 	events [][]byte
 	bytes  int
-	ack    func()
 	parts  int  // parts not acknowledged yet (queued or in windows)
-	done   bool // acknowledged by a receiver; its ack may wait for earlier batches of its source
+	done   bool // acknowledged by a receiver; its Ack may wait for earlier batches of its source
 }
 
 // part is a run of a batch's events that goes in one window: the whole
@@ -80,8 +81,8 @@ type source struct {
 	last   time.Time // when it last published
 }
 
-func (s *source) Publish(ctx context.Context, events [][]byte, ack func()) error {
-	return s.e.publish(ctx, s, events, ack)
+func (s *source) Publish(ctx context.Context, b Batch) error {
+	return s.e.publish(ctx, s, b)
 }
 
 // Close lets the output forget a source that publishes no more, once every
@@ -232,15 +233,14 @@ func (e *engine) Stats() Stats {
 // ErrClosed is returned by Publish after Close.
 var ErrClosed = errors.New("output closed")
 
-func (e *engine) Publish(ctx context.Context, events [][]byte, ack func()) error {
-	return e.publish(ctx, e.def, events, ack)
+func (e *engine) Publish(ctx context.Context, b Batch) error {
+	return e.publish(ctx, e.def, b)
 }
 
-func (e *engine) publish(ctx context.Context, src *source, events [][]byte, ack func()) error {
+func (e *engine) publish(ctx context.Context, src *source, pub Batch) error {
+	events := pub.Events()
 	if len(events) == 0 {
-		if ack != nil {
-			ack()
-		}
+		pub.Ack()
 		return nil
 	}
 	select {
@@ -250,7 +250,8 @@ func (e *engine) publish(ctx context.Context, src *source, events [][]byte, ack 
 	case <-e.done:
 		return ErrClosed
 	}
-	b := &batch{src: src, events: events, ack: ack}
+	b := &batch{src: src, pub: pub, events: events}
+	b.lines, _ = pub.(Lines)
 	for _, ev := range events {
 		b.bytes += len(ev)
 	}
@@ -307,8 +308,27 @@ func (e *engine) Close(ctx context.Context) error {
 	e.mu.Unlock()
 	e.cancel()
 	e.wg.Wait()
+	e.nackLeft()
 	close(e.done)
 	return err
+}
+
+// nackLeft calls Nack on the batches left unacknowledged when Close gave
+// up, each source's in its order, once no connection reads them any more.
+func (e *engine) nackLeft() {
+	e.mu.Lock()
+	var left []*batch
+	for _, s := range e.sources {
+		left = append(left, s.order...)
+		clear(s.order)
+		s.order, s.unsent, s.ready = s.order[:0], nil, false
+	}
+	e.ready = nil
+	e.pending -= len(left)
+	e.mu.Unlock()
+	for _, b := range left {
+		b.pub.Nack(fmt.Errorf("output %s: closed before the batch of %d event(s) was acknowledged: %w", e.name, len(b.events), ErrClosed))
+	}
 }
 
 // mayUse reports whether h's connections may take windows now (under mu).
@@ -491,9 +511,7 @@ func (e *engine) ackWindow(h *host, w *window) {
 		e.events.Add(uint64(len(b.events)))
 		e.bytes.Add(uint64(b.bytes))
 		e.batches.Add(1)
-		if b.ack != nil {
-			b.ack()
-		}
+		b.pub.Ack()
 	}
 	n := len(calls)
 	clear(calls)

@@ -56,14 +56,14 @@ func publishKafka(t *testing.T, out output.Output, n, per int, size int) {
 			evs = append(evs, []byte(fmt.Sprintf(`{"n":%d,"user":"u-%d","log":{"offset":%d,"file":{"path":"/var/log/a"}},"message":"%s"}`, j, j%7, j, pad)))
 		}
 		first, count := i, len(evs)
-		if err := out.Publish(ctx, evs, func() {
+		if err := out.Publish(ctx, output.NewBatch(evs, func() {
 			mu.Lock()
 			defer mu.Unlock()
 			if first != next {
 				t.Errorf("ack of the batch from %d, expected the one from %d", first, next)
 			}
 			next = first + count
-		}); err != nil {
+		})); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -242,7 +242,7 @@ func TestKafkaDropsLargeEvents(t *testing.T) {
 	ctx := context.Background()
 	acked := make(chan struct{})
 	evs := [][]byte{[]byte(`{"n":1}`), []byte(`{"n":2,"big":"` + strings.Repeat("x", 2000) + `"}`), []byte(`{"n":3}`)}
-	if err := out.Publish(ctx, evs, func() { close(acked) }); err != nil {
+	if err := out.Publish(ctx, output.NewBatch(evs, func() { close(acked) })); err != nil {
 		t.Fatal(err)
 	}
 	if err := out.Close(ctx); err != nil {
@@ -327,7 +327,7 @@ func TestKafkaSASL(t *testing.T) {
 		t.Fatal(err)
 	}
 	acked := make(chan struct{})
-	out.Publish(context.Background(), [][]byte{[]byte(`{"n":1}`)}, func() { close(acked) })
+	out.Publish(context.Background(), output.NewBatch([][]byte{[]byte(`{"n":1}`)}, func() { close(acked) }))
 	select {
 	case err := <-errs:
 		t.Logf("refused as expected: %v", err)

@@ -202,6 +202,15 @@ func appendMember(dst []byte, k string, v any) []byte {
 	panic(fmt.Sprintf("ship: metadata value %T", v))
 }
 
+// slack returns the most bytes Append adds to a record that is a JSON
+// object without members the metadata has too: the metadata, commas and
+// braces (a record of text takes its escaping besides).
+func (e *Encoder) slack() int {
+	const fixed = len(`{"message":"",`) + len(`"@timestamp":"2006-01-02T15:04:05.000000Z",`) +
+		len(`"log":{"offset":18446744073709551615,"file":{"path":},"level":"warning"}`) + len(`}`)
+	return fixed + len(e.logPath) + len(e.logMore) + len(e.rest)
+}
+
 // Append appends the event for rec to dst.
 func (e *Encoder) Append(dst []byte, rec tail.Record) []byte {
 	p := rec.Payload

@@ -170,9 +170,6 @@ type Shipper struct {
 	wg       sync.WaitGroup
 }
 
-// chunkPool is the number of free chunks kept for reuse (4 MiB).
-const chunkPool = 64
-
 // startPoint is Config.From parsed.
 type startPoint struct {
 	end bool

@@ -221,7 +221,7 @@ type outputEmitter struct {
 
 func (e *outputEmitter) Emit(batch [][]byte) error {
 	done := make(chan struct{})
-	if err := e.out.Publish(e.ctx, batch, func() { close(done) }); err != nil {
+	if err := e.out.Publish(e.ctx, output.NewBatch(batch, func() { close(done) })); err != nil {
 		return err
 	}
 	select {
