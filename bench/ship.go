@@ -233,7 +233,7 @@ func shipCase(spec shipSpec) func(env *Env) (*Sample, error) {
 				if now.After(limit) {
 					cancel()
 					<-done
-					return fmt.Errorf("ship: %d of %d events acknowledged in %v: a hang? (output: %s)", acked()-from, min, passLimit, out.Stats().LastError)
+					return fmt.Errorf("ship: %d of %d events acknowledged in %v: a hang? (output: %v)", acked()-from, min, passLimit, out.Stats().LastError)
 				}
 				select {
 				case err := <-done:
@@ -320,7 +320,7 @@ func shipCase(spec shipSpec) func(env *Env) (*Sample, error) {
 			smp.Dropped = st.Acked - got
 		}
 		if smp.Records == 0 {
-			return nil, fmt.Errorf("ship: no event acknowledged in %v (output: %s)", env.Duration, o1.LastError)
+			return nil, fmt.Errorf("ship: no event acknowledged in %v (output: %v)", env.Duration, o1.LastError)
 		}
 		return &smp, nil
 	}

@@ -209,7 +209,7 @@ func (e *engine) NewSource() Publisher {
 
 func (e *engine) Stats() Stats {
 	s := Stats{Events: e.events.Load(), Bytes: e.bytes.Load(), Batches: e.batches.Load(), Dropped: e.dropped.Load()}
-	var last string
+	var last error
 	for _, h := range e.hosts {
 		hs := h.c.stats(h.addr)
 		if e.hostConnected != nil {
@@ -219,7 +219,7 @@ func (e *engine) Stats() Stats {
 		s.Connects += hs.Connects
 		s.Errors += hs.Errors
 		s.Connected = s.Connected || hs.Connected > 0
-		if hs.LastError != "" {
+		if hs.LastError != nil {
 			last = hs.LastError
 		}
 	}

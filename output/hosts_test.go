@@ -223,7 +223,7 @@ func TestLoadbalance(t *testing.T) {
 	if gs.Acked == 0 || ss.Acked != 0 || ss.Sent == 0 || ss.Errors == 0 {
 		t.Fatalf("host stats: good %+v, stalled %+v", gs, ss)
 	}
-	if !strings.Contains(ss.LastError, "stalled") && !strings.Contains(ss.LastError, "timeout") {
+	if last := fmt.Sprint(ss.LastError); !strings.Contains(last, "stalled") && !strings.Contains(last, "timeout") {
 		t.Errorf("the stalled host's error does not say so: %s", ss.LastError)
 	}
 }

@@ -63,7 +63,7 @@ type Stats struct {
 	Pending   int    // batches published and not acknowledged yet
 	Connects  uint64 // connections established (the first ones included), all hosts
 	Errors    uint64 // failed connection attempts, sends and acknowledgements, all hosts
-	LastError string // the last of them, "" if none
+	LastError error  // the last of them, nil if none
 	Connected bool   // a connection is up now
 	Hosts     []HostStats
 }
@@ -77,7 +77,7 @@ type HostStats struct {
 	Errors    uint64 // failed connection attempts, sends and acknowledgements
 	Sent      uint64 // events written to it, resent ones included
 	Acked     uint64 // events it acknowledged
-	LastError string
+	LastError error  // the last failure, nil if none
 }
 
 // Defaults and limits of Options.
@@ -434,13 +434,12 @@ func dial(ctx context.Context, addr string, o *Options) (net.Conn, error) {
 type hostCounters struct {
 	connected                     atomic.Int32
 	connects, errors, sent, acked atomic.Uint64
-	lastErr                       atomic.Pointer[string]
+	lastErr                       atomic.Pointer[error]
 }
 
 func (c *hostCounters) fail(err error, onError func(error)) {
 	c.errors.Add(1)
-	s := err.Error()
-	c.lastErr.Store(&s)
+	c.lastErr.Store(&err)
 	if onError != nil {
 		onError(err)
 	}
