@@ -164,11 +164,15 @@ func shipCase(spec shipSpec) func(env *Env) (*Sample, error) {
 			}
 			out, err = output.Open(rcv.url, &output.Options{Window: ship.OutputWindow, CompressionLevel: spec.level})
 		case spec.kafka != "":
+			comp, err := output.ParseKafkaCompression(spec.kafka)
+			if err != nil {
+				return nil, fmt.Errorf("ship: %w", err)
+			}
 			rcv, err = startKafka()
 			if err != nil {
 				return nil, err
 			}
-			out, err = output.Open("kafka://"+rcv.addr+"/logs", &output.Options{Window: ship.OutputWindow, Kafka: output.KafkaOptions{Compression: spec.kafka}})
+			out, err = output.Open("kafka://"+rcv.addr+"/logs", &output.Options{Window: ship.OutputWindow, Kafka: output.KafkaOptions{Compression: comp}})
 		default:
 			rcv, err = startReceiver(spec.decodeJSON, spec.pace)
 			if err != nil {
