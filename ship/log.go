@@ -205,7 +205,7 @@ func (l *logShipper) open() error {
 		}
 	}
 	if !haveCursor {
-		ro.FromEnd, ro.FromSeq = l.in.start.end, l.in.start.seq
+		l.in.start.Apply(&ro)
 	}
 	if ro.FromSeq > 1 {
 		l.checkBeyond(ro.FromSeq, haveCursor)
