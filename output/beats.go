@@ -21,8 +21,9 @@ import (
 // whose Send takes []interface{}: each event would be boxed into an
 // interface (an allocation per event) only to be handed back as the bytes
 // it already is, and a zlib writer would be allocated per window. Here the
-// events, already JSON, are framed into a buffer that is reused, and the
-// zlib writer is reset rather than made again. The protocol:
+// events, already JSON, are framed into a buffer that is reused, or
+// written with their frame headers straight into the zlib writer, which is
+// reset rather than made again. The protocol:
 //
 //	window:      '2' 'W' count:u32                 (big endian)
 //	compressed:  '2' 'C' length:u32 zlib(frames)   (optional)
