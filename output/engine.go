@@ -302,11 +302,13 @@ func (e *engine) Close(ctx context.Context) error {
 		e.mu.Unlock()
 		err = fmt.Errorf("output %s: closed with %d batch(es) not acknowledged: %w", e.name, left, ctx.Err())
 	}
+	// The context first: a worker that sees stopping then finds it done,
+	// and stops without reporting its connection's end as a failure.
+	e.cancel()
 	e.mu.Lock()
 	e.stopping = true
 	e.cond.Broadcast()
 	e.mu.Unlock()
-	e.cancel()
 	e.wg.Wait()
 	e.nackLeft()
 	close(e.done)
