@@ -164,11 +164,15 @@ func shipCase(spec shipSpec) func(env *Env) (*Sample, error) {
 			}
 			out, err = output.Open(rcv.url, &output.Options{Window: ship.OutputWindow, CompressionLevel: spec.level})
 		case spec.kafka != "":
+			comp, err := output.ParseKafkaCompression(spec.kafka)
+			if err != nil {
+				return nil, fmt.Errorf("ship: %w", err)
+			}
 			rcv, err = startKafka()
 			if err != nil {
 				return nil, err
 			}
-			out, err = output.Open("kafka://"+rcv.addr+"/logs", &output.Options{Window: ship.OutputWindow, Kafka: output.KafkaOptions{Compression: spec.kafka}})
+			out, err = output.Open("kafka://"+rcv.addr+"/logs", &output.Options{Window: ship.OutputWindow, Kafka: output.KafkaOptions{Compression: comp}})
 		default:
 			rcv, err = startReceiver(spec.decodeJSON, spec.pace)
 			if err != nil {
@@ -233,7 +237,7 @@ func shipCase(spec shipSpec) func(env *Env) (*Sample, error) {
 				if now.After(limit) {
 					cancel()
 					<-done
-					return fmt.Errorf("ship: %d of %d events acknowledged in %v: a hang? (output: %s)", acked()-from, min, passLimit, out.Stats().LastError)
+					return fmt.Errorf("ship: %d of %d events acknowledged in %v: a hang? (output: %v)", acked()-from, min, passLimit, out.Stats().LastError)
 				}
 				select {
 				case err := <-done:
@@ -320,7 +324,7 @@ func shipCase(spec shipSpec) func(env *Env) (*Sample, error) {
 			smp.Dropped = st.Acked - got
 		}
 		if smp.Records == 0 {
-			return nil, fmt.Errorf("ship: no event acknowledged in %v (output: %s)", env.Duration, o1.LastError)
+			return nil, fmt.Errorf("ship: no event acknowledged in %v (output: %v)", env.Duration, o1.LastError)
 		}
 		return &smp, nil
 	}

@@ -150,12 +150,22 @@ type timingSource struct {
 	q     *quietLog
 }
 
-func (s *timingSource) Publish(ctx context.Context, events [][]byte, ack func()) error {
+func (s *timingSource) Publish(ctx context.Context, b output.Batch) error {
+	events := b.Events()
 	if len(events) == 0 || !bytes.HasPrefix(events[0], []byte(`{"quiet":`)) {
-		return s.inner.Publish(ctx, events, ack)
+		return s.inner.Publish(ctx, b)
 	}
-	return s.inner.Publish(ctx, events, func() {
-		s.q.acked(events)
-		ack()
-	})
+	return s.inner.Publish(ctx, &timedBatch{Batch: b, q: s.q})
+}
+
+// timedBatch is a quiet log's batch: its events' latency is recorded when
+// it is acknowledged, before the shipper takes its memory back.
+type timedBatch struct {
+	output.Batch
+	q *quietLog
+}
+
+func (b *timedBatch) Ack() {
+	b.q.acked(b.Events())
+	b.Batch.Ack()
 }

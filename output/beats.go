@@ -21,8 +21,9 @@ import (
 // whose Send takes []interface{}: each event would be boxed into an
 // interface (an allocation per event) only to be handed back as the bytes
 // it already is, and a zlib writer would be allocated per window. Here the
-// events, already JSON, are framed into a buffer that is reused, and the
-// zlib writer is reset rather than made again. The protocol:
+// events, already JSON, are framed into a buffer that is reused, or
+// written with their frame headers straight into the zlib writer, which is
+// reset rather than made again. The protocol:
 //
 //	window:      '2' 'W' count:u32                 (big endian)
 //	compressed:  '2' 'C' length:u32 zlib(frames)   (optional)
@@ -50,10 +51,10 @@ type beatsSession struct {
 	timeout time.Duration
 	others  func() bool
 
-	buf   []byte // the window's frames as sent
-	plain []byte // uncompressed frames, when compressing
-	zw    *zlib.Writer
-	zout  appendWriter
+	buf  []byte // the window's frames as sent
+	zw   *zlib.Writer
+	zout appendWriter
+	hdr  [10]byte // a JSON frame's header, written into zw
 }
 
 // appendWriter appends what is written to it to a byte slice.
@@ -77,7 +78,10 @@ func appendFrames(dst []byte, w *window) []byte {
 	return dst
 }
 
-// frame builds the bytes of window w in s.buf.
+// frame builds the bytes of window w in s.buf: the frames as they are, or
+// compressed, the frames then written into the compressor from where the
+// events lie (the compressor's own window is their one copy before the
+// compressed bytes).
 func (s *beatsSession) frame(w *window) error {
 	s.buf = append(s.buf[:0], '2', 'W')
 	s.buf = binary.BigEndian.AppendUint32(s.buf, uint32(w.events))
@@ -85,28 +89,43 @@ func (s *beatsSession) frame(w *window) error {
 		s.buf = appendFrames(s.buf, w)
 		return nil
 	}
-	s.plain = appendFrames(s.plain[:0], w)
 	s.buf = append(s.buf, '2', 'C', 0, 0, 0, 0)
 	lenAt := len(s.buf)
 	s.zout.b = s.buf
-	if s.zw == nil {
-		zw, err := zlib.NewWriterLevel(&s.zout, s.level)
-		if err != nil {
-			return err
-		}
-		s.zw = zw
-	} else {
-		s.zw.Reset(&s.zout)
-	}
-	if _, err := s.zw.Write(s.plain); err != nil {
+	if err := s.resetZlib(); err != nil {
 		return err
 	}
-	if err := s.zw.Close(); err != nil {
+	hdr := s.hdr[:]
+	hdr[0], hdr[1] = '2', 'J'
+	var seq uint32
+	w.each(func(ev []byte) {
+		seq++
+		binary.BigEndian.PutUint32(hdr[2:], seq)
+		binary.BigEndian.PutUint32(hdr[6:], uint32(len(ev)))
+		s.zw.Write(hdr)
+		s.zw.Write(ev)
+	})
+	if err := s.zw.Close(); err != nil { // the writes' error, if any, too
 		return err
 	}
 	s.buf = s.zout.b
 	s.zout.b = nil
 	binary.BigEndian.PutUint32(s.buf[lenAt-4:], uint32(len(s.buf)-lenAt))
+	return nil
+}
+
+// resetZlib makes the compressor write to s.zout: made on first use, reset
+// after.
+func (s *beatsSession) resetZlib() error {
+	if s.zw != nil {
+		s.zw.Reset(&s.zout)
+		return nil
+	}
+	zw, err := zlib.NewWriterLevel(&s.zout, s.level)
+	if err != nil {
+		return err
+	}
+	s.zw = zw
 	return nil
 }
 
@@ -117,7 +136,7 @@ func (s *beatsSession) send(w *window) error {
 	s.conn.SetWriteDeadline(timeNow().Add(s.timeout))
 	_, err := s.conn.Write(s.buf)
 	if cap(s.buf) > 4<<20 && len(s.buf) < 1<<20 {
-		s.buf, s.plain = nil, nil // do not keep a rare large window's memory
+		s.buf = nil // do not keep a rare large window's memory
 	}
 	return err
 }

@@ -51,18 +51,6 @@ func Check(ctx context.Context, rawURL string, o *Options, report func(CheckStep
 		return err
 	}
 	out.Close(ctx) // nothing published: it closes at once
-	// The HTTP outputs' own probe (GET / for Elasticsearch, an empty
-	// export request for OTLP) is their handshake: made through the
-	// closed engine's connect, which needs none of its workers.
-	var probe func(ctx context.Context, addr string) (session, error)
-	switch o := out.(type) {
-	case *esOutput:
-		probe = o.engine.connectTo
-	case *engine:
-		if strings.HasPrefix(rawURL, "otlp") {
-			probe = o.connectTo
-		}
-	}
 	opts := o.resolve()
 	failed := 0
 	emit := func(st CheckStep) {
@@ -101,37 +89,13 @@ func Check(ctx context.Context, rawURL string, o *Options, report func(CheckStep
 	if (u.Scheme == "elasticsearchs" || u.Scheme == "otlps") && opts.TLS == nil {
 		opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12} // as the output connects
 	}
+	c := &checkRun{ctx: ctx, u: u, out: out, opts: &opts, probe: probeOf(out, rawURL), emit: emit}
 	for _, h := range hosts {
 		conn := checkConn(ctx, h, &opts, emit)
 		if conn == nil {
 			continue
 		}
-		switch u.Scheme {
-		case "beats":
-			emit(CheckStep{Host: h, Step: "handshake", Detail: "none in lumberjack v2 (a receiver answers only windows of events): connected is all that can be seen"})
-		case "tcp":
-			emit(CheckStep{Host: h, Step: "handshake", Detail: "none: newline-delimited JSON has no replies"})
-		case "redis":
-			t, _ := redisTargetOf(u, out.String())
-			detail, err := checkRedis(conn, t, &opts)
-			emit(CheckStep{Host: h, Step: "handshake", Detail: detail, Err: err})
-		case "kafka":
-			// The cluster is checked as a whole, below.
-		case "elasticsearch", "elasticsearchs", "otlp", "otlps":
-			s, err := probe(ctx, h)
-			detail := "HTTP probe answered"
-			if u.Scheme == "elasticsearch" || u.Scheme == "elasticsearchs" {
-				detail = "GET / answered, credentials not refused"
-			} else if err == nil {
-				detail = "an empty export request accepted at the logs path"
-			}
-			if s != nil {
-				s.close()
-			}
-			emit(CheckStep{Host: h, Step: "handshake", Detail: detail, Err: err})
-		default:
-			emit(CheckStep{Host: h, Step: "handshake", Detail: "not checked for " + u.Scheme + "://"})
-		}
+		c.handshake(h, conn)
 		conn.Close()
 	}
 	if u.Scheme == "kafka" {
@@ -139,6 +103,63 @@ func Check(ctx context.Context, rawURL string, o *Options, report func(CheckStep
 		emit(CheckStep{Step: "handshake", Host: "", Detail: detail, Err: err})
 	}
 	return checkResult(out, failed)
+}
+
+// probeOf returns the HTTP outputs' own probe (GET / for Elasticsearch,
+// an empty export request for OTLP), their handshake: made through the
+// closed engine's connect, which needs none of its workers. Nil for the
+// other outputs.
+func probeOf(out Output, rawURL string) func(ctx context.Context, addr string) (session, error) {
+	switch o := out.(type) {
+	case *esOutput:
+		return o.engine.connectTo
+	case *engine:
+		if strings.HasPrefix(rawURL, "otlp") {
+			return o.connectTo
+		}
+	}
+	return nil
+}
+
+// checkRun is what a Check of a network output checks each host with.
+type checkRun struct {
+	ctx   context.Context
+	u     *url.URL
+	out   Output
+	opts  *Options
+	probe func(ctx context.Context, addr string) (session, error)
+	emit  func(CheckStep)
+}
+
+// handshake reports the handshake of the output's protocol with host h,
+// on conn, where it has one.
+func (c *checkRun) handshake(h string, conn net.Conn) {
+	switch c.u.Scheme {
+	case "beats":
+		c.emit(CheckStep{Host: h, Step: "handshake", Detail: "none in lumberjack v2 (a receiver answers only windows of events): connected is all that can be seen"})
+	case "tcp":
+		c.emit(CheckStep{Host: h, Step: "handshake", Detail: "none: newline-delimited JSON has no replies"})
+	case "redis":
+		t, _ := redisTargetOf(c.u, c.out.String())
+		detail, err := checkRedis(conn, t, c.opts)
+		c.emit(CheckStep{Host: h, Step: "handshake", Detail: detail, Err: err})
+	case "kafka":
+		// The cluster is checked as a whole, by Check.
+	case "elasticsearch", "elasticsearchs", "otlp", "otlps":
+		s, err := c.probe(c.ctx, h)
+		detail := "HTTP probe answered"
+		if c.u.Scheme == "elasticsearch" || c.u.Scheme == "elasticsearchs" {
+			detail = "GET / answered, credentials not refused"
+		} else if err == nil {
+			detail = "an empty export request accepted at the logs path"
+		}
+		if s != nil {
+			s.close()
+		}
+		c.emit(CheckStep{Host: h, Step: "handshake", Detail: detail, Err: err})
+	default:
+		c.emit(CheckStep{Host: h, Step: "handshake", Detail: "not checked for " + c.u.Scheme + "://"})
+	}
 }
 
 func checkResult(out Output, failed int) error {

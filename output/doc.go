@@ -14,18 +14,23 @@
 //
 //	out, err := output.Open("beats://ls1:5044,ls2:5044", &output.Options{Window: 64})
 //	...
-//	err = out.Publish(ctx, events, func() { /* every event of the batch is delivered */ })
+//	err = out.Publish(ctx, batch) // a Batch: its Events, and its Ack and Nack
+//	err = out.Publish(ctx, output.NewBatch(events, func() { /* every event is delivered */ }))
 //	...
 //	err = out.Close(ctx) // waits for the batches in flight
 //
 // Publish hands over a batch and returns at once, unless Window batches are
 // already in flight: then it blocks (backpressure), which keeps the memory
-// of a producer bounded when the receivers are slow or down. The callback
-// runs once per batch, in publishing order, when the receiver acknowledged
-// it; a producer advances its own durable position (a cursor) there and
-// nowhere else. Until then the output retries for ever: it reconnects with
-// exponential backoff and jitter (Options.BackoffMin to BackoffMax) and
-// sends every unacknowledged batch again.
+// of a producer bounded when the receivers are slow or down. The batch's
+// Ack runs once, in publishing order, when the receiver acknowledged it; a
+// producer advances its own durable position (a cursor) there and nowhere
+// else, and takes back the memory of the events. Until then the output
+// retries for ever: it reconnects with exponential backoff and jitter
+// (Options.BackoffMin to BackoffMax) and sends every unacknowledged batch
+// again; only a Close that gives up waiting calls Nack instead. A producer's
+// own Batch type carries what it needs to act on the outcome; one that
+// keeps its events as lines (Lines) has them written where they lie by the
+// newline-delimited outputs.
 //
 // A producer with several independent streams (a shipper following many
 // logs) publishes each through a Source of its own (NewSource): each

@@ -423,44 +423,13 @@ func (s *esSession) await(w *window) error {
 		}
 		switch st := res.status; {
 		case st/100 == 2:
-			items, err := parseBulk(res.body, len(chunk))
+			retry, err := s.items(chunk, res, &backoff)
 			if err != nil {
 				return err
 			}
-			if items == nil {
-				backoff = 0
-				continue
+			if len(retry) > 0 {
+				todo = append(todo, retry)
 			}
-			var retry [][]byte
-			var dead []deadItem
-			var why esItem
-			for i, it := range items {
-				switch {
-				case esDelivered(it.Status):
-				case esRetryable(it.Status):
-					retry = append(retry, chunk[i])
-					if why.Status == 0 {
-						why = it
-					}
-				default:
-					dead = append(dead, deadItem{ev: chunk[i], status: it.Status, err: it.Error})
-				}
-			}
-			if err := s.deadLetter(dead); err != nil {
-				return err
-			}
-			if len(retry) == 0 {
-				backoff = 0
-				continue
-			}
-			var wait time.Duration
-			wait, backoff = s.retryWait(backoff, res.retryAfter)
-			s.hc.fail(fmt.Errorf("output %s: %s: %d of %d events refused for now (HTTP %d: %s): sending them again in %v",
-				s.name, s.addr, len(retry), len(chunk), why.Status, esReason(why.Error), wait.Round(time.Millisecond)), s.onError)
-			if !s.sleep(wait) {
-				return s.ctx.Err()
-			}
-			todo = append(todo, retry)
 		case st == 413 && len(chunk) > 1:
 			h := len(chunk) / 2
 			todo = append([][][]byte{chunk[:h], chunk[h:]}, todo...)
@@ -485,6 +454,46 @@ func (s *esSession) await(w *window) error {
 		}
 	}
 	return nil
+}
+
+// items reads the response (2xx) to the _bulk request of chunk: the
+// items refused for good go to the dead-letter file, and the ones refused
+// for now are returned, to be sent again once the backoff (or the
+// Retry-After Elasticsearch gave) has passed.
+func (s *esSession) items(chunk [][]byte, res httpResult, backoff *time.Duration) (retry [][]byte, err error) {
+	items, err := parseBulk(res.body, len(chunk))
+	if err != nil {
+		return nil, err
+	}
+	var dead []deadItem
+	var why esItem
+	for i, it := range items {
+		switch {
+		case esDelivered(it.Status):
+		case esRetryable(it.Status):
+			retry = append(retry, chunk[i])
+			if why.Status == 0 {
+				why = it
+			}
+		default:
+			dead = append(dead, deadItem{ev: chunk[i], status: it.Status, err: it.Error})
+		}
+	}
+	if err := s.deadLetter(dead); err != nil {
+		return nil, err
+	}
+	if len(retry) == 0 {
+		*backoff = 0
+		return nil, nil
+	}
+	var wait time.Duration
+	wait, *backoff = s.retryWait(*backoff, res.retryAfter)
+	s.hc.fail(fmt.Errorf("output %s: %s: %d of %d events refused for now (HTTP %d: %s): sending them again in %v",
+		s.name, s.addr, len(retry), len(chunk), why.Status, esReason(why.Error), wait.Round(time.Millisecond)), s.onError)
+	if !s.sleep(wait) {
+		return nil, s.ctx.Err()
+	}
+	return retry, nil
 }
 
 // esReason returns the type and reason of an item's error for a message.

@@ -46,14 +46,14 @@ func publishEvents(t *testing.T, out output.Output, count, per int, mk func(int)
 			evs = append(evs, mk(j))
 		}
 		first, n := i, len(evs)
-		if err := out.Publish(ctx, evs, func() {
+		if err := out.Publish(ctx, output.NewBatch(evs, func() {
 			mu.Lock()
 			defer mu.Unlock()
 			if first != next {
 				t.Errorf("ack of the batch from %d, expected the one from %d", first, next)
 			}
 			next = first + n
-		}); err != nil {
+		})); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -168,7 +168,7 @@ func TestElasticsearchVictoriaLogsTLSAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	acked := make(chan struct{})
-	out.Publish(t.Context(), [][]byte{shipEvent(0)}, func() { close(acked) })
+	out.Publish(t.Context(), output.NewBatch([][]byte{shipEvent(0)}, func() { close(acked) }))
 	select {
 	case err := <-errs:
 		if !strings.Contains(err.Error(), "401") {
@@ -346,7 +346,7 @@ func TestElasticsearchItemOutcomes(t *testing.T) {
 			evs = append(evs, shipEvent(j))
 		}
 		first := i
-		if err := out.Publish(ctx, evs, func() {
+		if err := out.Publish(ctx, output.NewBatch(evs, func() {
 			mu.Lock()
 			defer mu.Unlock()
 			for n := first; n < first+per; n++ {
@@ -355,7 +355,7 @@ func TestElasticsearchItemOutcomes(t *testing.T) {
 				}
 			}
 			acks++
-		}); err != nil {
+		})); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -29,11 +29,12 @@ import (
 type batch struct {
 	src    *source
 	seq    uint64 // position in its source's publishing order
+	pub    Batch  // the publisher's
+	lines  Lines  // pub, where it keeps its events as lines; nil otherwise
 	events [][]byte
 	bytes  int
-	ack    func()
 	parts  int  // parts not acknowledged yet (queued or in windows)
-	done   bool // acknowledged by a receiver; its ack may wait for earlier batches of its source
+	done   bool // acknowledged by a receiver; its Ack may wait for earlier batches of its source
 }
 
 // part is a run of a batch's events that goes in one window: the whole
@@ -80,8 +81,8 @@ type source struct {
 	last   time.Time // when it last published
 }
 
-func (s *source) Publish(ctx context.Context, events [][]byte, ack func()) error {
-	return s.e.publish(ctx, s, events, ack)
+func (s *source) Publish(ctx context.Context, b Batch) error {
+	return s.e.publish(ctx, s, b)
 }
 
 // Close lets the output forget a source that publishes no more, once every
@@ -208,7 +209,7 @@ func (e *engine) NewSource() Publisher {
 
 func (e *engine) Stats() Stats {
 	s := Stats{Events: e.events.Load(), Bytes: e.bytes.Load(), Batches: e.batches.Load(), Dropped: e.dropped.Load()}
-	var last string
+	var last error
 	for _, h := range e.hosts {
 		hs := h.c.stats(h.addr)
 		if e.hostConnected != nil {
@@ -218,7 +219,7 @@ func (e *engine) Stats() Stats {
 		s.Connects += hs.Connects
 		s.Errors += hs.Errors
 		s.Connected = s.Connected || hs.Connected > 0
-		if hs.LastError != "" {
+		if hs.LastError != nil {
 			last = hs.LastError
 		}
 	}
@@ -232,15 +233,14 @@ func (e *engine) Stats() Stats {
 // ErrClosed is returned by Publish after Close.
 var ErrClosed = errors.New("output closed")
 
-func (e *engine) Publish(ctx context.Context, events [][]byte, ack func()) error {
-	return e.publish(ctx, e.def, events, ack)
+func (e *engine) Publish(ctx context.Context, b Batch) error {
+	return e.publish(ctx, e.def, b)
 }
 
-func (e *engine) publish(ctx context.Context, src *source, events [][]byte, ack func()) error {
+func (e *engine) publish(ctx context.Context, src *source, pub Batch) error {
+	events := pub.Events()
 	if len(events) == 0 {
-		if ack != nil {
-			ack()
-		}
+		pub.Ack()
 		return nil
 	}
 	select {
@@ -250,7 +250,8 @@ func (e *engine) publish(ctx context.Context, src *source, events [][]byte, ack 
 	case <-e.done:
 		return ErrClosed
 	}
-	b := &batch{src: src, events: events, ack: ack}
+	b := &batch{src: src, pub: pub, events: events}
+	b.lines, _ = pub.(Lines)
 	for _, ev := range events {
 		b.bytes += len(ev)
 	}
@@ -301,14 +302,35 @@ func (e *engine) Close(ctx context.Context) error {
 		e.mu.Unlock()
 		err = fmt.Errorf("output %s: closed with %d batch(es) not acknowledged: %w", e.name, left, ctx.Err())
 	}
+	// The context first: a worker that sees stopping then finds it done,
+	// and stops without reporting its connection's end as a failure.
+	e.cancel()
 	e.mu.Lock()
 	e.stopping = true
 	e.cond.Broadcast()
 	e.mu.Unlock()
-	e.cancel()
 	e.wg.Wait()
+	e.nackLeft()
 	close(e.done)
 	return err
+}
+
+// nackLeft calls Nack on the batches left unacknowledged when Close gave
+// up, each source's in its order, once no connection reads them any more.
+func (e *engine) nackLeft() {
+	e.mu.Lock()
+	var left []*batch
+	for _, s := range e.sources {
+		left = append(left, s.order...)
+		clear(s.order)
+		s.order, s.unsent, s.ready = s.order[:0], nil, false
+	}
+	e.ready = nil
+	e.pending -= len(left)
+	e.mu.Unlock()
+	for _, b := range left {
+		b.pub.Nack(fmt.Errorf("output %s: closed before the batch of %d event(s) was acknowledged: %w", e.name, len(b.events), ErrClosed))
+	}
 }
 
 // mayUse reports whether h's connections may take windows now (under mu).
@@ -491,9 +513,7 @@ func (e *engine) ackWindow(h *host, w *window) {
 		e.events.Add(uint64(len(b.events)))
 		e.bytes.Add(uint64(b.bytes))
 		e.batches.Add(1)
-		if b.ack != nil {
-			b.ack()
-		}
+		b.pub.Ack()
 	}
 	n := len(calls)
 	clear(calls)

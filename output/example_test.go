@@ -16,7 +16,7 @@ func ExampleOpen() {
 	}
 	ctx := context.Background()
 	events := [][]byte{[]byte(`{"message":"one"}`), []byte(`{"message":"two"}`)}
-	if err := out.Publish(ctx, events, func() { fmt.Println("acknowledged") }); err != nil {
+	if err := out.Publish(ctx, output.NewBatch(events, func() { fmt.Println("acknowledged") })); err != nil {
 		panic(err)
 	}
 	if err := out.Close(ctx); err != nil {

@@ -223,7 +223,7 @@ func TestLoadbalance(t *testing.T) {
 	if gs.Acked == 0 || ss.Acked != 0 || ss.Sent == 0 || ss.Errors == 0 {
 		t.Fatalf("host stats: good %+v, stalled %+v", gs, ss)
 	}
-	if !strings.Contains(ss.LastError, "stalled") && !strings.Contains(ss.LastError, "timeout") {
+	if last := fmt.Sprint(ss.LastError); !strings.Contains(last, "stalled") && !strings.Contains(last, "timeout") {
 		t.Errorf("the stalled host's error does not say so: %s", ss.LastError)
 	}
 }
@@ -315,7 +315,7 @@ func TestSharedWindows(t *testing.T) {
 		for i := range evs {
 			evs[i] = []byte(fmt.Sprintf(`{"n":%d}`, i))
 		}
-		if err := src.Publish(ctx, evs, func() { close(done) }); err != nil {
+		if err := src.Publish(ctx, output.NewBatch(evs, func() { close(done) })); err != nil {
 			t.Fatal(err)
 		}
 		<-done
@@ -367,7 +367,7 @@ func testSourcesFair(t *testing.T, quietBatches int) {
 		for j := range evs {
 			evs[j] = []byte(fmt.Sprintf(`{"n":%d}`, i*bulk+j))
 		}
-		if err := busy.Publish(ctx, evs, func() { busyAcked.Add(bulk) }); err != nil {
+		if err := busy.Publish(ctx, output.NewBatch(evs, func() { busyAcked.Add(bulk) })); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -379,7 +379,7 @@ func testSourcesFair(t *testing.T, quietBatches int) {
 		if i == quietBatches-1 {
 			ack = func() { acked <- busyAcked.Load() }
 		}
-		if err := quiet.Publish(ctx, [][]byte{[]byte(fmt.Sprintf(`{"n":%d}`, -1-i))}, ack); err != nil {
+		if err := quiet.Publish(ctx, output.NewBatch([][]byte{[]byte(fmt.Sprintf(`{"n":%d}`, -1-i))}, ack)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -424,14 +424,14 @@ func TestSourcesOrder(t *testing.T) {
 					evs[j] = []byte(fmt.Sprintf(`{"n":%d}`, (s*batches+i)*per+j))
 				}
 				i := i
-				if err := src.Publish(context.Background(), evs, func() {
+				if err := src.Publish(context.Background(), output.NewBatch(evs, func() {
 					mu.Lock()
 					defer mu.Unlock()
 					if i != next {
 						t.Errorf("source %d: acknowledgement of batch %d, expected %d", s, i, next)
 					}
 					next = i + 1
-				}); err != nil {
+				})); err != nil {
 					t.Error(err)
 					return
 				}

@@ -21,26 +21,19 @@ import (
 
 // KafkaOptions configure kafka:// outputs. The zero value is the defaults.
 type KafkaOptions struct {
-	// Key is each record's key: "none" or "" (no key), "offset" (the
-	// event's log.offset, the record's sequence number), or the dotted
-	// path of a member of the event (such as "service.name"; a string's
-	// text, any other value's JSON; no key where the event has none).
-	Key string
-	// Partitioner picks the partition: "hash" (default: the murmur2 hash
-	// of the key, as the Java client does, so that a key stays on one
-	// partition; records without a key stick to a partition for a batch),
-	// "round-robin", or "sticky" (a partition per batch, keys ignored).
-	Partitioner string
-	// Acks is what Kafka acknowledges a record after: "all" (default: every
-	// in-sync replica wrote it; the producer is idempotent, so that the
-	// client's own retries add no duplicates and keep each partition in
-	// order), "leader" (the partition's leader wrote it), or "none" (no
-	// acknowledgement: a record counts as delivered once written to the
-	// connection; records are lost when a broker fails).
-	Acks string
-	// Compression of record batches: "gzip" (default, as Filebeat's),
-	// "none", "snappy", "lz4" or "zstd".
-	Compression string
+	// Key is each record's key: none (KafkaKeyNone, the default), the
+	// event's log.offset (KafkaKeyOffset), or a member of the event
+	// (KafkaKeyField).
+	Key KafkaKey
+	// Partitioner picks the partition: KafkaHash (default), KafkaRoundRobin
+	// or KafkaSticky.
+	Partitioner KafkaPartitioner
+	// Acks is what Kafka acknowledges a record after: KafkaAckAll
+	// (default), KafkaAckLeader or KafkaAckNone.
+	Acks KafkaAck
+	// Compression of record batches: KafkaGzip (default, as Filebeat's),
+	// KafkaNoCompression, KafkaSnappy, KafkaLZ4 or KafkaZstd.
+	Compression KafkaCompression
 	// MaxMessageBytes is the largest event (in bytes of JSON) shipped:
 	// larger ones are dropped, counted in Stats.Dropped and reported
 	// through Options.OnDrop, never silently. Default
@@ -48,9 +41,10 @@ type KafkaOptions struct {
 	// max.message.bytes.
 	MaxMessageBytes int
 	// SASL is the authentication mechanism, with the user and password of
-	// the URL: "plain" (default when the URL has a user),
-	// "scram-sha-256" or "scram-sha-512". Use it with TLS.
-	SASL string
+	// the URL: KafkaSASLPlain (what the default, KafkaSASLDefault, is where
+	// the URL has a user), KafkaSASLSCRAMSHA256 or KafkaSASLSCRAMSHA512.
+	// Use it with TLS.
+	SASL KafkaSASL
 	// Linger is how long the client waits for more records before it
 	// sends a partition's batch. Default DefaultKafkaLinger.
 	Linger time.Duration
@@ -62,7 +56,7 @@ const (
 	DefaultKafkaLinger          = time.Millisecond
 )
 
-// Kafka option values, for help texts.
+// Kafka option words (what the Parse functions read), for help texts.
 const (
 	KafkaKeys         = "none|offset|FIELD"
 	KafkaPartitioners = "hash|round-robin|sticky"
@@ -97,24 +91,7 @@ func newKafka(u *url.URL, name string, brokers []string, opts Options) (Output, 
 	if err != nil {
 		return nil, fmt.Errorf("output %s: %w", name, err)
 	}
-	var key func(ev []byte) []byte
-	switch ko.Key {
-	case "", "none":
-	case "offset":
-		key = func(ev []byte) []byte { v, _ := jsonenc.Lookup(ev, "log.offset"); return v }
-	default:
-		if strings.HasPrefix(ko.Key, ".") || strings.HasSuffix(ko.Key, ".") || strings.Contains(ko.Key, "..") {
-			return nil, fmt.Errorf("output %s: key %q: want none, offset or the dotted path of an event field", name, ko.Key)
-		}
-		path := ko.Key
-		key = func(ev []byte) []byte {
-			v, ok := jsonenc.Lookup(ev, path)
-			if !ok {
-				return nil
-			}
-			return jsonenc.Text(nil, v)
-		}
-	}
+	key := ko.Key.of()
 	opts.Pipelining *= 4
 	opts.BulkMaxSize = max(opts.BulkMaxSize, 1)
 	kopts = append(kopts, kgo.MaxBufferedRecords(max(50000, 2*opts.Pipelining*opts.BulkMaxSize)))
@@ -147,63 +124,113 @@ func kafkaClientOptions(u *url.URL, brokers []string, topic string, opts *Option
 			return min(opts.BackoffMin<<min(tries, 20), opts.BackoffMax)
 		}),
 	}
-	switch ko.Acks {
-	case "", "all":
-		kopts = append(kopts, kgo.RequiredAcks(kgo.AllISRAcks()))
-	case "leader":
-		kopts = append(kopts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
-	case "none":
-		kopts = append(kopts, kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite())
-	default:
-		return nil, fmt.Errorf("acks %q: want %s", ko.Acks, KafkaAcks)
+	acks, err := ko.Acks.opts()
+	if err != nil {
+		return nil, err
 	}
-	switch ko.Partitioner {
-	case "", "hash":
-		kopts = append(kopts, kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
-	case "round-robin":
-		kopts = append(kopts, kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
-	case "sticky":
-		kopts = append(kopts, kgo.RecordPartitioner(kgo.StickyPartitioner()))
-	default:
-		return nil, fmt.Errorf("partitioner %q: want %s", ko.Partitioner, KafkaPartitioners)
+	kopts = append(kopts, acks...)
+	part, err := ko.Partitioner.partitioner()
+	if err != nil {
+		return nil, err
 	}
-	switch ko.Compression {
-	case "", "gzip":
-		kopts = append(kopts, kgo.ProducerBatchCompression(kgo.GzipCompression()))
-	case "none":
-		kopts = append(kopts, kgo.ProducerBatchCompression(kgo.NoCompression()))
-	case "snappy":
-		kopts = append(kopts, kgo.ProducerBatchCompression(kgo.SnappyCompression()))
-	case "lz4":
-		kopts = append(kopts, kgo.ProducerBatchCompression(kgo.Lz4Compression()))
-	case "zstd":
-		kopts = append(kopts, kgo.ProducerBatchCompression(kgo.ZstdCompression()))
-	default:
-		return nil, fmt.Errorf("compression %q: want %s", ko.Compression, KafkaCompressions)
+	comp, err := ko.Compression.codec()
+	if err != nil {
+		return nil, err
 	}
+	kopts = append(kopts, kgo.RecordPartitioner(part), kgo.ProducerBatchCompression(comp))
 	if opts.TLS != nil {
 		kopts = append(kopts, kgo.DialTLSConfig(opts.TLS.Clone()))
 	}
-	if u.User != nil || ko.SASL != "" {
-		user := u.User.Username()
-		pass, _ := u.User.Password()
-		if user == "" {
-			return nil, fmt.Errorf("SASL %s needs a user and password: kafka://USER:PASSWORD@BROKER:PORT/TOPIC", ko.SASL)
-		}
-		var m sasl.Mechanism
-		switch ko.SASL {
-		case "", "plain":
-			m = plain.Auth{User: user, Pass: pass}.AsMechanism()
-		case "scram-sha-256":
-			m = scram.Auth{User: user, Pass: pass}.AsSha256Mechanism()
-		case "scram-sha-512":
-			m = scram.Auth{User: user, Pass: pass}.AsSha512Mechanism()
-		default:
-			return nil, fmt.Errorf("SASL mechanism %q: want %s", ko.SASL, KafkaSASLs)
+	if u.User != nil || ko.SASL != KafkaSASLDefault {
+		m, err := ko.SASL.mechanism(u.User)
+		if err != nil {
+			return nil, err
 		}
 		kopts = append(kopts, kgo.SASL(m))
 	}
 	return kopts, nil
+}
+
+// of returns the function that makes a record's key of its event (nil:
+// no key).
+func (k KafkaKey) of() func(ev []byte) []byte {
+	switch {
+	case k.offset:
+		return func(ev []byte) []byte { v, _ := jsonenc.Lookup(ev, "log.offset"); return v }
+	case k.field != "":
+		path := k.field
+		return func(ev []byte) []byte {
+			v, ok := jsonenc.Lookup(ev, path)
+			if !ok {
+				return nil
+			}
+			return jsonenc.Text(nil, v)
+		}
+	}
+	return nil
+}
+
+// opts returns the client's options for a.
+func (a KafkaAck) opts() ([]kgo.Opt, error) {
+	switch a {
+	case KafkaAckAll:
+		return []kgo.Opt{kgo.RequiredAcks(kgo.AllISRAcks())}, nil
+	case KafkaAckLeader:
+		return []kgo.Opt{kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite()}, nil
+	case KafkaAckNone:
+		return []kgo.Opt{kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite()}, nil
+	}
+	return nil, fmt.Errorf("acks %v: want %s", a, KafkaAcks)
+}
+
+func (p KafkaPartitioner) partitioner() (kgo.Partitioner, error) {
+	switch p {
+	case KafkaHash:
+		return kgo.StickyKeyPartitioner(nil), nil
+	case KafkaRoundRobin:
+		return kgo.RoundRobinPartitioner(), nil
+	case KafkaSticky:
+		return kgo.StickyPartitioner(), nil
+	}
+	return nil, fmt.Errorf("partitioner %v: want %s", p, KafkaPartitioners)
+}
+
+func (c KafkaCompression) codec() (kgo.CompressionCodec, error) {
+	switch c {
+	case KafkaGzip:
+		return kgo.GzipCompression(), nil
+	case KafkaNoCompression:
+		return kgo.NoCompression(), nil
+	case KafkaSnappy:
+		return kgo.SnappyCompression(), nil
+	case KafkaLZ4:
+		return kgo.Lz4Compression(), nil
+	case KafkaZstd:
+		return kgo.ZstdCompression(), nil
+	}
+	return kgo.CompressionCodec{}, fmt.Errorf("compression %v: want %s", c, KafkaCompressions)
+}
+
+// mechanism returns m with the URL's user and password.
+func (m KafkaSASL) mechanism(user *url.Userinfo) (sasl.Mechanism, error) {
+	name := user.Username()
+	pass, _ := user.Password()
+	if name == "" {
+		what := m.String()
+		if m == KafkaSASLDefault {
+			what = KafkaSASLPlain.String()
+		}
+		return nil, fmt.Errorf("SASL %s needs a user and password: kafka://USER:PASSWORD@BROKER:PORT/TOPIC", what)
+	}
+	switch m {
+	case KafkaSASLDefault, KafkaSASLPlain:
+		return plain.Auth{User: name, Pass: pass}.AsMechanism(), nil
+	case KafkaSASLSCRAMSHA256:
+		return scram.Auth{User: name, Pass: pass}.AsSha256Mechanism(), nil
+	case KafkaSASLSCRAMSHA512:
+		return scram.Auth{User: name, Pass: pass}.AsSha512Mechanism(), nil
+	}
+	return nil, fmt.Errorf("SASL mechanism %v: want %s", m, KafkaSASLs)
 }
 
 // kafkaHooks counts the client's broker connections and reports the

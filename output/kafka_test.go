@@ -56,14 +56,14 @@ func publishKafka(t *testing.T, out output.Output, n, per int, size int) {
 			evs = append(evs, []byte(fmt.Sprintf(`{"n":%d,"user":"u-%d","log":{"offset":%d,"file":{"path":"/var/log/a"}},"message":"%s"}`, j, j%7, j, pad)))
 		}
 		first, count := i, len(evs)
-		if err := out.Publish(ctx, evs, func() {
+		if err := out.Publish(ctx, output.NewBatch(evs, func() {
 			mu.Lock()
 			defer mu.Unlock()
 			if first != next {
 				t.Errorf("ack of the batch from %d, expected the one from %d", first, next)
 			}
 			next = first + count
-		}); err != nil {
+		})); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -143,7 +143,7 @@ func TestKafkaKcat(t *testing.T) {
 		t.Fatal("kcat is not installed: this test reads the topic with an independent client; apt-get install kcat (scripts/test does)")
 	}
 	c := startKafka(t)
-	out, err := output.Open(kafkaURL(c, ""), &output.Options{Window: 16, Kafka: output.KafkaOptions{Key: "offset"}})
+	out, err := output.Open(kafkaURL(c, ""), &output.Options{Window: 16, Kafka: output.KafkaOptions{Key: output.KafkaKeyOffset}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,11 +180,18 @@ func TestKafkaKcat(t *testing.T) {
 // TestKafkaOptions: the partitioners, acknowledgement levels, compression
 // codecs and a field as the key; every event arrives.
 func TestKafkaOptions(t *testing.T) {
+	field := func(path string) output.KafkaKey {
+		k, err := output.KafkaKeyField(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
 	for _, ko := range []output.KafkaOptions{
-		{Partitioner: "round-robin", Compression: "none"},
-		{Partitioner: "sticky", Compression: "snappy", Acks: "leader"},
-		{Key: "user", Compression: "lz4"},
-		{Key: "log.file.path", Compression: "zstd", Acks: "none"},
+		{Partitioner: output.KafkaRoundRobin, Compression: output.KafkaNoCompression},
+		{Partitioner: output.KafkaSticky, Compression: output.KafkaSnappy, Acks: output.KafkaAckLeader},
+		{Key: field("user"), Compression: output.KafkaLZ4},
+		{Key: field("log.file.path"), Compression: output.KafkaZstd, Acks: output.KafkaAckNone},
 	} {
 		t.Run(fmt.Sprintf("%+v", ko), func(t *testing.T) {
 			c := startKafka(t)
@@ -198,7 +205,7 @@ func TestKafkaOptions(t *testing.T) {
 			parts := checkKafka(t, recs, n)
 			byKey := map[string]int32{}
 			for _, r := range recs {
-				switch ko.Key {
+				switch ko.Key.Field() {
 				case "user":
 					if r.key != r.ev.User {
 						t.Fatalf("event %d: key %q, want %q", r.ev.N, r.key, r.ev.User)
@@ -212,12 +219,12 @@ func TestKafkaOptions(t *testing.T) {
 						t.Fatalf("event %d: key %q, want none", r.ev.N, r.key)
 					}
 				}
-				if p, ok := byKey[r.key]; ko.Key != "" && ok && p != r.partition {
+				if p, ok := byKey[r.key]; ko.Key != output.KafkaKeyNone && ok && p != r.partition {
 					t.Fatalf("key %q in partitions %d and %d", r.key, p, r.partition)
 				}
 				byKey[r.key] = r.partition
 			}
-			if ko.Partitioner == "round-robin" && len(parts) != 3 {
+			if ko.Partitioner == output.KafkaRoundRobin && len(parts) != 3 {
 				t.Fatalf("round-robin used %d partitions", len(parts))
 			}
 		})
@@ -242,7 +249,7 @@ func TestKafkaDropsLargeEvents(t *testing.T) {
 	ctx := context.Background()
 	acked := make(chan struct{})
 	evs := [][]byte{[]byte(`{"n":1}`), []byte(`{"n":2,"big":"` + strings.Repeat("x", 2000) + `"}`), []byte(`{"n":3}`)}
-	if err := out.Publish(ctx, evs, func() { close(acked) }); err != nil {
+	if err := out.Publish(ctx, output.NewBatch(evs, func() { close(acked) })); err != nil {
 		t.Fatal(err)
 	}
 	if err := out.Close(ctx); err != nil {
@@ -301,7 +308,7 @@ func TestKafkaSASL(t *testing.T) {
 	c := startKafka(t, kfake.EnableSASL(), kfake.Superuser("PLAIN", "ship", "s3cret"), kfake.Superuser("SCRAM-SHA-256", "ship", "s3cret"), kfake.Superuser("SCRAM-SHA-512", "ship", "s3cret"))
 	admin := []kgo.Opt{kgo.SASL(plainAuth("ship", "s3cret"))}
 	total := 0
-	for _, mech := range []string{"plain", "scram-sha-256", "scram-sha-512"} {
+	for _, mech := range []output.KafkaSASL{output.KafkaSASLPlain, output.KafkaSASLSCRAMSHA256, output.KafkaSASLSCRAMSHA512} {
 		out, err := output.Open(kafkaURL(c, "ship:s3cret@"), &output.Options{Kafka: output.KafkaOptions{SASL: mech}})
 		if err != nil {
 			t.Fatal(err)
@@ -327,7 +334,7 @@ func TestKafkaSASL(t *testing.T) {
 		t.Fatal(err)
 	}
 	acked := make(chan struct{})
-	out.Publish(context.Background(), [][]byte{[]byte(`{"n":1}`)}, func() { close(acked) })
+	out.Publish(context.Background(), output.NewBatch([][]byte{[]byte(`{"n":1}`)}, func() { close(acked) }))
 	select {
 	case err := <-errs:
 		t.Logf("refused as expected: %v", err)

@@ -249,7 +249,7 @@ func TestOTLPCollectorTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	acked := make(chan struct{})
-	out.Publish(t.Context(), [][]byte{otlpEvent(0, "x", ts)}, func() { close(acked) })
+	out.Publish(t.Context(), output.NewBatch([][]byte{otlpEvent(0, "x", ts)}, func() { close(acked) }))
 	waitUntil(t, "a certificate error", func() bool { return len(errs()) > 0 })
 	select {
 	case <-acked:
@@ -274,7 +274,7 @@ func TestOTLPCollectorWrongPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	acked := make(chan struct{})
-	out.Publish(t.Context(), [][]byte{otlpEvent(0, "x", time.Now())}, func() { close(acked) })
+	out.Publish(t.Context(), output.NewBatch([][]byte{otlpEvent(0, "x", time.Now())}, func() { close(acked) }))
 	waitUntil(t, "a connection error", func() bool { return len(errs()) > 0 })
 	if e := errs()[0]; !strings.Contains(e, "connect") || !strings.Contains(e, "404") {
 		t.Fatalf("error %q: want a connect error with 404", e)

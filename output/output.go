@@ -17,23 +17,18 @@ import (
 
 // Publisher takes batches of events.
 type Publisher interface {
-	// Publish hands over a batch of events: each one JSON object without a
-	// trailing newline. The output keeps the slices until it calls ack: the
-	// caller must not modify them before. Publish blocks while the output's
-	// Window of unacknowledged batches is full (backpressure), until ctx
-	// is done (it then returns ctx's error and the batch was not taken).
+	// Publish hands over a batch (see Batch). It blocks while the
+	// output's Window of unacknowledged batches is full (backpressure),
+	// until ctx is done (it then returns ctx's error and the batch was not
+	// taken). A batch without events is acknowledged at once.
 	//
-	// ack is called exactly once for every batch Publish took, in the
-	// order they were published through this Publisher, once the receiver
-	// acknowledged every event of it (outputs without acknowledgements:
-	// once it was written to the connection or file; Kafka events over
-	// the size limit count as acknowledged once dropped and reported). It
-	// runs on one of the output's goroutines and must not block. Until
-	// then the output retries: it reconnects with exponential backoff and
-	// jitter and sends the batch again, to another host where there are
-	// several, so a receiver may see an event more than once (at least
-	// once).
-	Publish(ctx context.Context, events [][]byte, ack func()) error
+	// The output calls the batch's Ack once the receiver acknowledged
+	// every event of it, in the order the batches were published through
+	// this Publisher. Until then it retries: it reconnects with
+	// exponential backoff and jitter and sends the batch again, to
+	// another host where there are several, so a receiver may see an
+	// event more than once (at least once).
+	Publish(ctx context.Context, b Batch) error
 }
 
 // Output delivers batches of events, each one JSON object already encoded.
@@ -51,7 +46,7 @@ type Output interface {
 	NewSource() Publisher
 	// Close waits until every published batch is acknowledged, or ctx is
 	// done, then closes the connections. Batches not acknowledged by then
-	// never are (their ack is not called).
+	// never are: their Nack is called instead.
 	Close(ctx context.Context) error
 	// Stats returns the output's counters.
 	Stats() Stats
@@ -68,7 +63,7 @@ type Stats struct {
 	Pending   int    // batches published and not acknowledged yet
 	Connects  uint64 // connections established (the first ones included), all hosts
 	Errors    uint64 // failed connection attempts, sends and acknowledgements, all hosts
-	LastError string // the last of them, "" if none
+	LastError error  // the last of them, nil if none
 	Connected bool   // a connection is up now
 	Hosts     []HostStats
 }
@@ -82,7 +77,7 @@ type HostStats struct {
 	Errors    uint64 // failed connection attempts, sends and acknowledgements
 	Sent      uint64 // events written to it, resent ones included
 	Acked     uint64 // events it acknowledged
-	LastError string
+	LastError error  // the last failure, nil if none
 }
 
 // Defaults and limits of Options.
@@ -439,13 +434,12 @@ func dial(ctx context.Context, addr string, o *Options) (net.Conn, error) {
 type hostCounters struct {
 	connected                     atomic.Int32
 	connects, errors, sent, acked atomic.Uint64
-	lastErr                       atomic.Pointer[string]
+	lastErr                       atomic.Pointer[error]
 }
 
 func (c *hostCounters) fail(err error, onError func(error)) {
 	c.errors.Add(1)
-	s := err.Error()
-	c.lastErr.Store(&s)
+	c.lastErr.Store(&err)
 	if onError != nil {
 		onError(err)
 	}

@@ -113,14 +113,14 @@ func publish(t *testing.T, out output.Output, n, per int) {
 			evs = append(evs, []byte(fmt.Sprintf(`{"n":%d,"message":"event %d"}`, j, j)))
 		}
 		first, count := i, len(evs)
-		if err := out.Publish(ctx, evs, func() {
+		if err := out.Publish(ctx, output.NewBatch(evs, func() {
 			mu.Lock()
 			defer mu.Unlock()
 			if first != next {
 				t.Errorf("ack of the batch from %d, expected the one from %d", first, next)
 			}
 			next = first + count
-		}); err != nil {
+		})); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -248,7 +248,7 @@ func TestBeatsSlowReceiver(t *testing.T) {
 	defer cancel()
 	n := 0
 	for ; n < 10; n++ {
-		if err := out.Publish(ctx, [][]byte{[]byte(`{"n":1}`)}, nil); err != nil {
+		if err := out.Publish(ctx, output.NewBatch([][]byte{[]byte(`{"n":1}`)}, nil)); err != nil {
 			break
 		}
 	}
@@ -305,7 +305,7 @@ func TestBeatsTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out.Publish(context.Background(), [][]byte{[]byte(`{"n":1}`)}, nil)
+	out.Publish(context.Background(), output.NewBatch([][]byte{[]byte(`{"n":1}`)}, nil))
 	select {
 	case err := <-errs:
 		t.Logf("refused as expected: %v", err)

@@ -112,7 +112,7 @@ func TestRedisWrongPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	acked := make(chan struct{})
-	out.Publish(t.Context(), [][]byte{[]byte(`{"n":1}`)}, func() { close(acked) })
+	out.Publish(t.Context(), output.NewBatch([][]byte{[]byte(`{"n":1}`)}, func() { close(acked) }))
 	select {
 	case err := <-errs:
 		if !strings.Contains(err.Error(), "AUTH") {

@@ -20,7 +20,7 @@ func TestSourceClose(t *testing.T) {
 	for i := 0; i < 100; i++ {
 		src := out.NewSource()
 		acked := make(chan struct{})
-		if err := src.Publish(context.Background(), [][]byte{[]byte(`{"a":1}`)}, func() { close(acked) }); err != nil {
+		if err := src.Publish(context.Background(), NewBatch([][]byte{[]byte(`{"a":1}`)}, func() { close(acked) })); err != nil {
 			t.Fatal(err)
 		}
 		<-acked

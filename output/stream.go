@@ -30,7 +30,13 @@ func newStreamOutput(name string, opts Options, open func() (writeCloser, error)
 		if err != nil {
 			return nil, err
 		}
-		return &streamSession{w: w}, nil
+		s := &streamSession{w: w}
+		if nc, ok := w.(nopCloser); ok {
+			if f, ok := nc.Writer.(*os.File); ok {
+				s.lines = &lineWriter{writev: fileWritev(f, f.Name())}
+			}
+		}
+		return s, nil
 	})
 }
 
@@ -45,15 +51,26 @@ func newTCP(name string, hosts []string, opts Options) Output {
 		if err != nil {
 			return nil, err
 		}
-		return &streamSession{w: c, conn: c, opts: &opts}, nil
+		s := &streamSession{w: c, conn: c, opts: &opts}
+		if tc, ok := c.(*net.TCPConn); ok {
+			// A TLS connection encrypts from a buffer of its own:
+			// only a plain one takes the lines where they lie.
+			s.lines = &lineWriter{writev: func(iov [][]byte) (int, error) {
+				v := net.Buffers(iov)
+				n, err := v.WriteTo(tc)
+				return int(n), err
+			}}
+		}
+		return s, nil
 	})
 }
 
 type streamSession struct {
-	w    writeCloser
-	conn net.Conn // for write deadlines; nil for stdout
-	opts *Options
-	buf  []byte
+	w     writeCloser
+	conn  net.Conn // for write deadlines; nil for stdout
+	opts  *Options
+	buf   []byte
+	lines *lineWriter // where the destination takes vectored writes; nil otherwise
 }
 
 // appendLines appends w's events, each followed by a newline.
@@ -69,10 +86,15 @@ func (s *streamSession) send(w *window) error {
 	if s.conn != nil {
 		s.conn.SetWriteDeadline(timeNow().Add(s.opts.Timeout))
 	}
-	s.buf = appendLines(s.buf[:0], w)
-	_, err := s.w.Write(s.buf)
-	if cap(s.buf) > 4<<20 && len(s.buf) < 1<<20 {
-		s.buf = nil
+	var err error
+	if s.lines != nil && w.hasLines() {
+		_, err = s.lines.write(w)
+	} else {
+		s.buf = appendLines(s.buf[:0], w)
+		_, err = s.w.Write(s.buf)
+		if cap(s.buf) > 4<<20 && len(s.buf) < 1<<20 {
+			s.buf = nil
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("write: %w", err)
@@ -103,7 +125,7 @@ func newFileOutput(path string, opts Options) Output {
 		if err != nil {
 			return nil, err
 		}
-		s := &fileSession{f: f, path: path}
+		s := &fileSession{f: f, path: path, lines: &lineWriter{writev: fileWritev(f, path)}}
 		if err := s.repair(); err != nil {
 			f.Close()
 			return nil, err
@@ -113,10 +135,11 @@ func newFileOutput(path string, opts Options) Output {
 }
 
 type fileSession struct {
-	f    *os.File
-	path string
-	size int64 // where the next window starts: the end of the last complete line
-	buf  []byte
+	f     *os.File
+	path  string
+	size  int64 // where the next window starts: the end of the last complete line
+	buf   []byte
+	lines *lineWriter
 }
 
 // repair finds the end of the file's last complete line and truncates
@@ -172,12 +195,25 @@ func lastLineEnd(path string, size int64) (int64, error) {
 	return 0, nil
 }
 
-func (s *fileSession) send(w *window) error {
+// write writes the window's lines with one write: vectored where its
+// batches keep their lines and they take one writev, else copied into one
+// buffer.
+func (s *fileSession) write(w *window) (int, error) {
+	if w.hasLines() {
+		if n, vectored, err := s.lines.writeOnce(w); vectored {
+			return n, err
+		}
+	}
 	s.buf = appendLines(s.buf[:0], w)
 	n, err := s.f.Write(s.buf)
 	if cap(s.buf) > 4<<20 && len(s.buf) < 1<<20 {
 		s.buf = nil
 	}
+	return n, err
+}
+
+func (s *fileSession) send(w *window) error {
+	n, err := s.write(w)
 	if err == nil {
 		if s.size >= 0 {
 			s.size += int64(n)

@@ -101,8 +101,8 @@ func benchShip(b *testing.B, dec string, level int) {
 // the bench harness's Kafka rows do; with -cpuprofile it shows where the
 // time goes between the shipper, franz-go's producer and kfake.
 func BenchmarkShipKafka(b *testing.B) {
-	for _, comp := range []string{"none", "lz4"} {
-		b.Run("compression="+comp, func(b *testing.B) {
+	for _, comp := range []output.KafkaCompression{output.KafkaNoCompression, output.KafkaLZ4} {
+		b.Run("compression="+comp.String(), func(b *testing.B) {
 			dir := filepath.Join(b.TempDir(), "log")
 			w, err := mmaplog.Open(dir, &mmaplog.Options{MaxBackups: -1})
 			if err != nil {

@@ -61,9 +61,9 @@
 // # Memory
 //
 // The events in flight of all logs together live in 64 KiB chunks taken
-// from one budget (Config.BufferBytes) before an event is copied in, and
-// given back when the output acknowledged them; logs wait for it in the
-// order they asked. So the shipper's memory for events is bounded whatever
+// from one budget (Config.BufferBytes) before an event is encoded into
+// them, where the output reads it from, and given back when the output
+// acknowledged them; logs wait for it in the order they asked. So the shipper's memory for events is bounded whatever
 // the number of logs, the backlog and the receivers' speed, and a busy log
 // cannot keep a quiet one waiting for more than the next acknowledgement.
 //

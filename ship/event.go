@@ -202,6 +202,15 @@ func appendMember(dst []byte, k string, v any) []byte {
 	panic(fmt.Sprintf("ship: metadata value %T", v))
 }
 
+// slack returns the most bytes Append adds to a record that is a JSON
+// object without members the metadata has too: the metadata, commas and
+// braces (a record of text takes its escaping besides).
+func (e *Encoder) slack() int {
+	const fixed = len(`{"message":"",`) + len(`"@timestamp":"2006-01-02T15:04:05.000000Z",`) +
+		len(`"log":{"offset":18446744073709551615,"file":{"path":},"level":"warning"}`) + len(`}`)
+	return fixed + len(e.logPath) + len(e.logMore) + len(e.rest)
+}
+
 // Append appends the event for rec to dst.
 func (e *Encoder) Append(dst []byte, rec tail.Record) []byte {
 	p := rec.Payload
@@ -319,37 +328,12 @@ func (e *Encoder) merge(dst []byte, rec tail.Record) []byte {
 // At the top, the record's own @timestamp wins, and labels come last,
 // gathering what was displaced.
 func (e *Encoder) mergeObject(dst, rec, meta []byte, path span, depth int) []byte {
-	top := depth == 0
-	for len(e.levels) <= depth {
-		e.levels = append(e.levels, nil)
-	}
-	ms := e.levels[depth]
-	if !top { // the top level's members are set by merge
-		ms = ms[:0]
-		it := jsonenc.NewMemberIter(meta)
-		for {
-			name, value, ok := it.Next()
-			if !ok {
-				break
-			}
-			ms = append(ms, metaMember{name: name, value: value})
-		}
-		e.levels[depth] = ms
-	}
-	dst = append(dst, '{')
-	n := 0
-	comma := func() {
-		if n > 0 {
-			dst = append(dst, ',')
-		}
-		n++
-	}
-	var recLabels []byte
-	recTS := false
+	m := objectMerge{e: e, ms: e.metaMembers(meta, depth), path: path, depth: depth, top: depth == 0}
+	m.dst = append(dst, '{')
 	it := jsonenc.NewMemberIter(rec)
 	for k := 0; ; k++ {
 		var name, value []byte
-		if top {
+		if m.top {
 			if k == len(e.members) {
 				break
 			}
@@ -360,73 +344,128 @@ func (e *Encoder) mergeObject(dst, rec, meta []byte, path span, depth int) []byt
 				break
 			}
 		}
-		key := name
-		if bytes.IndexByte(name, '\\') >= 0 {
-			off := len(e.arena)
-			e.arena = jsonenc.AppendUnquoted(e.arena, name)
-			key = e.arena[off:]
-		}
-		if top && string(key) == "@timestamp" && !recTS {
-			recTS = true
-			comma()
-			dst = appendRawMember(dst, name, value)
-			continue
-		}
-		if top && string(key) == "labels" {
-			if recLabels == nil {
-				recLabels = value
-			} else {
-				e.displace(path, key, value)
-			}
-			continue
-		}
-		j := findMember(ms, key)
-		if j < 0 {
-			comma()
-			dst = appendRawMember(dst, name, value)
-			continue
-		}
-		m := &ms[j]
-		if m.used {
-			e.displace(path, key, value) // a second member of the same name
-			continue
-		}
-		m.used = true
-		comma()
-		dst = appendRawMember(dst, m.name, nil)
-		if jsonenc.IsObject(value) && jsonenc.IsObject(m.value) {
-			dst = e.mergeObject(dst, value, m.value, e.join(path, key), depth+1)
-			ms = e.levels[depth] // the slice may have been grown by a deeper level's use
-			continue
-		}
-		dst = append(dst, m.value...)
-		if !sameScalar(value, m.value) {
-			e.displace(path, key, value)
-		}
+		m.member(name, value)
 	}
+	m.rest()
+	return append(m.dst, '}')
+}
+
+// objectMerge is one object mergeObject merges.
+type objectMerge struct {
+	e         *Encoder
+	dst       []byte
+	n         int          // members appended
+	ms        []metaMember // the metadata's members at this depth
+	path      span
+	depth     int
+	top       bool
+	recLabels []byte // the record's labels (at the top)
+	recTS     bool   // the record has its own @timestamp (at the top)
+}
+
+// metaMembers returns the metadata's members at depth, those of its
+// object meta (at the top, those merge listed).
+func (e *Encoder) metaMembers(meta []byte, depth int) []metaMember {
+	for len(e.levels) <= depth {
+		e.levels = append(e.levels, nil)
+	}
+	if depth == 0 {
+		return e.levels[0]
+	}
+	ms := e.levels[depth][:0]
+	it := jsonenc.NewMemberIter(meta)
+	for {
+		name, value, ok := it.Next()
+		if !ok {
+			break
+		}
+		ms = append(ms, metaMember{name: name, value: value})
+	}
+	e.levels[depth] = ms
+	return ms
+}
+
+func (m *objectMerge) comma() {
+	if m.n > 0 {
+		m.dst = append(m.dst, ',')
+	}
+	m.n++
+}
+
+// member appends the record's member name (as between its quotes) and
+// value, or the metadata's member of that name in its place.
+func (m *objectMerge) member(name, value []byte) {
+	e := m.e
+	key := name
+	if bytes.IndexByte(name, '\\') >= 0 {
+		off := len(e.arena)
+		e.arena = jsonenc.AppendUnquoted(e.arena, name)
+		key = e.arena[off:]
+	}
+	if m.top && string(key) == "@timestamp" && !m.recTS {
+		m.recTS = true
+		m.comma()
+		m.dst = appendRawMember(m.dst, name, value)
+		return
+	}
+	if m.top && string(key) == "labels" {
+		if m.recLabels == nil {
+			m.recLabels = value
+		} else {
+			e.displace(m.path, key, value)
+		}
+		return
+	}
+	j := findMember(m.ms, key)
+	if j < 0 {
+		m.comma()
+		m.dst = appendRawMember(m.dst, name, value)
+		return
+	}
+	meta := &m.ms[j]
+	if meta.used {
+		e.displace(m.path, key, value) // a second member of the same name
+		return
+	}
+	meta.used = true
+	m.comma()
+	m.dst = appendRawMember(m.dst, meta.name, nil)
+	if jsonenc.IsObject(value) && jsonenc.IsObject(meta.value) {
+		m.dst = e.mergeObject(m.dst, value, meta.value, e.join(m.path, key), m.depth+1)
+		m.ms = e.levels[m.depth] // the slice may have been grown by a deeper level's use
+		return
+	}
+	m.dst = append(m.dst, meta.value...)
+	if !sameScalar(value, meta.value) {
+		e.displace(m.path, key, value)
+	}
+}
+
+// rest appends the metadata's members the record did not have, and at the
+// top the labels.
+func (m *objectMerge) rest() {
 	var metaLabels []byte
-	for i := range ms {
-		m := &ms[i]
-		if m.used || top && recTS && string(m.name) == "@timestamp" {
+	for i := range m.ms {
+		meta := &m.ms[i]
+		if meta.used || m.top && m.recTS && string(meta.name) == "@timestamp" {
 			continue
 		}
-		if top && string(m.name) == "labels" {
-			metaLabels = m.value
+		if m.top && string(meta.name) == "labels" {
+			metaLabels = meta.value
 			continue
 		}
-		comma()
-		dst = appendRawMember(dst, m.name, m.value)
+		m.comma()
+		m.dst = appendRawMember(m.dst, meta.name, meta.value)
 	}
 	switch {
-	case !top:
-	case metaLabels == nil && len(e.displaced) == 0 && recLabels != nil:
-		comma()
-		dst = appendRawMember(dst, nameLabels, recLabels) // nothing to add
-	case metaLabels != nil || len(e.displaced) > 0:
-		comma()
-		dst = e.appendLabels(dst, recLabels, metaLabels)
+	case !m.top:
+	case metaLabels == nil && len(m.e.displaced) == 0 && m.recLabels != nil:
+		m.comma()
+		m.dst = appendRawMember(m.dst, nameLabels, m.recLabels) // nothing to add
+	case metaLabels != nil || len(m.e.displaced) > 0:
+		m.comma()
+		m.dst = m.e.appendLabels(m.dst, m.recLabels, metaLabels)
 	}
-	return append(dst, '}')
 }
 
 // appendLabels appends the labels member: the metadata's labels (from the

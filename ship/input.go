@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/mmaplog/mmaplog/tail"
@@ -29,9 +28,9 @@ type Input struct {
 	// CursorName and CursorDir are as Config's, for the input's logs; ""
 	// takes Config's.
 	CursorName, CursorDir string
-	// From is as Config.From, for the input's logs without a cursor; ""
+	// From is as Config.From, for the input's logs without a cursor; nil
 	// takes Config.From.
-	From string
+	From *tail.Start
 }
 
 // input is an Input checked, with Config's defaults filled in.
@@ -39,7 +38,7 @@ type input struct {
 	logs                              []string // cleaned
 	fields                            map[string]string
 	cursorPath, cursorName, cursorDir string
-	start                             startPoint
+	start                             tail.Start
 	// key says every setting, so that a reload tells an input whose
 	// settings changed from the same one.
 	key string
@@ -84,15 +83,10 @@ func resolveInputs(cfg *Config, list []Input) ([]*input, error) {
 		if strings.ContainsAny(r.cursorName, `/\`) || r.cursorName == "." || r.cursorName == ".." {
 			return nil, fmt.Errorf("ship: %s: cursor name %q: want a file name", what, r.cursorName)
 		}
-		from := in.From
-		if from == "" {
-			from = cfg.From
+		r.start = cfg.From
+		if in.From != nil {
+			r.start = *in.From
 		}
-		sp, err := parseFrom(from)
-		if err != nil {
-			return nil, fmt.Errorf("ship: %s: %w", what, err)
-		}
-		r.start = sp
 		r.fields = make(map[string]string, len(cfg.Fields)+len(in.Fields))
 		for k, v := range cfg.Fields {
 			r.fields[k] = v
@@ -109,28 +103,11 @@ func resolveInputs(cfg *Config, list []Input) ([]*input, error) {
 			Logs                  []string
 			Fields                map[string]string
 			Path, Name, Dir, From string
-		}{r.logs, r.fields, r.cursorPath, r.cursorName, r.cursorDir, from})
+		}{r.logs, r.fields, r.cursorPath, r.cursorName, r.cursorDir, r.start.String()})
 		r.key = string(key)
 		out = append(out, r)
 	}
 	return out, nil
-}
-
-// parseFrom parses Config.From.
-func parseFrom(from string) (startPoint, error) {
-	var sp startPoint
-	switch from {
-	case "", "begin":
-	case "end":
-		sp.end = true
-	default:
-		n, err := strconv.ParseUint(from, 10, 64)
-		if err != nil || n == 0 {
-			return sp, fmt.Errorf("from %q: want begin, end or a sequence number (1 or more)", from)
-		}
-		sp.seq = n
-	}
-	return sp, nil
 }
 
 // patterns reports whether an input has a pattern, which may bring logs

@@ -46,11 +46,11 @@ type logShipper struct {
 	logID        [16]byte
 	window       window
 
-	// scratch holds the event of the record read last (pendingRec) while
-	// pending: encoded, and not in a batch yet (it did not fit).
-	scratch    []byte
-	pending    bool
-	pendingRec tail.Record
+	// pending: the reader's record is read and not in a batch yet (the
+	// budget had no room for it). slack is what the encoder adds to a
+	// record, at most, besides the escaping of its text (see place).
+	pending bool
+	slack   int
 	// idle: the last Next found nothing. holding: this log is one of the
 	// Shipper's holders (doneReading).
 	idle, holding bool
@@ -103,19 +103,6 @@ func Unreported(err error) error {
 		return errors.Join(rest...)
 	}
 	return err
-}
-
-// shipBatch is a batch of one log's events. Their bytes live in chunks of
-// the shipper's memory (chunkSize each, or one event's size where that is
-// larger), each taken from the shared budget before an event is copied in,
-// so that what the shipper holds is exactly what the budget counts.
-type shipBatch struct {
-	chunks [][]byte
-	events [][]byte
-	size   int         // bytes of the events
-	last   tail.Record // the batch's last record (Payload not kept)
-	grant  int64       // budget bytes its chunks hold
-	sent   time.Time
 }
 
 // window bounds one log's events and bytes in flight: published, and not
@@ -183,9 +170,6 @@ func newLogShipper(s *Shipper, dir string, in *input) *logShipper {
 	return l
 }
 
-// chunkSize is the unit of the shipper's memory for events.
-const chunkSize = 64 << 10
-
 // open locks and loads the cursor and opens the reader.
 func (l *logShipper) open() error {
 	cfg := &l.s.cfg
@@ -193,7 +177,7 @@ func (l *logShipper) open() error {
 	if err != nil {
 		return err
 	}
-	l.enc = enc
+	l.enc, l.slack = enc, enc.slack()
 	ro := cfg.Reader
 	ro.Follow = true
 	ro.FromSeq, ro.FromEnd, ro.LogID = 0, false, [16]byte{}
@@ -224,7 +208,7 @@ func (l *logShipper) open() error {
 		}
 	}
 	if !haveCursor {
-		ro.FromEnd, ro.FromSeq = l.in.start.end, l.in.start.seq
+		l.in.start.Apply(&ro)
 	}
 	if ro.FromSeq > 1 {
 		l.checkBeyond(ro.FromSeq, haveCursor)
@@ -312,30 +296,12 @@ func (l *logShipper) run(ctx context.Context) (err error) {
 				return nil
 			}
 			if !l.r.Next() {
-				// Caught up: the pages may stay mapped for the next
-				// record (doneReading); found nothing twice in a row:
-				// the log is quiet, they go.
-				l.doneReading(!l.idle && !l.gone.Load())
-				l.idle = true
-				if err := l.r.Err(); err != nil {
-					if l.gone.Load() || l.dirGone() {
-						// The directory went while the reader was
-						// between segments: what is left is gone.
-						l.s.cfg.Logf("%s: removed; reading on stopped at record %d: %s", l.dir, l.r.NextSeq(), err)
-						return nil
-					}
+				if stop, err := l.caughtUp(ctx); stop {
 					return err
-				}
-				if l.gone.Load() {
-					l.drained = true // everything still readable is read
-					return nil
-				}
-				if l.r.Wait(l.waitCtx) != nil && ctx.Err() != nil {
-					return nil
 				}
 				continue
 			}
-			l.encode()
+			l.readOne()
 			reading = true
 		}
 		err := l.batch(ctx, reading)
@@ -347,6 +313,33 @@ func (l *logShipper) run(ctx context.Context) (err error) {
 			return err
 		}
 	}
+}
+
+// caughtUp is what run does when the reader found no record: it waits for
+// the writer, unless the log is to stop (stop: with err, or nil where it
+// stops as asked or its directory went).
+func (l *logShipper) caughtUp(ctx context.Context) (stop bool, err error) {
+	// The pages may stay mapped for the next record (doneReading); found
+	// nothing twice in a row: the log is quiet, they go.
+	l.doneReading(!l.idle && !l.gone.Load())
+	l.idle = true
+	if err := l.r.Err(); err != nil {
+		if l.gone.Load() || l.dirGone() {
+			// The directory went while the reader was between
+			// segments: what is left is gone.
+			l.s.cfg.Logf("%s: removed; reading on stopped at record %d: %s", l.dir, l.r.NextSeq(), err)
+			return true, nil
+		}
+		return true, err
+	}
+	if l.gone.Load() {
+		l.drained = true // everything still readable is read
+		return true, nil
+	}
+	if l.r.Wait(l.waitCtx) != nil && ctx.Err() != nil {
+		return true, nil
+	}
+	return false, nil
 }
 
 // readSlot waits for one of the few tokens that let a log read records
@@ -402,19 +395,11 @@ func (l *logShipper) doneReading(keep bool) {
 // number of cores.
 func readers() int { return min(8, max(2, 2*runtime.GOMAXPROCS(0))) }
 
-// encode turns the reader's record into the pending event.
-func (l *logShipper) encode() {
-	rec := l.r.Record()
-	l.idle = false
-	l.scratch = l.enc.Append(l.scratch[:0], rec)
-	rec.Payload = nil
-	l.pendingRec, l.pending = rec, true
+// readOne notes that the reader has a record: pending until a batch has
+// it.
+func (l *logShipper) readOne() {
+	l.idle, l.pending = false, true
 	l.read.Add(1)
-	if cap(l.scratch) > 4<<20 && len(l.scratch) < chunkSize {
-		// Do not keep a rare large record's memory; the small event
-		// just encoded in it is the pending one: it moves, whole.
-		l.scratch = append(make([]byte, 0, chunkSize), l.scratch...)
-	}
 }
 
 func orNone(p string) string {
@@ -424,9 +409,9 @@ func orNone(p string) string {
 	return p
 }
 
-// batch makes a batch starting with the pending event, as long as the
+// batch makes a batch starting with the pending record, as long as the
 // window, the batch limits and the shared budget allow and records are
-// there, and publishes it. An event the budget has no room for now stays
+// there, and publishes it. A record the budget has no room for now stays
 // pending for the next batch.
 //
 // With reading, the caller holds a reading token, which batch gives back.
@@ -435,68 +420,23 @@ func orNone(p string) string {
 func (l *logShipper) batch(ctx context.Context, reading bool) error {
 	maxEv, maxBy, ok := l.window.tryRoom()
 	if !ok {
-		if reading {
-			l.doneReading(false)
-			reading = false
-		}
+		l.stopReading(&reading)
 		var err error
 		if maxEv, maxBy, err = l.window.room(ctx); err != nil {
 			return err
 		}
 	}
 	maxEv, maxBy = min(maxEv, l.s.cfg.BatchSize), min(maxBy, l.s.cfg.BatchBytes)
-	b := &shipBatch{}
-	caughtUp := false
-	for {
-		ev := l.scratch
-		cur := len(b.chunks) - 1
-		if cur < 0 || cap(b.chunks[cur])-len(b.chunks[cur]) < len(ev) {
-			size := int64(max(chunkSize, len(ev)))
-			if len(b.events) == 0 {
-				if !l.s.budget.tryAcquire(size) {
-					if reading {
-						l.doneReading(false)
-						reading = false
-					}
-					if err := l.s.budget.acquire(ctx, size); err != nil {
-						return err
-					}
-				}
-			} else if !l.s.budget.tryAcquire(size) {
-				break // the budget is taken: ship what there is
-			}
-			b.grant += size
-			b.chunks = append(b.chunks, l.s.chunk(int(size)))
-			cur++
-		}
-		c := b.chunks[cur]
-		start := len(c)
-		c = append(c, ev...)
-		b.chunks[cur] = c
-		b.events = append(b.events, c[start:len(c):len(c)])
-		b.size += len(ev)
-		b.last = l.pendingRec
-		l.pending = false
-		if len(b.events) >= maxEv || b.size >= maxBy {
-			break
-		}
-		if !reading {
-			// Past the budget's wait: from here on the loop only reads.
-			if err := l.readSlot(ctx); err != nil {
-				return err
-			}
-			reading = true
-		}
-		if !l.r.Next() {
-			caughtUp, l.idle = true, true
-			break
-		}
-		l.encode()
-	}
+	b := newShipBatch(l)
+	caughtUp, err := l.fill(ctx, b, maxEv, maxBy, &reading)
 	if reading {
 		// Caught up, the pages may stay for the next record;
 		// otherwise other logs read next, and this one's pages go.
 		l.doneReading(caughtUp)
+	}
+	if err != nil {
+		b.free(l.s)
+		return err
 	}
 	if seq := l.beyond.Load(); seq != 0 && b.last.Seq >= seq {
 		l.beyond.Store(0)
@@ -505,63 +445,129 @@ func (l *logShipper) batch(ctx context.Context, reading bool) error {
 	return l.publish(ctx, b)
 }
 
-// chunk returns memory for events: a pooled chunk of chunkSize, or for a
-// larger event one of its own.
-func (s *Shipper) chunk(size int) []byte {
-	if size == chunkSize {
-		select {
-		case c := <-s.chunks:
-			return c[:0]
-		default:
+// fill puts records into b, the pending one first, until b holds maxEv
+// events or maxBy bytes, the reader has caught up (caughtUp), or the
+// budget has no room for the next record now.
+func (l *logShipper) fill(ctx context.Context, b *shipBatch, maxEv, maxBy int, reading *bool) (caughtUp bool, err error) {
+	for {
+		if ok, err := l.place(ctx, b, reading); !ok || err != nil {
+			return false, err
 		}
+		if len(b.events) >= maxEv || b.size >= maxBy {
+			return false, nil
+		}
+		if !*reading {
+			// Past the budget's wait: from here on the loop only reads.
+			if err := l.readSlot(ctx); err != nil {
+				return false, err
+			}
+			*reading = true
+		}
+		if !l.r.Next() {
+			l.idle = true
+			return true, nil
+		}
+		l.readOne()
 	}
-	return make([]byte, 0, size)
 }
 
-// recycle gives a batch's chunks back to the pool.
-func (s *Shipper) recycle(b *shipBatch) {
-	for _, c := range b.chunks {
-		if cap(c) != chunkSize {
-			continue
-		}
-		select {
-		case s.chunks <- c:
-		default:
+// place encodes the reader's record, the pending one, into b: straight into
+// the memory b's last chunk has left, a chunk taken from the budget first
+// where it may not have room enough. The first event of a batch waits for
+// the budget; a later one that finds no room in it now is left pending
+// (ok false) for the next batch.
+//
+// Whether the room is enough is known once the event is encoded: a JSON
+// object record takes its own size and the metadata (slack), any other
+// record its text escaped, which may be up to six times its size. An event
+// that outgrows the room (append moved it) is copied into a new chunk: the
+// one event of a chunk, and the large or escaped ones, copied twice.
+func (l *logShipper) place(ctx context.Context, b *shipBatch, reading *bool) (ok bool, err error) {
+	rec := l.r.Record()
+	if need := len(rec.Payload) + l.slack + 1; b.room() < need {
+		if ok, err := l.grow(ctx, b, need, reading); !ok {
+			return false, err
 		}
 	}
-	b.chunks, b.events = nil, nil
+	if ev, in := b.encode(l.enc, rec); !in {
+		if ok, err := l.grow(ctx, b, len(ev)+1, reading); !ok {
+			return false, err
+		}
+		b.appendEvent(ev)
+	}
+	rec.Payload = nil
+	b.last = rec
+	l.pending = false
+	return true, nil
+}
+
+// grow adds a chunk of at least n bytes to b, taken from the budget: at
+// once, or for b's first event once the budget has it (ok false with ctx's
+// error if ctx is done first), or not at all (ok false) where a later event
+// would have to wait. A chunk no event went into is given back first, so
+// that the wait holds none.
+func (l *logShipper) grow(ctx context.Context, b *shipBatch, n int, reading *bool) (ok bool, err error) {
+	if c := b.dropEmptyChunk(); c != nil {
+		l.s.recycle(c)
+		l.s.budget.release(int64(cap(c)))
+	}
+	size := int64(max(chunkSize, n))
+	if !l.s.budget.tryAcquire(size) {
+		if len(b.events) > 0 {
+			return false, nil // the budget is taken: ship what there is
+		}
+		l.stopReading(reading)
+		if err := l.s.budget.acquire(ctx, size); err != nil {
+			return false, err
+		}
+	}
+	b.addChunk(l.s.chunk(int(size)))
+	return true, nil
+}
+
+// stopReading gives back the reading token and the pages, if held, before
+// a wait.
+func (l *logShipper) stopReading(reading *bool) {
+	if *reading {
+		l.doneReading(false)
+		*reading = false
+	}
 }
 
 // publish hands b to the output. Its window share and budget are given back
 // when b is acknowledged and the cursor holding it is saved.
 func (l *logShipper) publish(ctx context.Context, b *shipBatch) error {
+	if c := b.dropEmptyChunk(); c != nil {
+		l.s.recycle(c)
+		l.s.budget.release(int64(cap(c)))
+	}
 	l.mu.Lock()
 	serr := l.saveErr
 	l.mu.Unlock()
-	n, size := len(b.events), b.size
 	if serr != nil {
-		l.s.budget.release(b.grant)
+		b.free(l.s)
 		return serr // shipping on without a durable cursor would not be at least once
 	}
+	n, size := len(b.events), b.size
 	l.window.add(n, size)
 	if id, ok := l.r.LogID(); ok {
 		l.logID = id
 	}
-	id := l.logID
+	b.logID = l.logID
 	b.sent = time.Now()
 	l.inflight.Add(1)
-	err := l.src.Publish(ctx, b.events, func() { l.ackBatch(b, id, n, size) })
+	err := l.src.Publish(ctx, b)
 	if err != nil {
 		l.inflight.Add(-1)
 		l.window.release(n, size)
-		l.s.budget.release(b.grant)
+		b.free(l.s)
 	}
 	return err
 }
 
 // ackBatch runs on the output's goroutine when b is acknowledged.
-func (l *logShipper) ackBatch(b *shipBatch, id [16]byte, n, size int) {
-	last := b.last
+func (l *logShipper) ackBatch(b *shipBatch) {
+	last, id, n, size := b.last, b.logID, len(b.events), b.size
 	if m := l.s.cfg.Metrics; m != nil {
 		m.batchLatency.Observe(time.Since(b.sent).Seconds())
 	}
@@ -570,17 +576,8 @@ func (l *logShipper) ackBatch(b *shipBatch, id [16]byte, n, size int) {
 	l.batches.Add(1)
 	l.ackedSeq.Store(last.Seq)
 	l.lastTime.Store(uint64(last.Time))
-	grant := b.grant
-	l.s.recycle(b) // the output is done with the events: their memory is free
-	l.s.budget.release(grant)
-	defer func() {
-		if l.inflight.Add(-1) == 0 {
-			select {
-			case l.acksIdle <- struct{}{}:
-			default:
-			}
-		}
-	}()
+	b.free(l.s) // the output is done with the events: their memory is free
+	defer l.doneInflight()
 	if l.cpath == "" {
 		l.window.release(n, size)
 		return
@@ -599,6 +596,25 @@ func (l *logShipper) ackBatch(b *shipBatch, id [16]byte, n, size int) {
 	if half {
 		select {
 		case l.halfKick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// nackBatch runs when the output gave up on b (it was closed first): its
+// memory and window share are given back; the cursor stays where it was.
+func (l *logShipper) nackBatch(b *shipBatch) {
+	n, size := len(b.events), b.size
+	b.free(l.s)
+	l.window.release(n, size)
+	l.doneInflight()
+}
+
+// doneInflight counts a batch the output is done with.
+func (l *logShipper) doneInflight() {
+	if l.inflight.Add(-1) == 0 {
+		select {
+		case l.acksIdle <- struct{}{}:
 		default:
 		}
 	}

@@ -579,19 +579,28 @@ type countingSource struct {
 	inner output.Publisher
 }
 
-func (s *countingSource) Publish(ctx context.Context, events [][]byte, ack func()) error {
+func (s *countingSource) Publish(ctx context.Context, b output.Batch) error {
+	events := b.Events()
 	marked := len(events) > 0 && strings.Contains(string(events[0]), string(s.c.mark))
 	n := uint64(len(events))
 	at := s.c.other.Load()
-	return s.inner.Publish(ctx, events, func() {
+	return s.inner.Publish(ctx, &countedBatch{Batch: b, ack: func() {
 		if marked {
 			s.c.marked <- [2]uint64{at, s.c.other.Load()}
 		} else {
 			s.c.other.Add(n)
 		}
-		ack()
-	})
+		b.Ack()
+	}})
 }
+
+// countedBatch is a batch whose acknowledgement is counted first.
+type countedBatch struct {
+	output.Batch
+	ack func()
+}
+
+func (b *countedBatch) Ack() { b.ack() }
 
 // lumberServer is go-lumber's server in this process, acknowledging every
 // batch.

@@ -79,10 +79,11 @@ type Config struct {
 	// their defaults. SetInputs replaces them, and Logs, while Run runs.
 	Inputs []Input
 
-	// From is where to start when there is no cursor: "begin" (the oldest
-	// record; the default), "end" (records written from now on) or a
-	// sequence number.
-	From string
+	// From is where to start when there is no cursor: tail.StartBegin
+	// (the oldest record; the zero value), tail.StartEnd (records written
+	// from now on) or tail.StartAt a sequence number; tail.ParseStart reads
+	// what --from takes.
+	From tail.Start
 	// Host is host.name and agent.name in every event. Default: os.Hostname().
 	Host string
 	// Fields are extra members of every event (see Encoder).
@@ -170,15 +171,6 @@ type Shipper struct {
 	wg       sync.WaitGroup
 }
 
-// chunkPool is the number of free chunks kept for reuse (4 MiB).
-const chunkPool = 64
-
-// startPoint is Config.From parsed.
-type startPoint struct {
-	end bool
-	seq uint64
-}
-
 // New checks the configuration. Run ships.
 func New(cfg Config) (*Shipper, error) {
 	if cfg.Output == nil {
@@ -225,9 +217,6 @@ func New(cfg Config) (*Shipper, error) {
 	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
-	}
-	if _, err := parseFrom(cfg.From); err != nil {
-		return nil, fmt.Errorf("ship: %w", err)
 	}
 	// The encoder checks the fields once here, so that a bad one is an
 	// error before anything runs.

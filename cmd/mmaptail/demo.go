@@ -144,7 +144,7 @@ func runDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		srv.Close()
 		return err
 	}
-	sh, err := ship.New(ship.Config{Dir: dir, Output: out, CursorPath: cursor, From: strconv.FormatUint(base, 10), Host: "demo"})
+	sh, err := ship.New(ship.Config{Dir: dir, Output: out, CursorPath: cursor, From: tail.StartAt(base), Host: "demo"})
 	if err != nil {
 		w.Close()
 		srv.Close()

@@ -108,22 +108,9 @@ func (f *outputFlags) validate() error {
 		return usagef("--backoff-max %v: want at least --backoff-init (%v) and at most %v", *f.backoffMax, *f.backoffInit, maxBackoff)
 	case *f.kafkaMaxMessageBytes < 1 || *f.kafkaMaxMessageBytes > maxKafkaMessageBytes:
 		return usagef("--kafka-max-message-bytes %d: want 1 to %d", *f.kafkaMaxMessageBytes, maxKafkaMessageBytes)
-	case *f.kafkaKey == "" || strings.HasPrefix(*f.kafkaKey, ".") || strings.HasSuffix(*f.kafkaKey, ".") || strings.Contains(*f.kafkaKey, ".."):
-		return usagef("--kafka-key %q: want none, offset or the dotted path of an event field", *f.kafkaKey)
 	}
-	if err := oneOf("kafka-partitioner", *f.kafkaPartitioner, output.KafkaPartitioners); err != nil {
+	if _, err := f.kafkaOptions(); err != nil {
 		return err
-	}
-	if err := oneOf("kafka-acks", *f.kafkaAcks, output.KafkaAcks); err != nil {
-		return err
-	}
-	if err := oneOf("kafka-compression", *f.kafkaCompression, output.KafkaCompressions); err != nil {
-		return err
-	}
-	if *f.kafkaSASL != "" {
-		if err := oneOf("kafka-sasl", *f.kafkaSASL, output.KafkaSASLs); err != nil {
-			return err
-		}
 	}
 	if err := oneOf("es-doc-id", *f.esDocID, output.ESDocumentIDs); err != nil {
 		return err
@@ -133,6 +120,41 @@ func (f *outputFlags) validate() error {
 	}
 	_, err := parseHeaders(*f.otlpHeaders)
 	return err
+}
+
+// kafkaOptions are the Kafka producer's settings the flags say, their
+// words read into output's types.
+func (f *outputFlags) kafkaOptions() (output.KafkaOptions, error) {
+	ko := output.KafkaOptions{MaxMessageBytes: *f.kafkaMaxMessageBytes}
+	var err error
+	if ko.Key, err = output.ParseKafkaKey(*f.kafkaKey); err != nil || *f.kafkaKey == "" {
+		return ko, usagef("--kafka-key %q: want none, offset or the dotted path of an event field", *f.kafkaKey)
+	}
+	if ko.Partitioner, err = flagWord("kafka-partitioner", *f.kafkaPartitioner, output.KafkaPartitioners, output.ParseKafkaPartitioner); err != nil {
+		return ko, err
+	}
+	if ko.Acks, err = flagWord("kafka-acks", *f.kafkaAcks, output.KafkaAcks, output.ParseKafkaAck); err != nil {
+		return ko, err
+	}
+	if ko.Compression, err = flagWord("kafka-compression", *f.kafkaCompression, output.KafkaCompressions, output.ParseKafkaCompression); err != nil {
+		return ko, err
+	}
+	if *f.kafkaSASL != "" { // none given: plain where the URL has a user
+		if ko.SASL, err = flagWord("kafka-sasl", *f.kafkaSASL, output.KafkaSASLs, output.ParseKafkaSASL); err != nil {
+			return ko, err
+		}
+	}
+	return ko, nil
+}
+
+// flagWord reads the value v of --flag, one of the words of allowed (as
+// "a|b|c"), with parse.
+func flagWord[T any](flag, v, allowed string, parse func(string) (T, error)) (T, error) {
+	t, err := parse(v)
+	if err != nil || v == "" {
+		return t, usagef("--%s %q: want one of %s", flag, v, strings.ReplaceAll(allowed, "|", ", "))
+	}
+	return t, nil
 }
 
 // parseHeaders reads --otlp-headers: NAME=VALUE pairs separated by commas.
@@ -165,11 +187,14 @@ func (f *outputFlags) open(to, cmd string, window, bulk int, stderr io.Writer) (
 
 // options are the output's options the flags say.
 func (f *outputFlags) options(cmd string, window, bulk int, stderr io.Writer) (*output.Options, error) {
+	ko, err := f.kafkaOptions()
+	if err != nil {
+		return nil, err
+	}
 	oo := &output.Options{Window: window, BulkMaxSize: bulk, CompressionLevel: *f.compression,
 		Loadbalance: *f.loadbalance, Workers: *f.workers, Timeout: *f.timeout,
 		BackoffMin: *f.backoffInit, BackoffMax: *f.backoffMax,
-		Kafka: output.KafkaOptions{Key: *f.kafkaKey, Partitioner: *f.kafkaPartitioner, Acks: *f.kafkaAcks,
-			Compression: *f.kafkaCompression, MaxMessageBytes: *f.kafkaMaxMessageBytes, SASL: *f.kafkaSASL},
+		Kafka: ko,
 		Elasticsearch: output.ESOptions{Dataset: *f.esDataset, Namespace: *f.esNamespace, APIKey: *f.esAPIKey,
 			DeadLetter: *f.esDeadLetter, DocumentID: *f.esDocID},
 		OTLP: output.OTLPOptions{Encoding: *f.otlpEncoding, ServiceName: *f.otlpService},
@@ -184,7 +209,6 @@ func (f *outputFlags) options(cmd string, window, bulk int, stderr io.Writer) (*
 			fmt.Fprintf(stderr, "mmaptail %s: dropped %s: %s\n", cmd, describeEvent(ev), oneLine(err.Error()))
 		},
 	}
-	var err error
 	if oo.OTLP.Headers, err = parseHeaders(*f.otlpHeaders); err != nil {
 		return nil, err
 	}
@@ -221,7 +245,7 @@ type outputEmitter struct {
 
 func (e *outputEmitter) Emit(batch [][]byte) error {
 	done := make(chan struct{})
-	if err := e.out.Publish(e.ctx, batch, func() { close(done) }); err != nil {
+	if err := e.out.Publish(e.ctx, output.NewBatch(batch, func() { close(done) })); err != nil {
 		return err
 	}
 	select {

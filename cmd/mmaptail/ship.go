@@ -186,6 +186,20 @@ func (f *shipFlags) fromFile(err error) error {
 	return err
 }
 
+// start reads where to start without a cursor (--from, or from in the
+// file, whose line the error names).
+func (f *shipFlags) start(s string) (tail.Start, error) {
+	st, err := tail.ParseStart(s)
+	if err == nil {
+		return st, nil
+	}
+	msg := fmt.Sprintf("from %q: want begin, end or a sequence number (1 or more)", s)
+	if line := f.fileLine("from"); line > 0 {
+		return st, &shipconfig.Error{Path: f.config, Line: line, Msg: msg}
+	}
+	return st, errors.New("ship: " + msg)
+}
+
 // fileLine is the line where the file set the flag name, if it did and
 // the command line did not override it (0 otherwise).
 func (f *shipFlags) fileLine(name string) int {
@@ -236,7 +250,11 @@ func (f *shipFlags) fileInputs(file *shipconfig.Config) ([]ship.Input, error) {
 	if err != nil {
 		return nil, err
 	}
-	cname, cdir, from := f.setting(file, "cursor-name"), f.setting(file, "cursor-dir"), f.setting(file, "from")
+	cname, cdir := f.setting(file, "cursor-name"), f.setting(file, "cursor-dir")
+	from, err := f.start(f.setting(file, "from"))
+	if err != nil {
+		return nil, err
+	}
 	if cname == "" {
 		cname = cursorName(*f.to)
 	}
@@ -255,8 +273,8 @@ func (f *shipFlags) fileInputs(file *shipconfig.Config) ([]ship.Input, error) {
 		if si.CursorDir == "" && si.CursorPath == "" {
 			si.CursorDir = cdir
 		}
-		if si.From == "" {
-			si.From = from
+		if si.From == nil {
+			si.From = &from
 		}
 		out = append(out, si)
 	}
@@ -320,7 +338,10 @@ func runShip(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if name == "" && *f.cursor == "" {
 			name = cursorName(*f.to)
 		}
-		cfg.Logs, cfg.CursorPath, cfg.CursorName, cfg.CursorDir, cfg.From = f.logs, *f.cursor, name, *f.cursorDir, *f.from
+		if cfg.From, err = f.start(*f.from); err != nil {
+			return err
+		}
+		cfg.Logs, cfg.CursorPath, cfg.CursorName, cfg.CursorDir = f.logs, *f.cursor, name, *f.cursorDir
 	}
 	out, err := output.Open(*f.to, oo)
 	if err != nil {

@@ -41,6 +41,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/mmaplog/mmaplog/tail"
 )
 
 // Schema says which flags the file may set.
@@ -74,7 +76,7 @@ type Input struct {
 	Cursor     string            // cursor: the cursor file of the input's one log
 	CursorName string            // cursor_name
 	CursorDir  string            // cursor_dir
-	From       string            // from
+	From       *tail.Start       // from (nil: not given)
 	Line       int               // where the input starts
 }
 
@@ -350,7 +352,10 @@ func (p *parser) inputs(n *yaml.Node) error {
 			case "cursor_dir":
 				dst = &in.CursorDir
 			case "from":
-				dst = &in.From
+				if in.From, err = p.start(v, what+": from"); err != nil {
+					return err
+				}
+				continue
 			default:
 				return p.errorf(k, "%s: unknown key %q (known: %s)", what, k.Value, strings.Join(inputKeys, ", "))
 			}
@@ -364,6 +369,19 @@ func (p *parser) inputs(n *yaml.Node) error {
 		p.cfg.Inputs = append(p.cfg.Inputs, in)
 	}
 	return nil
+}
+
+// start reads where to start: begin, end or a sequence number.
+func (p *parser) start(n *yaml.Node, what string) (*tail.Start, error) {
+	s, err := p.scalar(n, what)
+	if err != nil {
+		return nil, err
+	}
+	st, err := tail.ParseStart(s)
+	if err != nil {
+		return nil, p.errorf(n, "%s %q: want begin, end or a sequence number (1 or more)", what, s)
+	}
+	return &st, nil
 }
 
 // strings reads one string or a list of them.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mmaplog/mmaplog/tail"
 )
 
 // testFlags is a command's flags as the file sets them: a top-level few
@@ -81,10 +83,11 @@ cursor_name: default
 	if err != nil {
 		t.Fatal(err)
 	}
+	end, at42 := tail.StartEnd, tail.StartAt(42)
 	wantInputs := []Input{
 		{Logs: []string{"/var/log/apps/*", "/var/log/one"}, Fields: map[string]string{"service.name": "checkout", "team.owner": "payments"},
-			CursorName: "ls", CursorDir: "/var/lib/mmaptail", From: "end", Line: 3},
-		{Logs: []string{"/var/log/single"}, Cursor: "/var/lib/mmaptail/single.cursor", From: "42", Line: 10},
+			CursorName: "ls", CursorDir: "/var/lib/mmaptail", From: &end, Line: 3},
+		{Logs: []string{"/var/log/single"}, Cursor: "/var/lib/mmaptail/single.cursor", From: &at42, Line: 10},
 	}
 	if !reflect.DeepEqual(c.Inputs, wantInputs) {
 		t.Errorf("inputs\n%+v\nwant\n%+v", c.Inputs, wantInputs)
@@ -215,4 +218,22 @@ func FuzzParse(f *testing.F) {
 		}
 		_ = fmt.Sprint(err)
 	})
+}
+
+// TestInputFrom: an input's from is read where the file says it, into
+// where the input's logs start; a value that is not begin, end or a
+// sequence number is an error naming its line.
+func TestInputFrom(t *testing.T) {
+	c, _, err := parse(t, "inputs:\n  - logs: /a\n    from: begin\n  - logs: /b\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Inputs[0].From == nil || *c.Inputs[0].From != tail.StartBegin || c.Inputs[1].From != nil {
+		t.Fatalf("from %v and %v, want begin and none", c.Inputs[0].From, c.Inputs[1].From)
+	}
+	_, _, err = parse(t, "inputs:\n  - logs: /a\n    from: middle\n")
+	want := `ship.yml:3: input 1: from "middle": want begin, end or a sequence number`
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("error %v, want %s", err, want)
+	}
 }
