@@ -310,7 +310,8 @@ func TestProcKafkaShipperKilled(t *testing.T) {
 	s := newSetup(t)
 	url := "URL=kafka://" + strings.Join(c.ListenAddrs(), ",") + "/logs"
 	const n = 40000
-	w := s.writer(t, n, "PACE=20")
+	// The second half is written once the shipper was killed.
+	w, openGate := s.gatedWriter(t, n, n/2, "PACE=20")
 	sh := start(t, "shipper", "DIR="+s.dir, url, "CURSOR="+s.cursor)
 	var mu sync.Mutex
 	seen := map[uint64]int{}
@@ -351,6 +352,7 @@ func TestProcKafkaShipperKilled(t *testing.T) {
 	if before >= n {
 		t.Fatalf("all %d delivered before the shipper was killed: the test wants it mid-stream", before)
 	}
+	openGate()
 	sh = start(t, "shipper", "DIR="+s.dir, url, "CURSOR="+s.cursor)
 	if err := w.wait(t, hangLimit); err != nil {
 		t.Fatal(err)
