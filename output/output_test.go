@@ -23,8 +23,8 @@ import (
 
 	lumberlog "github.com/elastic/go-lumber/log"
 	lumber "github.com/elastic/go-lumber/server/v2"
-	"go.uber.org/goleak"
 
+	"github.com/mmaplog/mmaplog/internal/testutil"
 	"github.com/mmaplog/mmaplog/output"
 )
 
@@ -36,7 +36,7 @@ func (quiet) Print(...interface{})          {}
 
 func TestMain(m *testing.M) {
 	lumberlog.Logger = quiet{}
-	goleak.VerifyTestMain(m)
+	testutil.VerifyTestMain(m)
 }
 
 // receiver is go-lumber's own server, the protocol Logstash's beats input
