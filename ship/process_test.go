@@ -22,10 +22,10 @@ import (
 
 	lumberlog "github.com/elastic/go-lumber/log"
 	lumber "github.com/elastic/go-lumber/server/v2"
-	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
 	"github.com/mmaplog/mmaplog/internal/peers"
+	"github.com/mmaplog/mmaplog/internal/testutil"
 	"github.com/mmaplog/mmaplog/mmaplog"
 	"github.com/mmaplog/mmaplog/output"
 	"github.com/mmaplog/mmaplog/ship"
@@ -44,7 +44,7 @@ func TestMain(m *testing.M) {
 	lumberlog.Logger = quiet{}
 	switch os.Getenv(roleEnv) {
 	case "":
-		goleak.VerifyTestMain(m)
+		testutil.VerifyTestMain(m)
 	case "writer":
 		os.Exit(roleWriter())
 	case "shipper":
