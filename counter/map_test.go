@@ -19,8 +19,8 @@ import (
 	"github.com/mmaplog/mmaplog/counter"
 	"github.com/mmaplog/mmaplog/internal/fault"
 	"github.com/mmaplog/mmaplog/internal/shmtest"
+	"github.com/mmaplog/mmaplog/internal/testutil"
 	"github.com/mmaplog/mmaplog/region"
-	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 		closeTruncChild()
 		return
 	}
-	goleak.VerifyTestMain(m)
+	testutil.VerifyTestMain(m)
 }
 
 func anonMap(t testing.TB, s *counter.Shape) *counter.Map {
