@@ -25,8 +25,8 @@ import (
 	"github.com/mmaplog/mmaplog/counter"
 	"github.com/mmaplog/mmaplog/counter/vcs"
 	"github.com/mmaplog/mmaplog/internal/shmtest"
+	"github.com/mmaplog/mmaplog/internal/testutil"
 	"github.com/mmaplog/mmaplog/region"
-	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 		collectChild()
 		return
 	}
-	goleak.VerifyTestMain(m)
+	testutil.VerifyTestMain(m)
 }
 
 // collectChild: KEY INTERVAL GRACE. Prints "ready", then one JSON event per
