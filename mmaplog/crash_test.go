@@ -120,9 +120,9 @@ const minAcks = 10
 // TestCrashRecovery: a child process writes with four goroutines and reports
 // each record whose Append returned; the parent SIGKILLs it at a random
 // moment (once it reported minAcks records), reopens the log (recovery), and
-// checks that every reported record
-// is present and intact and that nothing corrupt is readable. The rounds
-// share one directory, so every round also recovers the previous ones.
+// checks that every reported record is present and intact and that nothing
+// corrupt is readable. The rounds share one directory, so every round also
+// recovers the previous ones.
 func TestCrashRecovery(t *testing.T) {
 	rounds := 50
 	if testing.Short() {
