@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/mmaplog/mmaplog/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -19,7 +21,7 @@ func TestMain(m *testing.M) {
 		os.Exit(code) // the writer process of a follow case
 	}
 	quietDiode()
-	goleak.VerifyTestMain(m,
+	testutil.VerifyTestMain(m,
 		// lumberjack v2.2.1 starts a goroutine at the first rotation that
 		// Close never stops (its millRun loops on a channel nobody closes).
 		goleak.IgnoreTopFunction("gopkg.in/natefinch/lumberjack%2ev2.(*Logger).millRun"),

@@ -99,15 +99,20 @@ func die(format string, a ...any) {
 	os.Exit(1)
 }
 
-// produceChild: URL SEED GOROUTINES ITERATIONS. Each goroutine adds random
-// amounts to random counters (one in 65 outside the shape) and the child
-// prints, per counter, what it added: "RULE METRIC SUM" (-1 -1 COUNT for
-// the adds outside the shape).
+// produceChild: URL SEED GOROUTINES ITERATIONS [GATE]. Each goroutine adds
+// random amounts to random counters (one in 65 outside the shape) and the
+// child prints, per counter, what it added: "RULE METRIC SUM" (-1 -1 COUNT
+// for the adds outside the shape). With GATE, a file path, each goroutine
+// stops half way until that file exists.
 func produceChild() {
 	a := childArgs()
 	seed, _ := strconv.Atoi(a[1])
 	gs, _ := strconv.Atoi(a[2])
 	iters, _ := strconv.Atoi(a[3])
+	gate := ""
+	if len(a) > 4 {
+		gate = a[4]
+	}
 	m, err := counter.Open(a[0], nil, nil)
 	if err != nil {
 		die("%v", err)
@@ -123,6 +128,14 @@ func produceChild() {
 			rng := rand.New(rand.NewPCG(uint64(seed), uint64(g)))
 			s := map[[2]int]uint64{}
 			for i := 0; i < iters; i++ {
+				if gate != "" && i == iters/2 {
+					for {
+						if _, err := os.Stat(gate); err == nil {
+							break
+						}
+						time.Sleep(time.Millisecond)
+					}
+				}
 				r, mt, n := rng.IntN(rules+1), rng.IntN(metrics), uint64(1+rng.IntN(3))
 				switch {
 				case r == rules:

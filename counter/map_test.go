@@ -19,8 +19,8 @@ import (
 	"github.com/mmaplog/mmaplog/counter"
 	"github.com/mmaplog/mmaplog/internal/fault"
 	"github.com/mmaplog/mmaplog/internal/shmtest"
+	"github.com/mmaplog/mmaplog/internal/testutil"
 	"github.com/mmaplog/mmaplog/region"
-	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 		closeTruncChild()
 		return
 	}
-	goleak.VerifyTestMain(m)
+	testutil.VerifyTestMain(m)
 }
 
 func anonMap(t testing.TB, s *counter.Shape) *counter.Map {
@@ -414,7 +414,9 @@ func TestFaultIsAnError(t *testing.T) {
 // to a shared-memory map while a collector process ships every 2 ms; half
 // way through, the collector is stopped and another one started. The sum of
 // everything the collectors shipped equals the sum of everything the
-// producers added, per counter, exactly.
+// producers added, per counter, exactly. The producers wait half way for a
+// gate, opened once the second collector runs: each collector has adds to
+// ship, however the processes happen to be scheduled.
 func TestMultiProcess(t *testing.T) {
 	url := "shm:" + shmtest.ShmName(t)
 	m, err := counter.Create(url, &counter.Shape{Rules: 64, Metrics: 16}, nil)
@@ -433,12 +435,15 @@ func TestMultiProcess(t *testing.T) {
 		return c
 	}
 	coll1 := startCollector()
+	gate := filepath.Join(t.TempDir(), "gate")
 	var producers []*child
 	for p := 0; p < 3; p++ {
-		producers = append(producers, startChild(t, "produce", url, fmt.Sprint(p), "4", "30000"))
+		producers = append(producers, startChild(t, "produce", url, fmt.Sprint(p), "4", "30000", gate))
 	}
-	// Switch collectors once a good part of the adds are in.
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+	// Switch collectors once a good part of the adds are in (the
+	// producers add about 350,000 before the gate). The deadline only
+	// catches a hang.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
 		ds, _ := m.Peek()
 		var sum uint64
 		for _, d := range ds {
@@ -447,9 +452,17 @@ func TestMultiProcess(t *testing.T) {
 		if sum > 200000 {
 			break
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the producers added %d in a minute, want more than 200000 before the gate", sum)
+		}
 	}
 	out1 := coll1.stop(t)
 	coll2 := startCollector()
+	// The adds after the gate come after the first collector's final
+	// collection: the second one ships them.
+	if err := os.WriteFile(gate, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var pouts []string
 	for _, p := range producers {
 		pouts = append(pouts, p.wait(t))

@@ -145,15 +145,27 @@ func TestRegionStopsAtUnpublished(t *testing.T) {
 func TestLoop(t *testing.T) {
 	// One channel per loop: the interval loop may flush several times
 	// before it stops, and those calls must not be read as the next
-	// loop's.
-	calls := make(chan bool, 100)
-	l := StartLoop(EveryInterval(time.Millisecond), func(wait bool) error { calls <- wait; return nil }, nil)
+	// loop's. Only the first call is looked at; the later ones are
+	// dropped rather than sent, so that however many ticks come before
+	// Stop (a busy machine may run the loop many times before this test
+	// goroutine), no flush blocks and Stop cannot wait for ever.
+	record := func(calls chan bool) func(bool) error {
+		return func(wait bool) error {
+			select {
+			case calls <- wait:
+			default:
+			}
+			return nil
+		}
+	}
+	calls := make(chan bool, 1)
+	l := StartLoop(EveryInterval(time.Millisecond), record(calls), nil)
 	if wait := <-calls; !wait {
 		t.Fatal("interval flushes wait (msync MS_SYNC): one that only starts the writeback leaves the data in the disk's volatile cache")
 	}
 	l.Stop()
-	byteCalls := make(chan bool, 100)
-	l = StartLoop(EveryBytes(10), func(wait bool) error { byteCalls <- wait; return nil }, nil)
+	byteCalls := make(chan bool, 1)
+	l = StartLoop(EveryBytes(10), record(byteCalls), nil)
 	l.Notify()
 	if wait := <-byteCalls; !wait {
 		t.Fatal("byte-threshold flushes wait")

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,11 +113,16 @@ func crashChild(dir string) {
 
 type ack struct{ round, g, i int }
 
+// minAcks is how many records a child of TestCrashRecovery acknowledges in
+// each round before it may be killed.
+const minAcks = 10
+
 // TestCrashRecovery: a child process writes with four goroutines and reports
 // each record whose Append returned; the parent SIGKILLs it at a random
-// moment, reopens the log (recovery), and checks that every reported record
-// is present and intact and that nothing corrupt is readable. The rounds
-// share one directory, so every round also recovers the previous ones.
+// moment (once it reported minAcks records), reopens the log (recovery), and
+// checks that every reported record is present and intact and that nothing
+// corrupt is readable. The rounds share one directory, so every round also
+// recovers the previous ones.
 func TestCrashRecovery(t *testing.T) {
 	rounds := 50
 	if testing.Short() {
@@ -141,16 +147,37 @@ func TestCrashRecovery(t *testing.T) {
 			cmd.Wait()
 			t.Fatalf("round %d: child did not start: %q %s", round, sc.Text(), stderr.String())
 		}
+		// The kill comes at a random moment, but not before the child
+		// acknowledged minAcks records in this round: on a busy machine
+		// a child may get little time before its moment, and the test
+		// wants every round to have written. Whichever of the timer and
+		// the minAcks-th acknowledgement comes last kills it (each one
+		// marks itself, then looks at the other). A child that never
+		// gets there is killed at hangLimit.
+		var due atomic.Bool
+		var got atomic.Int64
+		var kill sync.Once
+		killNow := func() { kill.Do(func() { cmd.Process.Signal(unix.SIGKILL) }) }
 		killAfter := time.Duration(rng.IntN(40000)+500) * time.Microsecond
-		timer := time.AfterFunc(killAfter, func() { cmd.Process.Signal(unix.SIGKILL) })
+		timer := time.AfterFunc(killAfter, func() {
+			due.Store(true)
+			if got.Load() >= minAcks {
+				killNow()
+			}
+		})
+		hang := time.AfterFunc(hangLimit, killNow)
 		for sc.Scan() {
 			var seq uint64
 			var a ack
 			if n, _ := fmt.Sscanf(sc.Text(), "%d %d %d %d", &seq, &a.round, &a.g, &a.i); n == 4 {
 				acked[seq] = a
+				if got.Add(1) >= minAcks && due.Load() {
+					killNow()
+				}
 			}
 		}
 		timer.Stop()
+		hang.Stop()
 		err := cmd.Wait()
 		if ws, ok := cmd.ProcessState.Sys().(interface{ Signaled() bool }); !ok || !ws.Signaled() {
 			t.Fatalf("round %d: child exited by itself (%v): %s", round, err, stderr.String())
@@ -178,7 +205,7 @@ func TestCrashRecovery(t *testing.T) {
 		}
 	}
 	t.Logf("%d rounds, %d acknowledged records, %d repairs", rounds, len(acked), totalRepairs)
-	if len(acked) < rounds*10 {
+	if len(acked) < rounds*minAcks {
 		t.Fatalf("only %d records acknowledged over %d rounds: the children hardly wrote", len(acked), rounds)
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/mmaplog/mmaplog/internal/testutil"
 )
 
 // TestMain checks that no test leaves a goroutine behind (every Writer's
@@ -15,5 +15,5 @@ func TestMain(m *testing.M) {
 		runChild(child)
 		return
 	}
-	goleak.VerifyTestMain(m)
+	testutil.VerifyTestMain(m)
 }

@@ -17,13 +17,15 @@ import (
 // host is a go-lumber server playing one Logstash: it records the "n" of
 // every event it receives, and acknowledges each batch after delay, or
 // never (stall: it sends only keepalives, as a Logstash whose pipeline is
-// blocked does).
+// blocked does). While a test holds gate it acknowledges nothing.
 type host struct {
 	t       *testing.T
 	srv     *lumber.Server
 	addr    string
 	delay   time.Duration
 	stall   bool
+	hold    *holdAt
+	gate    sync.Mutex
 	mu      sync.Mutex
 	seen    map[int]int
 	batches int
@@ -32,16 +34,36 @@ type host struct {
 	once    sync.Once
 }
 
+// holdAt, shared by the hosts of a test, makes the first of them that has
+// acknowledged n events acknowledge no more: it goes on taking batches and
+// sending keepalives, as a host about to die. The test then kills it in
+// the middle of the stream at a count, not at whatever moment the
+// scheduler lets the test look.
+type holdAt struct {
+	n       int
+	claimed atomic.Bool
+	host    chan *host // the host that holds
+}
+
+func newHoldAt(n int) *holdAt { return &holdAt{n: n, host: make(chan *host, 1)} }
+
 func startHost(t *testing.T, delay time.Duration, stall bool) *host {
+	t.Helper()
+	return startHostHolding(t, delay, stall, nil)
+}
+
+// startHostHolding is startHost with the hosts' holdAt (nil: none).
+func startHostHolding(t *testing.T, delay time.Duration, stall bool, hold *holdAt) *host {
 	t.Helper()
 	l := listen(t, "127.0.0.1:0")
 	srv, err := lumber.NewWithListener(l, lumber.Keepalive(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &host{t: t, srv: srv, addr: l.Addr().String(), delay: delay, stall: stall, seen: map[int]int{}, done: make(chan struct{})}
+	h := &host{t: t, srv: srv, addr: l.Addr().String(), delay: delay, stall: stall, hold: hold, seen: map[int]int{}, done: make(chan struct{})}
 	go func() {
 		defer close(h.done)
+		acked, holding := 0, false
 		for b := range srv.ReceiveChan() {
 			h.mu.Lock()
 			h.batches++
@@ -52,11 +74,18 @@ func startHost(t *testing.T, delay time.Duration, stall bool) *host {
 				h.seen[int(n)]++
 			}
 			h.mu.Unlock()
-			if h.stall {
+			if h.stall || holding {
 				continue
 			}
 			time.Sleep(h.delay)
+			h.gate.Lock()
+			h.gate.Unlock()
 			b.ACK()
+			acked += len(b.Events)
+			if h.hold != nil && acked >= h.hold.n && h.hold.claimed.CompareAndSwap(false, true) {
+				holding = true
+				h.hold.host <- h
+			}
 		}
 	}()
 	t.Cleanup(h.kill)
@@ -156,23 +185,24 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // middle of the stream: the output goes on to another one, and every event
 // arrives.
 func TestFailover(t *testing.T) {
-	hosts := []*host{startHost(t, 0, false), startHost(t, 0, false), startHost(t, 0, false)}
-	out, err := output.Open(hostURL(hosts...), &output.Options{Window: 16, BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond})
+	// The first host to acknowledge 3000 events then holds the rest: the
+	// stream cannot end before the test kills it.
+	hold := newHoldAt(3000)
+	hosts := []*host{startHostHolding(t, 0, false, hold), startHostHolding(t, 0, false, hold), startHostHolding(t, 0, false, hold)}
+	// The holding host is killed, never timed out as stalled, however long
+	// the test takes to get there.
+	out, err := output.Open(hostURL(hosts...), &output.Options{Window: 16, BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond, Timeout: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	const n = 30000
 	wait := publishAsync(t, out, n, 100)
 	var first *host
-	waitUntil(t, "a first host to get 3000 events", func() bool {
-		for _, h := range hosts {
-			if ev, _ := h.counts(); ev >= 3000 {
-				first = h
-				return true
-			}
-		}
-		return false
-	})
+	select {
+	case first = <-hold.host:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("no host acknowledged 3000 events")
+	}
 	for _, h := range hosts {
 		if ev, _ := h.counts(); h != first && ev != 0 {
 			t.Fatalf("failover sent to two hosts while the first was fine (%s got %d)", h.addr, ev)
@@ -350,8 +380,10 @@ func TestSourcesFair(t *testing.T) {
 }
 
 func testSourcesFair(t *testing.T, quietBatches int) {
-	// Each window takes the host 20 ms: the quiet batches are published
-	// within one window's time even on a loaded machine.
+	// Each window takes the host 20 ms, so that the busy backlog lasts;
+	// the host acknowledges nothing while the quiet batches are published
+	// (gate), so that they are published at once as far as its progress
+	// goes, however long this goroutine takes over them.
 	h := startHost(t, 20*time.Millisecond, false)
 	const bulk = 100
 	out, err := output.Open(hostURL(h), &output.Options{Window: 512, BulkMaxSize: bulk})
@@ -372,6 +404,7 @@ func testSourcesFair(t *testing.T, quietBatches int) {
 		}
 	}
 	waitUntil(t, "the busy source to get going", func() bool { return busyAcked.Load() >= 3*bulk })
+	h.gate.Lock()
 	before := busyAcked.Load()
 	acked := make(chan int64, 1)
 	for i := 0; i < quietBatches; i++ {
@@ -380,9 +413,11 @@ func testSourcesFair(t *testing.T, quietBatches int) {
 			ack = func() { acked <- busyAcked.Load() }
 		}
 		if err := quiet.Publish(ctx, output.NewBatch([][]byte{[]byte(fmt.Sprintf(`{"n":%d}`, -1-i))}, ack)); err != nil {
+			h.gate.Unlock()
 			t.Fatal(err)
 		}
 	}
+	h.gate.Unlock()
 	var after int64
 	select {
 	case after = <-acked:

@@ -23,8 +23,8 @@ import (
 
 	lumberlog "github.com/elastic/go-lumber/log"
 	lumber "github.com/elastic/go-lumber/server/v2"
-	"go.uber.org/goleak"
 
+	"github.com/mmaplog/mmaplog/internal/testutil"
 	"github.com/mmaplog/mmaplog/output"
 )
 
@@ -36,7 +36,7 @@ func (quiet) Print(...interface{})          {}
 
 func TestMain(m *testing.M) {
 	lumberlog.Logger = quiet{}
-	goleak.VerifyTestMain(m)
+	testutil.VerifyTestMain(m)
 }
 
 // receiver is go-lumber's own server, the protocol Logstash's beats input
@@ -46,18 +46,36 @@ type receiver struct {
 	mu   sync.Mutex
 	seen map[int]int
 	done chan struct{}
+	held chan struct{} // see startReceiverUntil
 }
 
 func startReceiver(t *testing.T, l net.Listener, opts ...lumber.Option) *receiver {
+	t.Helper()
+	return startReceiverUntil(t, l, 0, opts...)
+}
+
+// startReceiverUntil is startReceiver, but once it has acknowledged until
+// events (if until > 0) it closes r.held and neither records nor
+// acknowledges another batch: a receiver that goes away mid-stream at a
+// count, whoever the scheduler runs first.
+func startReceiverUntil(t *testing.T, l net.Listener, until int, opts ...lumber.Option) *receiver {
 	t.Helper()
 	srv, err := lumber.NewWithListener(l, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &receiver{srv: srv, seen: map[int]int{}, done: make(chan struct{})}
+	r := &receiver{srv: srv, seen: map[int]int{}, done: make(chan struct{}), held: make(chan struct{})}
 	go func() {
 		defer close(r.done)
+		acked := 0
 		for b := range srv.ReceiveChan() {
+			if until > 0 && acked >= until {
+				continue
+			}
+			acked += len(b.Events)
+			if until > 0 && acked >= until {
+				close(r.held)
+			}
 			r.mu.Lock()
 			for _, ev := range b.Events {
 				m, ok := ev.(map[string]interface{})
@@ -99,11 +117,12 @@ func listen(t *testing.T, addr string) net.Listener {
 	return nil
 }
 
-// publish sends batches of events {"n":i} for i in [0, n), and returns a
-// function that waits for every ack and checks they came in order.
+// publish sends batches of events {"n":i} for i in [0, n), waits for every
+// ack (3 minutes catch a hang: some tests take seconds on an idle machine)
+// and checks they came in order.
 func publish(t *testing.T, out output.Output, n, per int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var mu sync.Mutex
 	next := 0
@@ -173,9 +192,15 @@ func TestBeatsReceiverDownAtStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The receiver starts once the output has failed to connect.
 	rc := make(chan *receiver, 1)
 	go func() {
-		time.Sleep(300 * time.Millisecond)
+		for deadline := time.Now().Add(time.Minute); out.Stats().Errors == 0; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Error("no connection error in a minute")
+				break
+			}
+		}
 		rc <- startReceiver(t, listen(t, addr))
 	}()
 	publish(t, out, 1000, 100)
@@ -193,16 +218,16 @@ func TestBeatsReceiverDownAtStart(t *testing.T) {
 func TestBeatsReceiverRestart(t *testing.T) {
 	l := listen(t, "127.0.0.1:0")
 	addr := l.Addr().String()
-	r1 := startReceiver(t, l)
+	// The first receiver acknowledges 2000 events and no more: the rest
+	// cannot be delivered before it goes away.
+	r1 := startReceiverUntil(t, l, 2000)
 	out, err := output.Open("beats://"+addr, &output.Options{BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rc := make(chan *receiver, 1)
 	go func() {
-		for r1.count() < 2000 {
-			time.Sleep(time.Millisecond)
-		}
+		<-r1.held
 		r1.stop()
 		time.Sleep(200 * time.Millisecond)
 		rc <- startReceiver(t, listen(t, addr))
@@ -244,11 +269,20 @@ func TestBeatsSlowReceiver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-	defer cancel()
+	// A batch within the window is taken at once (a minute only catches a
+	// hang); past it, Publish waits for an acknowledgement that never
+	// comes. That it does not take the batch is a bounded look of 500 ms,
+	// which a correct output never ends by taking it.
 	n := 0
 	for ; n < 10; n++ {
-		if err := out.Publish(ctx, output.NewBatch([][]byte{[]byte(`{"n":1}`)}, nil)); err != nil {
+		d := time.Minute
+		if n >= 3 {
+			d = 500 * time.Millisecond
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		err := out.Publish(ctx, output.NewBatch([][]byte{[]byte(`{"n":1}`)}, nil))
+		cancel()
+		if err != nil {
 			break
 		}
 	}
@@ -309,7 +343,7 @@ func TestBeatsTLS(t *testing.T) {
 	select {
 	case err := <-errs:
 		t.Logf("refused as expected: %v", err)
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute): // a hang only
 		t.Fatal("no error without a client certificate")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)

@@ -18,8 +18,8 @@ import (
 
 	"github.com/mmaplog/mmaplog/internal/fileutil"
 	"github.com/mmaplog/mmaplog/internal/shmtest"
+	"github.com/mmaplog/mmaplog/internal/testutil"
 	"github.com/mmaplog/mmaplog/region"
-	"go.uber.org/goleak"
 )
 
 var testLayout = region.Layout{ID: 0x54534554, Version: 3, Name: "test layout"}
@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 		guardChild()
 		return
 	}
-	goleak.VerifyTestMain(m)
+	testutil.VerifyTestMain(m)
 }
 
 // backends returns one fresh address per backend, cleaned up by the test.

@@ -2,9 +2,11 @@ package rotate
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,11 +112,30 @@ func TestCreateOnFullDisk(t *testing.T) {
 	}
 }
 
+// hangLimit bounds the waits for events of these tests: only a hang takes
+// this long, however busy the machine.
+const hangLimit = time.Minute
+
+// waitEvent waits for an event on ch; the limit only catches a hang.
+func waitEvent[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(hangLimit):
+		t.Fatalf("no %s in %v", what, hangLimit)
+	}
+	var zero T
+	return zero
+}
+
 func TestPreparer(t *testing.T) {
 	dir := t.TempDir()
 	var before []uint64
+	created := make(chan struct{}, 16)
 	p := StartPreparer(dir, 5, PreparerOptions{Size: segSize, Perm: 0o600, Prefault: true,
-		BeforeCreate: func(n uint64) { before = append(before, n) }})
+		BeforeCreate: func(n uint64) { before = append(before, n) },
+		OnCreate:     func(time.Duration, bool) { created <- struct{}{} }})
 	for want := uint64(5); want < 8; want++ {
 		s, err := p.Take()
 		if err != nil {
@@ -125,7 +146,11 @@ func TestPreparer(t *testing.T) {
 		}
 		s.Close()
 	}
-	time.Sleep(20 * time.Millisecond) // let it prepare segment 8
+	// Segments 5 to 7 were made, and segment 8 once a fourth is: Close
+	// finds it prepared, untaken.
+	for i := 0; i < 4; i++ {
+		waitEvent(t, created, fmt.Sprintf("preparation of segment %d", 5+i))
+	}
 	p.Close()
 	if _, err := os.Stat(filepath.Join(dir, SegmentName(8))); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the untaken segment 8 was not removed: %v", err)
@@ -137,20 +162,19 @@ func TestPreparer(t *testing.T) {
 
 func TestPreparerAheadTwo(t *testing.T) {
 	dir := t.TempDir()
-	p := StartPreparer(dir, 1, PreparerOptions{Size: segSize, Perm: 0o600, Ahead: 2})
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		l, _ := List(dir)
-		if len(l.Segments) == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("two segments not prepared: %+v", l)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	time.Sleep(20 * time.Millisecond)
+	created := make(chan struct{}, 16)
+	p := StartPreparer(dir, 1, PreparerOptions{Size: segSize, Perm: 0o600, Ahead: 2,
+		OnCreate: func(time.Duration, bool) { created <- struct{}{} }})
+	waitEvent(t, created, "first segment prepared")
+	waitEvent(t, created, "second segment prepared")
 	if l, _ := List(dir); len(l.Segments) != 2 {
+		t.Fatalf("two segments prepared, listed %+v", l.Segments)
+	}
+	// A third must not come while none is taken. A bounded look: a
+	// correct preparer never makes one, however long this takes; a
+	// busy machine can only make a faulty one go unseen.
+	time.Sleep(20 * time.Millisecond)
+	if l, _ := List(dir); len(l.Segments) != 2 || len(created) != 0 {
 		t.Fatalf("prepared more than two: %+v", l.Segments)
 	}
 	s, err := p.Take()
@@ -165,17 +189,36 @@ func TestPreparerAheadTwo(t *testing.T) {
 	}
 }
 
+// TestPreparerReportsFullDisk: a preparation that fails is reported by
+// Take; while the preparer tries again, Take answers at once with the last
+// error instead of waiting for the next attempt. The second attempt is held
+// in BeforeCreate until the test ends, so it cannot complete: a Take that
+// waited for it would hang (caught by hangLimit).
 func TestPreparerReportsFullDisk(t *testing.T) {
 	dir := testutil.Tmpfs(t, "1m")
-	p := StartPreparer(dir, 1, PreparerOptions{Size: 4 << 20, Perm: 0o600})
+	var attempts atomic.Int64
+	retrying, release := make(chan struct{}), make(chan struct{})
+	// Two ahead: the first attempt's error is queued and the preparer goes
+	// on to back off and try again without waiting for a Take.
+	p := StartPreparer(dir, 1, PreparerOptions{Size: 4 << 20, Perm: 0o600, Ahead: 2, BeforeCreate: func(uint64) {
+		if attempts.Add(1) == 2 {
+			close(retrying)
+			<-release
+		}
+	}})
 	defer p.Close()
+	defer close(release) // before Close, which waits for the held attempt
+	waitEvent(t, retrying, "second attempt after the first failed")
 	if _, err := p.Take(); !errors.Is(err, unix.ENOSPC) {
 		t.Fatalf("got %v", err)
 	}
-	// While it backs off, Take answers at once with the last error.
-	start := time.Now()
-	if _, err := p.Take(); !errors.Is(err, unix.ENOSPC) || time.Since(start) > 50*time.Millisecond {
-		t.Fatalf("got %v after %v", err, time.Since(start))
+	took := make(chan error, 1)
+	go func() {
+		_, err := p.Take()
+		took <- err
+	}()
+	if err := waitEvent(t, took, "answer from Take while the next attempt is under way (it waits for that attempt)"); !errors.Is(err, unix.ENOSPC) || attempts.Load() != 2 {
+		t.Fatalf("got %v after %d attempts", err, attempts.Load())
 	}
 }
 
@@ -397,6 +440,7 @@ func TestCompressWhileFollowersArm(t *testing.T) {
 		}
 		stop := make(chan struct{})
 		done := make(chan struct{})
+		armed := make(chan struct{})
 		go func() {
 			defer close(done)
 			for i := int64(1); ; i++ {
@@ -408,8 +452,14 @@ func TestCompressWhileFollowersArm(t *testing.T) {
 				now := time.Now().UnixNano()
 				ring.ArmWake(ctl, now, now+i)
 				atomicAdd(ring.WakeWord(ctl))
+				if i == 1 {
+					close(armed)
+				}
 			}
 		}()
+		// The followers are arming before the compression starts, however
+		// late the scheduler runs them.
+		waitEvent(t, armed, "first arming")
 		out, err := CompressSegment(l.Segments[0])
 		close(stop)
 		<-done

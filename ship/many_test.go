@@ -299,8 +299,15 @@ func memOf(pid int) memUse {
 
 // TestProcKafkaShipperKilled: a shipper to a 3-broker kfake cluster is
 // SIGKILLed in the middle of the stream and restarted: every record
-// arrives, in log order within its partition (duplicates aside), with at
-// most one window (2000 events) sent twice.
+// arrives, in log order within its partition for each shipper (duplicates
+// aside), with at most one window (2000 events) sent twice.
+//
+// For each shipper, not across the two: when the first is killed with
+// batches in flight to several brokers, a later batch may have reached its
+// partition and an earlier one, bound for another broker, not. The second
+// shipper sends that earlier batch's records again from the cursor, and
+// its partitioner may put them in the partition that holds the later one.
+// Each shipper is a producer of its own (the producer ID of its records).
 func TestProcKafkaShipperKilled(t *testing.T) {
 	c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(3, "logs"))
 	if err != nil {
@@ -310,11 +317,16 @@ func TestProcKafkaShipperKilled(t *testing.T) {
 	s := newSetup(t)
 	url := "URL=kafka://" + strings.Join(c.ListenAddrs(), ",") + "/logs"
 	const n = 40000
-	w := s.writer(t, n, "PACE=20")
+	// The second half is written once the shipper was killed.
+	w, openGate := s.gatedWriter(t, n, n/2, "PACE=20")
 	sh := start(t, "shipper", "DIR="+s.dir, url, "CURSOR="+s.cursor)
+	type stream struct {
+		partition int32
+		producer  int64
+	}
 	var mu sync.Mutex
 	seen := map[uint64]int{}
-	last := map[int32]uint64{}
+	last := map[stream]uint64{}
 	var reordered atomic.Int64
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("logs"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
@@ -336,11 +348,12 @@ func TestProcKafkaShipperKilled(t *testing.T) {
 				mu.Lock()
 				defer mu.Unlock()
 				q := ev.Log.Offset
-				if seen[q] == 0 && q < last[r.Partition] {
-					reordered.Add(1) // a first delivery behind a later record
+				st := stream{r.Partition, r.ProducerID}
+				if seen[q] == 0 && q < last[st] {
+					reordered.Add(1) // a first delivery behind a later record of its shipper
 				}
 				seen[q]++
-				last[r.Partition] = max(last[r.Partition], q)
+				last[st] = max(last[st], q)
 			})
 		}
 	}()
@@ -351,6 +364,7 @@ func TestProcKafkaShipperKilled(t *testing.T) {
 	if before >= n {
 		t.Fatalf("all %d delivered before the shipper was killed: the test wants it mid-stream", before)
 	}
+	openGate()
 	sh = start(t, "shipper", "DIR="+s.dir, url, "CURSOR="+s.cursor)
 	if err := w.wait(t, hangLimit); err != nil {
 		t.Fatal(err)
@@ -370,7 +384,14 @@ func TestProcKafkaShipperKilled(t *testing.T) {
 		t.Fatalf("%d duplicates, more than one window (2000 events)", d)
 	}
 	if reordered.Load() != 0 {
-		t.Fatalf("%d records arrived, for the first time, behind later ones of their partition", reordered.Load())
+		t.Fatalf("%d records arrived, for the first time, behind later ones their shipper sent to their partition", reordered.Load())
+	}
+	ids := map[int64]bool{}
+	for st := range last {
+		ids[st.producer] = true
+	}
+	if len(ids) < 2 {
+		t.Fatalf("records of %d producer(s) (IDs %v), want one at least per shipper", len(ids), ids)
 	}
 }
 

@@ -22,10 +22,10 @@ import (
 
 	lumberlog "github.com/elastic/go-lumber/log"
 	lumber "github.com/elastic/go-lumber/server/v2"
-	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
 	"github.com/mmaplog/mmaplog/internal/peers"
+	"github.com/mmaplog/mmaplog/internal/testutil"
 	"github.com/mmaplog/mmaplog/mmaplog"
 	"github.com/mmaplog/mmaplog/output"
 	"github.com/mmaplog/mmaplog/ship"
@@ -44,7 +44,7 @@ func TestMain(m *testing.M) {
 	lumberlog.Logger = quiet{}
 	switch os.Getenv(roleEnv) {
 	case "":
-		goleak.VerifyTestMain(m)
+		testutil.VerifyTestMain(m)
 	case "writer":
 		os.Exit(roleWriter())
 	case "shipper":
@@ -66,9 +66,13 @@ func envInt(name string, def int) int {
 
 // roleWriter appends N records of about 200 bytes of JSON to DIR with
 // WORKERS goroutines, pausing a millisecond every PACE records (0: never).
+// With GATE, a file path, it writes the records from GATE_AT on only once
+// that file exists: a test that needs the stream unfinished until it did
+// something gets that, whoever the scheduler runs.
 func roleWriter() int {
 	dir := os.Getenv("DIR")
 	n, workers, pace := envInt("N", 10000), envInt("WORKERS", 1), envInt("PACE", 0)
+	gate, gateAt := os.Getenv("GATE"), envInt("GATE_AT", 0)
 	w, err := mmaplog.Open(dir, &mmaplog.Options{SegmentSize: int64(envInt("SEGMENT", 256<<10)), MaxBackups: -1})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "writer:", err)
@@ -80,7 +84,15 @@ func roleWriter() int {
 		go func(g int) {
 			defer wg.Done()
 			buf := make([]byte, 0, 256)
+			waited := gate == ""
 			for i := g; i < n; i += workers {
+				for !waited && i >= gateAt {
+					if _, err := os.Stat(gate); err == nil {
+						waited = true
+					} else {
+						time.Sleep(time.Millisecond)
+					}
+				}
 				buf = append(buf[:0], `{"level":"info","service":"checkout","user":"u-1042","amount":42.5,"i":`...)
 				buf = strconv.AppendInt(buf, int64(i), 10)
 				buf = append(buf, `,"message":"order placed, padded so that the record is about two hundred bytes long ..."}`...)
@@ -292,6 +304,18 @@ func (s setup) writer(t *testing.T, n int, extra ...string) *proc {
 	return start(t, "writer", append([]string{"DIR=" + s.dir, "N=" + strconv.Itoa(n)}, extra...)...)
 }
 
+// gatedWriter is writer, holding the records from at on until the returned
+// function is called.
+func (s setup) gatedWriter(t *testing.T, n, at int, extra ...string) (*proc, func()) {
+	gate := filepath.Join(t.TempDir(), "gate")
+	w := s.writer(t, n, append([]string{"GATE=" + gate, "GATE_AT=" + strconv.Itoa(at)}, extra...)...)
+	return w, func() {
+		if err := os.WriteFile(gate, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func (s setup) shipper(t *testing.T, extra ...string) *proc {
 	return start(t, "shipper", append([]string{"DIR=" + s.dir, "URL=beats://" + s.addr, "CURSOR=" + s.cursor}, extra...)...)
 }
@@ -348,7 +372,8 @@ func TestProcReceiverDownAtStart(t *testing.T) {
 func TestProcReceiverKilled(t *testing.T) {
 	s := newSetup(t)
 	const n = 40000
-	w := s.writer(t, n, "PACE=20")
+	// The second half is written once the receiver was killed.
+	w, openGate := s.gatedWriter(t, n, n/2, "PACE=20")
 	sh := s.shipper(t)
 	r := s.receiver(t)
 	waitFor(t, "a first part delivered", hangLimit, func() bool { return len(received(t, s.out)) > 5000 })
@@ -356,6 +381,7 @@ func TestProcReceiverKilled(t *testing.T) {
 	if got := len(received(t, s.out)); got >= n {
 		t.Fatalf("all %d delivered before the receiver was killed: the test wants it mid-stream", got)
 	}
+	openGate()
 	time.Sleep(300 * time.Millisecond)
 	s.receiver(t)
 	if err := w.wait(t, hangLimit); err != nil {
@@ -375,7 +401,8 @@ func TestProcReceiverKilled(t *testing.T) {
 func TestProcShipperKilled(t *testing.T) {
 	s := newSetup(t)
 	const n = 40000
-	w := s.writer(t, n, "PACE=20")
+	// The second half is written once the shipper was killed.
+	w, openGate := s.gatedWriter(t, n, n/2, "PACE=20")
 	s.receiver(t)
 	sh := s.shipper(t)
 	waitFor(t, "a first part delivered", hangLimit, func() bool { return len(received(t, s.out)) > 8000 })
@@ -384,6 +411,7 @@ func TestProcShipperKilled(t *testing.T) {
 	if len(before) >= n {
 		t.Fatalf("all %d delivered before the shipper was killed: the test wants it mid-stream", len(before))
 	}
+	openGate()
 	sh = s.shipper(t)
 	if err := w.wait(t, hangLimit); err != nil {
 		t.Fatal(err)

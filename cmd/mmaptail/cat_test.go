@@ -159,14 +159,32 @@ func oldestRecordOf(t *testing.T, dir string) uint64 {
 // TestCatLastWhileWriting: -n 100 against a live writer rotating 16 KiB
 // segments with retention prints 100 consecutive intact records, the last
 // of them at least the newest acknowledged before it started.
+//
+// Retention keeps 20 rolled segments, about 3,400 records: the writer
+// writes on while cat runs, but no more than 1,000 records past the newest
+// acknowledged before it started (LIMITFILE), so that retention cannot
+// take the records cat is reading however long the machine keeps cat
+// waiting.
 func TestCatLastWhileWriting(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "log")
-	w := writerProc(t, dir, "SEGMENT=16384", "MAXBACKUPS=20", "RATE=5000", "ACK=50")
+	limit := filepath.Join(t.TempDir(), "limit")
+	setLimit := func(n uint64) {
+		if err := os.WriteFile(limit+".tmp", []byte(strconv.FormatUint(n, 10)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(limit+".tmp", limit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const ahead = 1000
+	setLimit(3000 + ahead)
+	w := writerProc(t, dir, "SEGMENT=16384", "MAXBACKUPS=20", "RATE=5000", "ACK=50", "LIMITFILE="+limit)
 	for lastAck(w) < 3000 {
 		time.Sleep(10 * time.Millisecond)
 	}
 	for i := 0; i < 8; i++ {
 		acked := lastAck(w)
+		setLimit(acked + ahead)
 		got := recordNs(t, "-n 100", catOK(t, "cat", "-n", "100", dir))
 		if len(got) != 100 || got[99] < acked || !slices.Equal(got, span(got[0], got[0]+99)) {
 			t.Fatalf("-n 100 while writing: %d records %v...%v, want 100 consecutive ending at %d or later", len(got), head(got), got[len(got)-1:], acked)

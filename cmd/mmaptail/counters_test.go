@@ -17,6 +17,7 @@ import (
 	lumber "github.com/elastic/go-lumber/server/v2"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sys/unix"
 
 	"github.com/mmaplog/mmaplog/counter"
 	"github.com/mmaplog/mmaplog/counter/vcs"
@@ -116,18 +117,9 @@ func TestCountersToStdout(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func scrape(t *testing.T, addr string) string {
 	var last error
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		resp, err := http.Get("http://" + addr + "/metrics")
 		if err != nil {
 			last = err
@@ -143,14 +135,12 @@ func scrape(t *testing.T, addr string) string {
 
 func TestCountersMetrics(t *testing.T) {
 	_, url := testMap(t)
-	addr := freeAddr(t)
-	done := make(chan int)
-	var stderr bytes.Buffer
-	go func() {
-		var o bytes.Buffer
-		// --to stdout with a long interval: the scrape happens while it runs.
-		done <- run([]string{"counters", "--region", url, "--metrics", addr, "--to", "stdout", "--interval", "300ms", "--count", "3"}, nil, &o, &stderr)
-	}()
+	// --to stdout until SIGTERM: the scrape happens while it runs, however
+	// long this machine takes to get there.
+	cmd, _, stderr := startMmaptail(t, "counters", "--region", url, "--metrics", "127.0.0.1:0", "--to", "stdout", "--interval", "300ms")
+	const serving = "serving Prometheus metrics on http://"
+	waitStderr(t, stderr, "/metrics\n")
+	addr, _, _ := strings.Cut(stderr.String()[strings.Index(stderr.String(), serving)+len(serving):], "/metrics")
 	body := scrape(t, addr)
 	for _, want := range []string{
 		`http_requests_total{metric="status_5xx",route="/api",rule="3"} 7`,
@@ -161,8 +151,9 @@ func TestCountersMetrics(t *testing.T) {
 			t.Errorf("metrics lack %q:\n%s", want, body)
 		}
 	}
-	if code := <-done; code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr.String())
+	cmd.Process.Signal(unix.SIGTERM)
+	if code := waitExit(t, cmd); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
 	}
 }
 
@@ -249,13 +240,17 @@ func TestCountersToBeats(t *testing.T) {
 	}
 }
 
+// drainEvents returns the events the receiver has put on ch. A command
+// that returned has had every batch it sent acknowledged, and the receiver
+// puts a batch's events on ch before it acknowledges it: they are all
+// there, and what is not there was not sent.
 func drainEvents(ch chan map[string]any) []map[string]any {
 	var out []map[string]any
 	for {
 		select {
 		case ev := <-ch:
 			out = append(out, ev)
-		case <-time.After(300 * time.Millisecond):
+		default:
 			return out
 		}
 	}

@@ -93,7 +93,9 @@ func checkRecordJSON(p []byte) (uint64, bool) {
 // number; several write a fixed record) for at least MS milliseconds and N
 // records (0: until killed), and until the file STOPFILE exists if set,
 // RATE records per second at most (0: flat out), printing "ready" and then
-// "ack SEQ" every ACK records it got back.
+// "ack SEQ" every ACK records it got back. With LIMITFILE it writes no more
+// records than the number that file holds (it waits for the test to raise
+// it).
 func testWriter() int {
 	o := &mmaplog.Options{SegmentSize: int64(envNum("SEGMENT", 16<<10)), MaxBackups: envNum("MAXBACKUPS", -1), Compress: os.Getenv("COMPRESS") == "1", NoPrefault: os.Getenv("NOPREFAULT") == "1"}
 	w, err := mmaplog.Open(os.Getenv("DIR"), o)
@@ -113,6 +115,20 @@ func testWriter() int {
 		return err == nil
 	}
 	extra := envNum("PAD", 0)
+	limitFile := os.Getenv("LIMITFILE")
+	var limit atomic.Uint64
+	// allowed waits until record k is within the limit.
+	allowed := func(k uint64) {
+		for limitFile != "" && k > limit.Load() {
+			if b, err := os.ReadFile(limitFile); err == nil {
+				if v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil && v > limit.Load() {
+					limit.Store(v)
+					continue
+				}
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
 	out := bufio.NewWriter(os.Stdout)
 	var mu sync.Mutex
 	fmt.Fprintln(out, "ready")
@@ -131,6 +147,7 @@ func testWriter() int {
 				if n > 0 && k > n && !time.Now().Before(until) && told() {
 					return
 				}
+				allowed(k)
 				if rate > 0 {
 					if d := time.Until(start.Add(time.Duration(k) * time.Second / time.Duration(rate))); d > 0 {
 						time.Sleep(d)

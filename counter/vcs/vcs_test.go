@@ -25,8 +25,8 @@ import (
 	"github.com/mmaplog/mmaplog/counter"
 	"github.com/mmaplog/mmaplog/counter/vcs"
 	"github.com/mmaplog/mmaplog/internal/shmtest"
+	"github.com/mmaplog/mmaplog/internal/testutil"
 	"github.com/mmaplog/mmaplog/region"
-	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 		collectChild()
 		return
 	}
-	goleak.VerifyTestMain(m)
+	testutil.VerifyTestMain(m)
 }
 
 // collectChild: KEY INTERVAL GRACE. Prints "ready", then one JSON event per
@@ -120,9 +120,9 @@ func TestCProducersLossFree(t *testing.T) {
 	if line, err := br.ReadString('\n'); line != "ready\n" {
 		t.Fatalf("collector: %q %v %s", line, err, stderr.String())
 	}
-	var events strings.Builder
+	events := &eventLines{counters: map[[2]int]bool{}}
 	copied := make(chan struct{})
-	go func() { io.Copy(&events, br); close(copied) }()
+	go func() { events.read(br); close(copied) }()
 
 	var prods []*exec.Cmd
 	var outs []*strings.Builder
@@ -149,11 +149,22 @@ func TestCProducersLossFree(t *testing.T) {
 	}
 	// Every producer is adding: let the collector complete three more
 	// collections (the first may have begun before production did, the
-	// other two overlap it), then stop production.
+	// other two overlap it), and ship every counter the producers use and
+	// more events than there are counters (a counter in two collections),
+	// then stop production. What overlaps is counted, whatever share of
+	// the machine each process gets; the deadline only catches a hang.
 	var tick [1]byte
-	for i := 0; i < 3; i++ {
+	deadline := time.Now().Add(time.Minute)
+	for i := 1; ; i++ {
 		if _, err := io.ReadFull(progR, tick[:]); err != nil {
 			t.Fatalf("collector progress: %v\n%s", err, stderr.String())
+		}
+		distinct, n := events.progress()
+		if i >= 3 && distinct == usedCounters && n > usedCounters {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %d collections in a minute, %d events shipped for %d of the %d counters", i, n, distinct, usedCounters)
 		}
 	}
 	for _, c := range prods {
@@ -185,7 +196,7 @@ func TestCProducersLossFree(t *testing.T) {
 	}
 	shipped := map[[2]int]uint64{}
 	n := 0
-	for _, line := range strings.Split(strings.TrimSpace(events.String()), "\n") {
+	for _, line := range events.all() {
 		var ev struct {
 			Rule, Metric int
 			Value        uint64
@@ -213,9 +224,46 @@ func TestCProducersLossFree(t *testing.T) {
 	var colls int
 	fmt.Sscanf(stderr.String(), "collections %d", &colls)
 	t.Logf("adds totalling %d over %d counters; %d events in %d collections", adds, len(added), n, colls)
-	if colls < 3 || n <= len(added) || len(added) != 256*16 {
+	if colls < 3 || n <= len(added) || len(added) != usedCounters {
 		t.Errorf("%d collections, %d events for %d counters: collection did not overlap production", colls, n, len(added))
 	}
+}
+
+// usedCounters is how many counters the C producer adds to (USED_RULES x
+// USED_METRICS in testdata/vcs_producer.c).
+const usedCounters = 256 * 16
+
+// eventLines holds the collector's output as it comes: its lines, and how
+// many events and distinct counters they are so far.
+type eventLines struct {
+	mu       sync.Mutex
+	lines    []string
+	counters map[[2]int]bool
+}
+
+func (e *eventLines) read(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var ev struct{ Rule, Metric int }
+		json.Unmarshal(sc.Bytes(), &ev) // a bad line is reported by the test
+		e.mu.Lock()
+		e.lines = append(e.lines, sc.Text())
+		e.counters[[2]int{ev.Rule, ev.Metric}] = true
+		e.mu.Unlock()
+	}
+}
+
+func (e *eventLines) progress() (distinct, events int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.counters), len(e.lines)
+}
+
+func (e *eventLines) all() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lines
 }
 
 // TestGoProducersInProcess: the same with goroutines and the race

@@ -4,9 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
-	"time"
 )
 
 func TestLock(t *testing.T) {
@@ -40,49 +38,6 @@ func TestLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	l2.Release()
-}
-
-func TestFutexWakesAcrossMappings(t *testing.T) {
-	// Two separate shared mappings of one file stand for two processes.
-	f, err := os.CreateTemp(t.TempDir(), "futex")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := Preallocate(f, 4096); err != nil {
-		t.Fatal(err)
-	}
-	a, _ := Map(f, 4096, true)
-	b, _ := Map(f, 4096, true)
-	defer Unmap(a)
-	defer Unmap(b)
-	wa := (*uint32)(unsafePointer(&a[64]))
-	wb := (*uint32)(unsafePointer(&b[64]))
-	woke := make(chan time.Duration, 1)
-	go func() {
-		start := time.Now()
-		for atomic.LoadUint32(wa) == 0 {
-			FutexWait(wa, 0, 5*time.Second)
-		}
-		woke <- time.Since(start)
-	}()
-	time.Sleep(20 * time.Millisecond)
-	atomic.StoreUint32(wb, 1)
-	FutexWake(wb, 1)
-	select {
-	case d := <-woke:
-		if d > 2*time.Second {
-			t.Fatalf("woke after %v: by the timeout, not the wake", d)
-		}
-	case <-time.After(6 * time.Second):
-		t.Fatal("never woke")
-	}
-	// A wait on a changed value returns at once.
-	start := time.Now()
-	FutexWait(wa, 0, time.Second)
-	if time.Since(start) > 500*time.Millisecond {
-		t.Fatal("waited although the value differs")
-	}
 }
 
 func TestRenameNoReplace(t *testing.T) {

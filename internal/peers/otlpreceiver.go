@@ -196,8 +196,8 @@ func StartOTLPReceiver(t testing.TB, flags ...string) *OTLPReceiver {
 	return r
 }
 
-// Stop stops the receiver (SIGTERM, then SIGKILL after 10 seconds) and
-// returns the count it printed when run with -discard.
+// Stop stops the receiver (SIGINT, then SIGKILL if it has not exited
+// within hangLimit) and returns the count it printed when run with -discard.
 func (r *OTLPReceiver) Stop() int64 {
 	select {
 	case <-r.done:
@@ -205,7 +205,7 @@ func (r *OTLPReceiver) Stop() int64 {
 		r.cmd.Process.Signal(os.Interrupt)
 		select {
 		case <-r.done:
-		case <-time.After(10 * time.Second):
+		case <-time.After(hangLimit):
 			r.cmd.Process.Kill()
 			<-r.done
 		}

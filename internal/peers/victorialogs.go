@@ -147,7 +147,8 @@ func StartVictoriaLogs(t testing.TB, o VictoriaLogsOptions) *VictoriaLogs {
 	return v
 }
 
-// Stop stops the server (SIGTERM, then SIGKILL after 10 seconds).
+// Stop stops the server (SIGINT, then SIGKILL if it has not exited within
+// hangLimit).
 func (v *VictoriaLogs) Stop() {
 	if v.cmd.Process == nil {
 		return
@@ -160,7 +161,7 @@ func (v *VictoriaLogs) Stop() {
 	v.cmd.Process.Signal(os.Interrupt)
 	select {
 	case <-v.done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(hangLimit):
 		v.cmd.Process.Kill()
 		<-v.done
 	}

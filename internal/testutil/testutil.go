@@ -2,12 +2,46 @@
 package testutil
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"go.uber.org/goleak"
 )
+
+// LeakLimit is how long VerifyTestMain gives goroutines on their way out
+// to finish: only a goroutine that never ends takes this long.
+const LeakLimit = time.Minute
+
+// VerifyTestMain is goleak.VerifyTestMain, but a goroutine that is still
+// there when the tests end is looked for again until LeakLimit has passed,
+// not for goleak's own half second: on a busy machine a goroutine that was
+// told to stop may not have run since. One still there then is a leak.
+func VerifyTestMain(m *testing.M, opts ...goleak.Option) {
+	code := m.Run()
+	if code == 0 {
+		if err := findLeaks(opts...); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: Errors on successful test run: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func findLeaks(opts ...goleak.Option) error {
+	deadline := time.Now().Add(LeakLimit)
+	for {
+		err := goleak.Find(opts...)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
 
 // Tmpfs mounts a tmpfs of the given size (such as "1m") on a new temporary
 // directory and unmounts it when the test ends. Where mounting is refused

@@ -11,17 +11,17 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/sys/unix"
 
+	"github.com/mmaplog/mmaplog/internal/testutil"
 	"github.com/mmaplog/mmaplog/mmaplog"
 	"github.com/mmaplog/mmaplog/mmaplog/mmapzap"
 	"github.com/mmaplog/mmaplog/tail"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testutil.VerifyTestMain(m) }
 
 // readRecords returns every record of the log in dir, payloads copied.
 func readRecords(t testing.TB, dir string) []tail.Record {
