@@ -120,3 +120,38 @@ func benchRecordPart(b *testing.B, region int, crc bool) {
 	}
 	crcSink = sum
 }
+
+// BenchmarkWalk is the decoder loop alone: a Walker over a 64 MiB region
+// of 200-byte records, from the start again at its end; an op is one
+// record. "scan" is Scan over the same region, an op one record.
+func BenchmarkWalk(b *testing.B) {
+	buf := benchRegion(b, 64<<20)
+	r, _ := New(buf, HeaderSize, 1, 0)
+	p := make([]byte, 200)
+	n := 0
+	for {
+		if _, err := r.Append(3, int64(n), p); err != nil {
+			break
+		}
+		n++
+	}
+	b.Run("walker", func(b *testing.B) {
+		w := NewWalker(1)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if st := w.Next(buf, 0, false); st.Kind != StepRecord {
+				w = NewWalker(1)
+			}
+		}
+	})
+	b.Run("scan", func(b *testing.B) {
+		b.ReportAllocs()
+		b.ResetTimer()
+		for done := 0; done < b.N; done += n {
+			if res := Scan(buf, 1, nil); res.Records != uint64(n) {
+				b.Fatalf("scan found %d records of %d", res.Records, n)
+			}
+		}
+	})
+}
