@@ -364,7 +364,7 @@ func (r *Reader) step() (ok, more bool) {
 		}
 		setPath(d.Err, v.Path)
 		kind := r.kindOf(v, d.Hole)
-		out := Damage{Kind: kind, Path: v.Path, From: d.From, To: d.To, Lost: d.Lost(), Seq: d.Seq, Resume: d.Resume, Err: d.Err}
+		out := Damage{Kind: kind, Path: v.Path, From: d.From, To: d.To, Lost: d.Span(), Seq: d.Seq, Resume: d.Resume, Err: d.Err}
 		if kind == DamageUnfinished {
 			out.Lost, out.Err = 0, fmt.Errorf("%w (sequence numbers %d to %d)", errUnfinished, d.Seq, d.Resume-1)
 		} else if _, lostPower := r.abandoned(v); lostPower && d.Hole && d.To >= 0 {
