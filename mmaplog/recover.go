@@ -74,7 +74,9 @@ func (k RepairKind) String() string {
 	return fmt.Sprintf("RepairKind(%d)", uint8(k))
 }
 
-// Repair is one thing Open fixed after a crash.
+// Repair is one thing Open fixed after a crash. A repair of a damaged range
+// is a view of the damage readers meet there (ring.Damage): what the range
+// is, and its cause, ring's damage model says, for Open as for readers.
 type Repair struct {
 	Path   string // segment file
 	Offset int64  // where the repaired range starts
