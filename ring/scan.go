@@ -150,8 +150,9 @@ func NewWalker(firstSeq uint64) Walker {
 // Next decodes at Pos. b holds the region's bytes from offset base on. At a
 // zero length word, lookPast says whether to look past it for a provable
 // record (a hole, reported as damage) or to stop there (StepEmpty, nothing
-// looked at). The caller must have made memory faults on b errors (see
-// internal/fault): Next touches b.
+// looked at). At StepEmpty, StepEnd and damage with nothing provable after
+// it (To -1), Pos and Seq do not move. The caller must have made
+// memory faults on b errors (see internal/fault): Next touches b.
 func (w *Walker) Next(b []byte, base int64, lookPast bool) Step {
 	for {
 		off := int(w.Pos - base)

@@ -176,9 +176,12 @@ func (f *follower) reached(r *Reader) {
 	}
 }
 
-// moved ends a stall: the Reader goes on with rec, the record it waited for
-// or one after it, or past it (rec nil: damage).
-func (f *follower) moved(r *Reader, rec *Record) {
+// moved is told that the Reader went on from where it was, with rec, the
+// record it waited for or one after it, or past it (rec nil: damage): a
+// stall is over, and Wait starts again from a short sleep. Every Reader
+// tells its follower state (one that does not follow never stalls nor
+// waits).
+func (f *follower) moved(rec *Record) {
 	if f.stalling {
 		f.stallOver(rec != nil && rec.Seq == f.stall.Seq)
 	}

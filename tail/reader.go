@@ -167,7 +167,6 @@ type Reader struct {
 
 	released int64 // the view's pages below this offset were given back
 	atEnd    bool  // reading reached its end
-	rec      Record
 	err      error
 	damage   damageLog
 	lost     uint64
@@ -266,28 +265,23 @@ func (r *Reader) Next() bool {
 	}
 }
 
-// deliver makes the record the walker found the current one, if the
-// Reader's start and filters keep it.
+// deliver reports whether the Reader's start and filters keep the record
+// the walker found (r.rec): it is then the current one.
 func (r *Reader) deliver() bool {
-	rec := &r.found
-	if rec.Seq < r.opts.FromSeq {
-		return false
-	}
-	r.rec = Record{Seq: rec.Seq, Time: rec.Time, Type: rec.Type, Payload: rec.Payload, Segment: r.view.Num, Offset: rec.Offset, Size: rec.Size}
-	if !r.filter() {
+	if r.rec.Seq < r.opts.FromSeq || !r.filter() {
 		return false
 	}
 	if off := r.rec.Offset; off-r.released >= r.opts.ReleaseEvery {
 		r.release(off) // the pages before the record just read
 	}
-	r.mode.moved(r, &r.rec)
+	r.follow.moved(&r.rec)
 	return true
 }
 
 func (r *Reader) report(d Damage) {
 	r.damage.add(d)
 	r.lost += d.Lost
-	r.mode.moved(r, nil) // past a record it may have waited for
+	r.follow.moved(nil) // past a record it may have waited for
 	if r.opts.OnDamage != nil {
 		r.opts.OnDamage(d)
 	}

@@ -37,7 +37,7 @@ const (
 )
 
 // event is what the walker tells, but records, which it hands over in
-// walker.found.
+// walker.rec.
 type event struct {
 	kind   eventKind
 	damage Damage
@@ -48,7 +48,7 @@ type event struct {
 	notice Damage
 	seg    SegmentReport
 	err    error
-	found  ring.Record // evRecord, queued after damage
+	rec    Record // evRecord, queued after damage
 }
 
 // walker walks the segments of a log. Its zero value is not usable; see
@@ -75,10 +75,10 @@ type walker struct {
 	haveID  bool
 	failed  error // why the walk cannot go on
 
-	found ring.Record // the record of an evRecord
-	ev    event       // the current event, but records
-	queue []event     // events due, in order
-	head  int         // the next one in queue
+	rec   Record  // the record of an evRecord (payload valid until the walk goes on)
+	ev    event   // the current event, but records
+	queue []event // events due, in order
+	head  int     // the next one in queue
 }
 
 func newWalker(dir string, opts *Options, m mode) walker {
@@ -95,7 +95,7 @@ func (w *walker) next() eventKind {
 				w.queue, w.head = w.queue[:0], 0
 			}
 			if w.ev.kind == evRecord {
-				w.found = w.ev.found
+				w.rec = w.ev.rec
 			}
 			return w.ev.kind
 		}
@@ -137,12 +137,11 @@ func (w *walker) decode(lookPast bool) (st ring.Step, err error) {
 		if err := v.Prepare(w.walk.Pos); err != nil {
 			return err
 		}
-		saved := w.walk
 		st = w.walk.Next(v.Data, v.Base, lookPast)
 		if st.Kind == ring.StepDamage && st.Damage.To < 0 && v.Partial() {
 			// A stream's window holds only the damaged record: look
-			// past it in the rest of the segment.
-			w.walk = saved
+			// past it in the rest of the segment (the walker stayed at
+			// it).
 			if err := v.PrepareRest(w.walk.Pos); err != nil {
 				return err
 			}
@@ -181,14 +180,16 @@ func (w *walker) step() eventKind {
 		if st.Gap > 0 {
 			w.pushDamage(st.Damage)
 		}
-		switch {
-		case st.Kind == ring.StepPadding:
-		case len(w.queue) > w.head:
-			w.push(event{kind: evRecord, found: st.Record}) // after the damage before it
-		default:
-			w.found = st.Record
-			return evRecord
+		if st.Kind == ring.StepPadding {
+			break
 		}
+		rec := &st.Record
+		w.rec = Record{Seq: rec.Seq, Time: rec.Time, Type: rec.Type, Payload: rec.Payload, Segment: v.Num, Offset: rec.Offset, Size: rec.Size}
+		if len(w.queue) > w.head {
+			w.push(event{kind: evRecord, rec: w.rec}) // after the damage before it
+			break
+		}
+		return evRecord
 	case ring.StepDamage:
 		w.damaged(v, st.Damage)
 	case ring.StepEnd:
@@ -446,9 +447,6 @@ type mode interface {
 	closed(r *Reader)
 	// reached: the Reader reached the end of what is written (evEnd).
 	reached(r *Reader)
-	// moved: the Reader went on from where it was, with the record rec,
-	// or past damage (rec nil).
-	moved(r *Reader, rec *Record)
 	// wait is Reader.Wait.
 	wait(ctx context.Context, r *Reader) error
 }
