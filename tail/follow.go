@@ -176,17 +176,23 @@ func (f *follower) reached(r *Reader) {
 	}
 }
 
-// moved is told that the Reader went on from where it was, with rec, the
-// record it waited for or one after it, or past it (rec nil: damage): a
-// stall is over, and Wait starts again from a short sleep. Every Reader
-// tells its follower state (one that does not follow never stalls nor
-// waits).
-func (f *follower) moved(rec *Record) {
+// read is told that the Reader read rec: a stall is over (rec is the
+// record it waited for, or one after it), and Wait starts again from a
+// short sleep. Every Reader tells its follower state (one that does not
+// follow never stalls nor waits); it is on the way to every record, and
+// small enough to be inlined.
+func (f *follower) read(rec *Record) {
 	if f.stalling {
-		f.stallOver(rec != nil && rec.Seq == f.stall.Seq)
+		f.stallOver(rec.Seq == f.stall.Seq)
 	}
-	if rec != nil {
-		f.idle, f.holdNone = 0, false
+	f.idle, f.holdNone = 0, false
+}
+
+// skipped is told that the Reader went past damage: a stall is over, the
+// record waited for not read.
+func (f *follower) skipped() {
+	if f.stalling {
+		f.stallOver(false)
 	}
 }
 

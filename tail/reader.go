@@ -238,12 +238,19 @@ func (r *Reader) Next() bool {
 	for {
 		switch r.next() {
 		case evRecord:
-			if r.deliver() {
-				return true
+			// The record the walker found (r.rec), if the start and
+			// the filters keep it.
+			if r.rec.Seq < r.opts.FromSeq || !r.filter() {
+				if r.atEnd {
+					return false
+				}
+				continue
 			}
-			if r.atEnd {
-				return false
+			if off := r.rec.Offset; off-r.released >= r.opts.ReleaseEvery {
+				r.release(off) // the pages before the record just read
 			}
+			r.follow.read(&r.rec)
+			return true
 		case evDamage:
 			r.report(r.ev.damage)
 		case evStart:
@@ -265,23 +272,10 @@ func (r *Reader) Next() bool {
 	}
 }
 
-// deliver reports whether the Reader's start and filters keep the record
-// the walker found (r.rec): it is then the current one.
-func (r *Reader) deliver() bool {
-	if r.rec.Seq < r.opts.FromSeq || !r.filter() {
-		return false
-	}
-	if off := r.rec.Offset; off-r.released >= r.opts.ReleaseEvery {
-		r.release(off) // the pages before the record just read
-	}
-	r.follow.moved(&r.rec)
-	return true
-}
-
 func (r *Reader) report(d Damage) {
 	r.damage.add(d)
 	r.lost += d.Lost
-	r.follow.moved(nil) // past a record it may have waited for
+	r.follow.skipped() // past a record it may have waited for
 	if r.opts.OnDamage != nil {
 		r.opts.OnDamage(d)
 	}

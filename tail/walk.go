@@ -85,8 +85,20 @@ func newWalker(dir string, opts *Options, m mode) walker {
 	return walker{dir: dir, lockPath: filepath.Join(dir, rotate.LockName), opts: opts, mode: m}
 }
 
-// next returns the next event.
+// next returns the next event: the next step of the walk, where no events
+// are due and a segment is open (the way to every record, kept small
+// enough to be inlined), or nextDue's.
 func (w *walker) next() eventKind {
+	if w.head == len(w.queue) && w.view != nil {
+		if k := w.step(); k != evNone {
+			return k
+		}
+	}
+	return w.nextDue()
+}
+
+// nextDue returns the next event, the events due first.
+func (w *walker) nextDue() eventKind {
 	for {
 		if w.head < len(w.queue) {
 			w.ev = w.queue[w.head]
@@ -239,6 +251,8 @@ func (w *walker) damaged(v *rotate.View, d Damage) {
 		return
 	}
 	if d.Hole {
+		// Bytes that fail their checks are corruption whatever the
+		// facts; what zeros are, they say.
 		d = w.facts(v).Classify(d)
 	}
 	w.pushDamage(d)
