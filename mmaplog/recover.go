@@ -74,7 +74,9 @@ func (k RepairKind) String() string {
 	return fmt.Sprintf("RepairKind(%d)", uint8(k))
 }
 
-// Repair is one thing Open fixed after a crash.
+// Repair is one thing Open fixed after a crash. A repair of a damaged range
+// is a view of the damage readers meet there (ring.Damage): what the range
+// is, and its cause, ring's damage model says, for Open as for readers.
 type Repair struct {
 	Path   string // segment file
 	Offset int64  // where the repaired range starts
@@ -99,9 +101,6 @@ type Repair struct {
 // this boot (the page cache, and every record in it, survived); after a
 // restart it names another boot, or nothing.
 var ErrPowerLoss = ring.ErrPowerLoss
-
-// errZerosLost is the cause of a hole after a restart.
-var errZerosLost = fmt.Errorf("%w: zeros where records were reserved are records whose pages never reached the disk (lost, whether or not their Write returned), or writes that never completed", ErrPowerLoss)
 
 func (r Repair) String() string {
 	s := fmt.Sprintf("%s: %s at offset %d (%d bytes)", r.Path, r.Kind, r.Offset, r.Length)
@@ -144,12 +143,34 @@ func (w *Writer) recover() (*segment, error) {
 		}
 		w.recovery = append(w.recovery, Repair{Path: t, Kind: RepairTempFile})
 	}
-	segs := l.Segments
-	hadSegments := len(segs) > 0
+	segs, err := w.removeUnused(l.Segments)
+	if err != nil {
+		return nil, err
+	}
+	if len(segs) == 0 {
+		if w.logID, err = newLogID(); err != nil {
+			return nil, err
+		}
+		if len(l.Segments) > 0 {
+			w.powerLossEnd(w.dir, 0, 1, ring.StateOpen)
+		}
+		return w.newSegment(1, 1)
+	}
+	if err := w.repairRolled(segs); err != nil {
+		return nil, err
+	}
+	if last := segs[len(segs)-1]; last.Compressed {
+		return w.continueAfterCompressed(last)
+	}
+	return w.continueLast(segs[len(segs)-1])
+}
+
+// removeUnused removes the segments at the end of segs that were prepared
+// but never activated: they hold nothing. So does the file of an older
+// segment reused for a new one whose header never reached the disk (a power
+// loss before its first flush). It returns the segments left.
+func (w *Writer) removeUnused(segs []rotate.FileInfo) ([]rotate.FileInfo, error) {
 	logID, _ := logIDOf(segs)
-	// Segments prepared but never activated hold nothing: remove them. So
-	// does the file of an older segment reused for a new one whose header
-	// never reached the disk (a power loss before its first flush).
 	for len(segs) > 0 {
 		last := segs[len(segs)-1]
 		if last.Compressed {
@@ -172,17 +193,14 @@ func (w *Writer) recover() (*segment, error) {
 		w.recovery = append(w.recovery, r)
 		segs = segs[:len(segs)-1]
 	}
-	if len(segs) == 0 {
-		if w.logID, err = newLogID(); err != nil {
-			return nil, err
-		}
-		if hadSegments {
-			w.powerLossEnd(w.dir, 0, 1, ring.StateOpen)
-		}
-		return w.newSegment(1, 1)
-	}
-	// Rolled segments that were never finished may hold holes left by
-	// goroutines that were writing when the process died.
+	return segs, nil
+}
+
+// repairRolled repairs the rolled segments (all of segs but the last) that
+// were never sealed: they may hold holes left by goroutines that were
+// writing when the process died. A damaged one does not stop the log:
+// readers report it, and the writer leaves it as it is.
+func (w *Writer) repairRolled(segs []rotate.FileInfo) error {
 	for i, fi := range segs[:len(segs)-1] {
 		if fi.Compressed {
 			continue
@@ -192,8 +210,6 @@ func (w *Writer) recover() (*segment, error) {
 		}
 		seg, h, truncated, err := rotate.OpenRepair(fi)
 		if err != nil {
-			// A damaged rolled segment does not stop the log: readers
-			// report it; the writer leaves it as it is.
 			w.recovery = append(w.recovery, Repair{Path: fi.Path, Kind: RepairLeftDamaged, Err: err})
 			continue
 		}
@@ -206,25 +222,34 @@ func (w *Writer) recover() (*segment, error) {
 		}
 		seg.Close()
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
-	last := segs[len(segs)-1]
-	if last.Compressed {
-		v, err := rotate.OpenView(last)
-		if err != nil {
-			return nil, fmt.Errorf("mmaplog: the last segment is damaged: %w (move it away to start a new segment)", err)
-		}
-		res, err := scanGuarded(v.Data, v.Header.FirstSeq, v.Path)
-		w.logID = v.Header.LogID
-		v.Close()
-		if err != nil {
-			return nil, fmt.Errorf("mmaplog: %w", err)
-		}
-		w.powerLossEnd(last.Path, int64(res.End), res.NextSeq, ring.StateSealed)
-		w.raiseClockFloor(max(res.LastTime, v.Header.Created))
-		return w.newSegment(last.Num+1, res.NextSeq)
+	return nil
+}
+
+// continueAfterCompressed starts a new segment after last, a compressed
+// segment at the end of the log.
+func (w *Writer) continueAfterCompressed(last rotate.FileInfo) (*segment, error) {
+	v, err := rotate.OpenView(last)
+	if err != nil {
+		return nil, fmt.Errorf("mmaplog: the last segment is damaged: %w (move it away to start a new segment)", err)
 	}
+	res, err := scanGuarded(v.Data, v.Header.FirstSeq, v.Path)
+	w.logID = v.Header.LogID
+	v.Close()
+	if err != nil {
+		return nil, fmt.Errorf("mmaplog: %w", err)
+	}
+	w.powerLossEnd(last.Path, int64(res.End), res.NextSeq, ring.StateSealed)
+	w.raiseClockFloor(max(res.LastTime, v.Header.Created))
+	return w.newSegment(last.Num+1, res.NextSeq)
+}
+
+// continueLast repairs last, the last segment of the log, and appends to it
+// after its last valid record, or starts a new segment after it when it is
+// full or truncated.
+func (w *Writer) continueLast(last rotate.FileInfo) (*segment, error) {
 	seg, h, truncated, err := rotate.OpenRepair(last)
 	if err != nil {
 		advice := "move the file out of the log directory to go on (its records are then lost)"
@@ -240,21 +265,7 @@ func (w *Writer) recover() (*segment, error) {
 		return nil, fmt.Errorf("mmaplog: %w", err)
 	}
 	if truncated {
-		// Someone truncated the file: keep what is left for readers and
-		// go on in a new segment.
-		res, err := scanGuarded(seg.Data, h.FirstSeq, seg.Path)
-		if err == nil {
-			err = fault.Guard(seg.Path, func() error { ring.StoreState(seg.Data, ring.StateSealed); return nil })
-		}
-		seg.Close()
-		if err != nil {
-			return nil, fmt.Errorf("mmaplog: %w", err)
-		}
-		w.recovery = append(w.recovery, Repair{Path: last.Path, Offset: int64(len(seg.Data)), Length: int64(h.Size) - int64(len(seg.Data)), Kind: RepairTruncated, Seq: res.NextSeq,
-			Err: &ring.CorruptionError{Path: last.Path, Offset: int64(len(seg.Data)), Err: fmt.Errorf("%w: file is %d bytes, its header says %d; continuing in a new segment", ring.ErrShort, len(seg.Data), h.Size)}})
-		w.powerLossEnd(last.Path, int64(res.End), res.NextSeq, state)
-		w.raiseClockFloor(max(res.LastTime, h.Created))
-		return w.newSegment(last.Num+1, res.NextSeq)
+		return w.continueAfterTruncated(last, seg, h, state)
 	}
 	res, err := w.repair(seg, h, true, 0)
 	if err != nil {
@@ -285,6 +296,24 @@ func (w *Writer) recover() (*segment, error) {
 	return w.newSegmentState(seg, r, res.End), nil
 }
 
+// continueAfterTruncated handles a last segment that someone truncated:
+// what is left stays for readers, and the log goes on in a new segment.
+func (w *Writer) continueAfterTruncated(last rotate.FileInfo, seg *rotate.Segment, h ring.Header, state ring.State) (*segment, error) {
+	res, err := scanGuarded(seg.Data, h.FirstSeq, seg.Path)
+	if err == nil {
+		err = fault.Guard(seg.Path, func() error { ring.StoreState(seg.Data, ring.StateSealed); return nil })
+	}
+	seg.Close()
+	if err != nil {
+		return nil, fmt.Errorf("mmaplog: %w", err)
+	}
+	w.recovery = append(w.recovery, Repair{Path: last.Path, Offset: int64(len(seg.Data)), Length: int64(h.Size) - int64(len(seg.Data)), Kind: RepairTruncated, Seq: res.NextSeq,
+		Err: &ring.CorruptionError{Path: last.Path, Offset: int64(len(seg.Data)), Err: fmt.Errorf("%w: file is %d bytes, its header says %d; continuing in a new segment", ring.ErrShort, len(seg.Data), h.Size)}})
+	w.powerLossEnd(last.Path, int64(res.End), res.NextSeq, state)
+	w.raiseClockFloor(max(res.LastTime, h.Created))
+	return w.newSegment(last.Num+1, res.NextSeq)
+}
+
 // newSegment creates and activates segment num with first sequence number
 // firstSeq, synchronously (at Open).
 func (w *Writer) newSegment(num, firstSeq uint64) (*segment, error) {
@@ -296,7 +325,7 @@ func (w *Writer) newSegment(num, firstSeq uint64) (*segment, error) {
 	return seg, nil
 }
 
-// repair walks a writable segment (ring.Scan, the format's one decoder
+// repair walks a writable segment (ring.Walker, the format's one decoder
 // loop) and turns damage into padding: holes left by writes that never
 // completed, corrupt records followed by valid ones, and (for the last
 // segment) garbage after the last valid record, which is zeroed. A rolled
@@ -304,9 +333,11 @@ func (w *Writer) newSegment(num, firstSeq uint64) (*segment, error) {
 // Repairs are flushed to disk before the log is used. next is the first
 // sequence number of the segment after a rolled one (0 if unknown).
 //
-// After a restart of the machine (w.restarted) zeros are not writes that
-// never completed but pages that never reached the disk: they are padded
-// as damage, so that readers count the records there as lost.
+// What each range is, and so the padding's cause and the records it cost,
+// ring's classification says (ring.Facts): after a restart of the machine
+// (w.restarted) zeros are not writes that never completed but pages that
+// never reached the disk, padded as damage, so that readers count the
+// records there as lost.
 func (w *Writer) repair(seg *rotate.Segment, h ring.Header, last bool, next uint64) (res ring.ScanResult, err error) {
 	err = fault.Guard(seg.Path, func() error {
 		var err error
@@ -316,77 +347,41 @@ func (w *Writer) repair(seg *rotate.Segment, h ring.Header, last bool, next uint
 	return res, err
 }
 
+// repairs is what repairGuarded changed in a segment: the byte range to
+// flush.
+type repairs struct {
+	data   []byte
+	now    int64 // the time stamp of the padding records written
+	lo, hi int
+}
+
+func (p *repairs) touched(from, to int) { p.lo, p.hi = min(p.lo, from), max(p.hi, to) }
+
 func (w *Writer) repairGuarded(seg *rotate.Segment, h ring.Header, last bool, next uint64) (ring.ScanResult, error) {
 	data := seg.Data
-	// In a segment its writer never finished, zero length words are
-	// writes that never completed: their padding says no record was lost.
-	// Unless the machine restarted since: then the page cache those writes
-	// would be in is gone too.
-	open := !ring.LoadState(data).Finished() && !w.restarted
-	res := ring.Scan(data, h.FirstSeq, nil)
-	now := w.opts.now().UnixNano()
-	lo, hi := len(data), 0
-	touched := func(from, to int) { lo, hi = min(lo, from), max(hi, to) }
+	// The writer that crashed holds no lock any more: this one does.
+	facts := ring.Facts{Finished: ring.LoadState(data).Finished(), PowerLoss: w.restarted}
+	walk := ring.NewWalker(h.FirstSeq)
+	walk.Path = seg.Path
+	res := walk.Scan(data, nil)
+	p := &repairs{data: data, now: w.opts.now().UnixNano(), lo: len(data)}
 	for _, d := range res.Damage {
-		kind := RepairCorrupt
-		if d.Hole {
-			kind = RepairHole
+		if err := w.padDamage(p, facts.Classify(d)); err != nil {
+			return res, err
 		}
-		setPath(d.Err, seg.Path)
-		if d.To-d.From < ring.RecordHeaderSize {
-			return res, &ring.CorruptionError{Path: seg.Path, Offset: d.From, Err: fmt.Errorf("damaged range of %d bytes is too short to pad: %w", d.To-d.From, d.Err)}
-		}
-		cause := ring.PadDamaged
-		if d.Hole && open {
-			cause = ring.PadUnfinished
-		}
-		why := d.Err
-		if d.Hole && w.restarted {
-			why = &ring.CorruptionError{Path: seg.Path, Offset: d.From, Err: errZerosLost}
-		}
-		ring.PutRepairPadding(data[d.From:d.To], d.Seq, now, cause)
-		touched(int(d.From), int(d.From)+ring.RecordHeaderSize)
-		w.recovery = append(w.recovery, Repair{Path: seg.Path, Offset: d.From, Length: d.To - d.From, Kind: kind, Seq: d.Seq, Lost: d.Lost(), Err: why})
 	}
 	if res.TailFrom > 0 {
 		clear(data[res.TailFrom:res.TailTo])
-		touched(res.TailFrom, res.TailTo)
-		cause := res.TailDamage
-		if cause == nil {
-			cause = &ring.CorruptionError{Offset: int64(res.TailFrom), Err: ring.ErrHole}
-		}
-		setPath(cause, seg.Path)
-		if w.restarted {
-			cause = fmt.Errorf("%w (%w)", cause, ErrPowerLoss)
-		}
-		w.recovery = append(w.recovery, Repair{Path: seg.Path, Offset: int64(res.TailFrom), Length: int64(res.TailTo - res.TailFrom), Kind: RepairTornTail, Seq: res.NextSeq, Err: cause})
+		p.touched(res.TailFrom, res.TailTo)
+		d, _ := facts.Rest(ring.Rest{Path: seg.Path, From: int64(res.TailFrom), DirtyTo: int64(res.TailTo), Seq: res.NextSeq, Cause: res.TailDamage, Rolled: !last})
+		w.recovery = append(w.recovery, repairOf(d, RepairTornTail, int64(res.TailTo-res.TailFrom)))
 	}
 	if !last && !res.Full {
-		if len(data)-res.End >= ring.RecordHeaderSize {
-			// The next segment starts after the writes reserved at the end
-			// of this one that its crashed writer never finished.
-			cause := ring.PadUnfinished
-			if !open || res.TailDamage != nil {
-				cause = ring.PadDamaged
-			}
-			ring.PutRepairPadding(data[res.End:], res.NextSeq, now, cause)
-			touched(res.End, res.End+ring.RecordHeaderSize)
-		}
-		r := Repair{Path: seg.Path, Offset: int64(res.End), Length: int64(len(data) - res.End), Kind: RepairUnclosed, Seq: res.NextSeq}
-		if next > res.NextSeq && !open {
-			// Not writes of a crashed process that never completed:
-			// records lost, as many as the next segment's header says.
-			r.Lost = next - res.NextSeq
-			r.Err = &ring.CorruptionError{Path: seg.Path, Offset: int64(res.End), Err: fmt.Errorf("the next segment starts at sequence %d: records %d to %d are lost", next, res.NextSeq, next-1)}
-			if w.restarted {
-				r.Err = fmt.Errorf("%w (%w)", r.Err, ErrPowerLoss)
-			}
-		}
-		w.recovery = append(w.recovery, r)
+		w.closeRolled(p, seg.Path, h.Segment, res, facts, next)
 		res.Full = true
 	}
-	if hi > lo {
-		if err := fileutil.Msync(data, lo, hi-lo, true); err != nil {
+	if p.hi > p.lo {
+		if err := fileutil.Msync(data, p.lo, p.hi-p.lo, true); err != nil {
 			return res, fmt.Errorf("mmaplog: flush repairs of %s: %w", seg.Path, err)
 		}
 	}
@@ -396,16 +391,65 @@ func (w *Writer) repairGuarded(seg *rotate.Segment, h ring.Header, last bool, ne
 	return res, nil
 }
 
-func setPath(err error, path string) {
-	var ce *ring.CorruptionError
-	if errors.As(err, &ce) && ce.Path == "" {
-		ce.Path = path
+// padDamage writes a padding record over d, a damaged range that a valid
+// record follows, saying whether the sequence numbers it took were records
+// (lost) or writes that never completed.
+func (w *Writer) padDamage(p *repairs, d ring.Damage) error {
+	if d.To-d.From < ring.RecordHeaderSize {
+		return &ring.CorruptionError{Path: d.Path, Offset: d.From, Err: fmt.Errorf("damaged range of %d bytes is too short to pad: %w", d.To-d.From, d.Err)}
 	}
+	cause := ring.PadDamaged
+	if d.Kind == ring.DamageUnfinished {
+		cause = ring.PadUnfinished
+	}
+	ring.PutRepairPadding(p.data[d.From:d.To], d.Seq, p.now, cause)
+	p.touched(int(d.From), int(d.From)+ring.RecordHeaderSize)
+	kind := RepairCorrupt
+	if d.Hole {
+		kind = RepairHole
+	}
+	w.recovery = append(w.recovery, repairOf(d, kind, d.To-d.From))
+	return nil
+}
+
+// closeRolled closes a rolled segment (number num) whose data stops early,
+// at res.End, with padding, so that readers move on to the next segment,
+// whose first sequence number next (0: unknown) says what the sequence
+// numbers in between were: writes its crashed writer never finished, or
+// records lost (ring.Jump, as readers count them).
+func (w *Writer) closeRolled(p *repairs, path string, num uint64, res ring.ScanResult, facts ring.Facts, next uint64) {
+	ending := facts.EarlyEnd()
+	if res.TailDamage != nil {
+		ending = ring.EndDamaged
+	}
+	if len(p.data)-res.End >= ring.RecordHeaderSize {
+		cause := ring.PadDamaged
+		if ending == ring.EndUnfinished {
+			cause = ring.PadUnfinished
+		}
+		ring.PutRepairPadding(p.data[res.End:], res.NextSeq, p.now, cause)
+		p.touched(res.End, res.End+ring.RecordHeaderSize)
+	}
+	r := Repair{Path: path, Offset: int64(res.End), Length: int64(len(p.data) - res.End), Kind: RepairUnclosed, Seq: res.NextSeq}
+	if next > res.NextSeq {
+		j := ring.Jump{Path: path, Num: num + 1, Expect: res.NextSeq, First: next, Adjacent: true, Prev: ending}.Damage()
+		r.Lost, r.Err = j.Lost, j.Err
+	}
+	w.recovery = append(w.recovery, r)
+}
+
+// repairOf is the Repair of kind that Open made over d, length bytes: a
+// view of the damage, whose Lost counts the sequence numbers the range
+// took (records that were never complete, or damaged).
+func repairOf(d ring.Damage, kind RepairKind, length int64) Repair {
+	return Repair{Path: d.Path, Offset: d.From, Length: length, Kind: kind, Seq: d.Seq, Lost: d.Span(), Err: d.Err}
 }
 
 func scanGuarded(b []byte, firstSeq uint64, path string) (res ring.ScanResult, err error) {
 	err = fault.Guard(path, func() error {
-		res = ring.Scan(b, firstSeq, nil)
+		w := ring.NewWalker(firstSeq)
+		w.Path = path
+		res = w.Scan(b, nil)
 		return nil
 	})
 	return res, err

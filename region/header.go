@@ -4,7 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
+
+	"github.com/mmaplog/mmaplog/internal/header"
 )
 
 // The region header: the first HeaderSize bytes of every region made by
@@ -17,9 +18,8 @@ const (
 	Magic   = "MMAPRGN\x00"
 	Version = 1
 
-	offMagic      = 0
-	offVersion    = 8
-	offHdrSize    = 10
+	offMagic      = header.OffMagic
+	offVersion    = header.OffVersion
 	offLayout     = 12
 	offLayoutVer  = 16
 	offFlags      = 20
@@ -29,10 +29,9 @@ const (
 	offCRC        = 60
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// magicWord is Magic as the little-endian uint64 stored at offset 0.
-var magicWord = binary.LittleEndian.Uint64([]byte(Magic))
+// regionHeader is the shape the region header shares with other mapped
+// files' headers: magic, version, header size and CRC (of bytes 8 to 59).
+var regionHeader = header.Format{Magic: [8]byte([]byte(Magic)), Version: Version, Size: HeaderSize, CRCFrom: offVersion, CRCAt: offCRC}
 
 // Layout says what a region holds, so that a program attaching a region
 // made for something else gets ErrLayout instead of misreading it.
@@ -81,15 +80,13 @@ func (e *Error) Unwrap() error { return e.Err }
 func putHeader(b []byte, l Layout, size int, created int64, pid int) {
 	le := binary.LittleEndian
 	clear(b[:HeaderSize])
-	le.PutUint16(b[offVersion:], Version)
-	le.PutUint16(b[offHdrSize:], HeaderSize)
 	le.PutUint32(b[offLayout:], l.ID)
 	le.PutUint32(b[offLayoutVer:], l.Version)
 	le.PutUint32(b[offFlags:], 0)
 	le.PutUint64(b[offSize:], uint64(size))
 	le.PutUint64(b[offCreated:], uint64(created))
 	le.PutUint32(b[offCreatorPID:], uint32(pid))
-	le.PutUint32(b[offCRC:], crc32.Checksum(b[8:offCRC], castagnoli))
+	regionHeader.Seal(b)
 }
 
 // Info is what a region's header says.
@@ -107,16 +104,16 @@ func checkHeader(addr string, b []byte, actual int, want Layout) (Info, error) {
 	fail := func(off int64, err error, hint string) (Info, error) {
 		return Info{}, &Error{Addr: addr, Offset: off, Err: err, Hint: hint}
 	}
-	if got, want := le.Uint32(b[offCRC:]), crc32.Checksum(b[8:offCRC], castagnoli); got != want {
+	if got, want := regionHeader.CRC(b); got != want {
 		return fail(offCRC, fmt.Errorf("%w (stored %#08x, computed %#08x)", ErrChecksum, got, want),
 			"the header was overwritten by another program: remove the region and let the producer create it again")
 	}
-	if v := le.Uint16(b[offVersion:]); v != Version {
+	if v := header.VersionOf(b); v != Version {
 		return fail(offVersion, fmt.Errorf("%w: region header version %d (this program reads %d)", ErrVersion, v, Version),
 			"use a build of mmaplog that matches the producer's")
 	}
-	if hs := le.Uint16(b[offHdrSize:]); hs != HeaderSize {
-		return fail(offHdrSize, fmt.Errorf("%w: header size %d (want %d)", ErrSize, hs, HeaderSize), "the header is damaged")
+	if hs := header.SizeOf(b); hs != HeaderSize {
+		return fail(header.OffSize, fmt.Errorf("%w: header size %d (want %d)", ErrSize, hs, HeaderSize), "the header is damaged")
 	}
 	info := Info{
 		Layout:     Layout{ID: le.Uint32(b[offLayout:]), Version: le.Uint32(b[offLayoutVer:]), Name: want.Name},

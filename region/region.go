@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/mmaplog/mmaplog/internal/header"
 )
 
 // Options for Create, Open, CreateRaw and OpenRaw. A nil *Options means
@@ -118,13 +120,13 @@ func (r *Region) Publish() error {
 	if !r.headed {
 		return nil
 	}
-	(*atomic.Uint64)(unsafe.Pointer(&r.mem[offMagic])).Store(magicWord)
+	regionHeader.Publish(r.mem)
 	return nil
 }
 
 // published reports whether the magic is there; bad reports a magic that
 // is neither zero nor ours.
 func published(b []byte) (ok, bad bool) {
-	m := (*atomic.Uint64)(unsafe.Pointer(&b[offMagic])).Load()
-	return m == magicWord, m != 0 && m != magicWord
+	m := regionHeader.Load(b)
+	return m == header.Present, m == header.Foreign
 }

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/mmaplog/mmaplog/internal/header"
 )
 
 // Format constants. docs/FORMAT.md describes each field.
@@ -39,9 +41,9 @@ const (
 // the control-area accessors below; the offsets are exported to say where a
 // damaged field is (CorruptionError.Offset).
 const (
-	OffMagic      = 0
-	OffVersion    = 8
-	OffHeaderSize = 10
+	OffMagic      = header.OffMagic
+	OffVersion    = header.OffVersion
+	OffHeaderSize = header.OffSize
 	OffFlags      = 12
 	OffSegment    = 16
 	OffFirstSeq   = 24
@@ -50,8 +52,6 @@ const (
 	OffLogID      = 48
 	offReserved   = 64
 	OffHeaderCRC  = 68
-	// crcEnd is where the CRC-covered part of the header ends.
-	crcEnd = 68
 
 	// The control area (72..127) is shared mutable state, outside the CRC,
 	// reached with the accessors WakeWord, WakeUntil, LoadState and
@@ -166,8 +166,6 @@ func Disarm(b []byte) { WakeUntil(b).Store(0) }
 // activated so that a half-initialised header is never mistaken for one.
 var Magic = [8]byte{'M', 'M', 'A', 'P', 'L', 'O', 'G', 0}
 
-var magicWord = binary.LittleEndian.Uint64(Magic[:])
-
 // Sentinel causes, wrapped in a *CorruptionError or returned as they are.
 var (
 	ErrBadMagic   = errors.New("bad magic: not an mmaplog segment")
@@ -220,13 +218,15 @@ type Header struct {
 	LogID    [16]byte // identity of the log, the same in all its segments
 }
 
+// segmentHeader is the shape the segment header shares with other mapped
+// files' headers: magic, version, header size and CRC.
+var segmentHeader = header.Format{Magic: Magic, Version: Version, Size: HeaderSize, CRCFrom: OffMagic, CRCAt: OffHeaderCRC}
+
 // PutHeader writes h into the first HeaderSize bytes of b and then stores the
 // magic atomically, so that a concurrent reader sees either a zero magic
 // (not started) or the whole header. Version is always set to Version.
 func PutHeader(b []byte, h Header) {
 	_ = b[HeaderSize-1]
-	binary.LittleEndian.PutUint16(b[OffVersion:], Version)
-	binary.LittleEndian.PutUint16(b[OffHeaderSize:], HeaderSize)
 	binary.LittleEndian.PutUint32(b[OffFlags:], 0)
 	binary.LittleEndian.PutUint64(b[OffSegment:], h.Segment)
 	binary.LittleEndian.PutUint64(b[OffFirstSeq:], h.FirstSeq)
@@ -234,12 +234,8 @@ func PutHeader(b []byte, h Header) {
 	binary.LittleEndian.PutUint64(b[OffSize:], h.Size)
 	copy(b[OffLogID:OffLogID+16], h.LogID[:])
 	binary.LittleEndian.PutUint32(b[offReserved:], 0)
-	var mg [8]byte
-	copy(mg[:], Magic[:])
-	c := crc32.Update(0, castagnoli, mg[:])
-	c = crc32.Update(c, castagnoli, b[8:crcEnd])
-	binary.LittleEndian.PutUint32(b[OffHeaderCRC:], c)
-	atomic.StoreUint64(word64(b, OffMagic), magicWord)
+	segmentHeader.Seal(b)
+	segmentHeader.Publish(b)
 }
 
 // ParseHeader decodes and validates the header at the start of b. It returns
@@ -252,22 +248,20 @@ func ParseHeader(b []byte, checkSize bool) (Header, error) {
 	if len(b) < HeaderSize {
 		return h, &CorruptionError{Offset: 0, Err: fmt.Errorf("%w: %d bytes, a header needs %d", ErrShort, len(b), HeaderSize)}
 	}
-	m := atomic.LoadUint64(word64(b, OffMagic))
-	if m == 0 {
+	switch segmentHeader.Load(b) {
+	case header.Absent:
 		return h, ErrNotStarted
-	}
-	if m != magicWord {
+	case header.Foreign:
 		return h, &CorruptionError{Offset: 0, Err: fmt.Errorf("%w (found %q)", ErrBadMagic, b[:8])}
 	}
-	h.Version = binary.LittleEndian.Uint16(b[OffVersion:])
+	h.Version = header.VersionOf(b)
 	if h.Version != Version {
 		return h, &CorruptionError{Offset: OffVersion, Err: fmt.Errorf("%w %d (this build reads version %d)", ErrVersion, h.Version, Version)}
 	}
-	c := crc32.Update(0, castagnoli, b[0:crcEnd])
-	if want := binary.LittleEndian.Uint32(b[OffHeaderCRC:]); c != want {
+	if want, c := segmentHeader.CRC(b); c != want {
 		return h, &CorruptionError{Offset: OffHeaderCRC, Err: fmt.Errorf("header %w (stored %#08x, computed %#08x)", ErrChecksum, want, c)}
 	}
-	if hs := binary.LittleEndian.Uint16(b[OffHeaderSize:]); hs != HeaderSize {
+	if hs := header.SizeOf(b); hs != HeaderSize {
 		return h, &CorruptionError{Offset: OffHeaderSize, Err: fmt.Errorf("header size %d, want %d", hs, HeaderSize)}
 	}
 	h.Segment = binary.LittleEndian.Uint64(b[OffSegment:])

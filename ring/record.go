@@ -65,10 +65,20 @@ func (k Kind) String() string {
 //
 // For KindCorrupt the error is a *CorruptionError (without Path).
 func Decode(b []byte, off int) (Record, Kind, error) {
+	r, k, cause := decode(b, off)
+	if cause != nil {
+		return r, k, &CorruptionError{Offset: int64(off), Err: cause}
+	}
+	return r, k, nil
+}
+
+// decode is Decode with the cause of KindCorrupt alone, for the caller to
+// say where it is.
+func decode(b []byte, off int) (Record, Kind, error) {
 	var r Record
 	r.Offset = int64(off)
 	if off < 0 || off%Align != 0 {
-		return r, KindCorrupt, &CorruptionError{Offset: int64(off), Err: fmt.Errorf("%w: offset %d is not %d-byte aligned", ErrBadLength, off, Align)}
+		return r, KindCorrupt, fmt.Errorf("%w: offset %d is not %d-byte aligned", ErrBadLength, off, Align)
 	}
 	if off > len(b)-RecordHeaderSize {
 		return r, KindEnd, nil
@@ -78,12 +88,12 @@ func Decode(b []byte, off int) (Record, Kind, error) {
 		return r, KindEmpty, nil
 	}
 	if lw&Committed == 0 {
-		return r, KindCorrupt, &CorruptionError{Offset: int64(off), Err: fmt.Errorf("%w: length word %#08x lacks the committed bit", ErrBadFlags, lw)}
+		return r, KindCorrupt, fmt.Errorf("%w: length word %#08x lacks the committed bit", ErrBadFlags, lw)
 	}
 	n := int(lw & lengthMask)
 	size := RecordSize(n)
 	if size > len(b)-off {
-		return r, KindCorrupt, &CorruptionError{Offset: int64(off), Err: fmt.Errorf("%w: %d-byte record at %d runs past the region end %d", ErrBadLength, size, off, len(b))}
+		return r, KindCorrupt, fmt.Errorf("%w: %d-byte record at %d runs past the region end %d", ErrBadLength, size, off, len(b))
 	}
 	h := b[off : off+size]
 	stored := binary.LittleEndian.Uint32(h[4:])
@@ -94,17 +104,17 @@ func Decode(b []byte, off int) (Record, Kind, error) {
 	// The length word is repeated inside the checksummed header, so a
 	// damaged length word is caught without folding it into the CRC.
 	if cp := binary.LittleEndian.Uint32(h[28:]); cp != lw {
-		return r, KindCorrupt, &CorruptionError{Offset: int64(off), Err: fmt.Errorf("%w: length word %#08x, its checksummed copy %#08x", ErrBadLength, lw, cp)}
+		return r, KindCorrupt, fmt.Errorf("%w: length word %#08x, its checksummed copy %#08x", ErrBadLength, lw, cp)
 	}
 	if lw&Padding != 0 {
 		r.Padding = true
 		if c := recordCRC(h[8:RecordHeaderSize]); c != stored {
-			return r, KindCorrupt, &CorruptionError{Offset: int64(off), Err: fmt.Errorf("padding header %w (stored %#08x, computed %#08x)", ErrChecksum, stored, c)}
+			return r, KindCorrupt, fmt.Errorf("padding header %w (stored %#08x, computed %#08x)", ErrChecksum, stored, c)
 		}
 		return r, KindPadding, nil
 	}
 	if c := recordCRC(h[8 : RecordHeaderSize+n]); c != stored {
-		return r, KindCorrupt, &CorruptionError{Offset: int64(off), Err: fmt.Errorf("record %w (stored %#08x, computed %#08x)", ErrChecksum, stored, c)}
+		return r, KindCorrupt, fmt.Errorf("record %w (stored %#08x, computed %#08x)", ErrChecksum, stored, c)
 	}
 	r.Payload = h[RecordHeaderSize : RecordHeaderSize+n : RecordHeaderSize+n]
 	return r, KindRecord, nil

@@ -55,32 +55,6 @@ func Resync(b []byte, holeStart, from int, expect uint64) (off int, ok bool, las
 	return off, ok, lastNonZero
 }
 
-// Damage is a range of a region that holds no valid record.
-type Damage struct {
-	// From and To delimit the range [From, To). To is -1 when no valid
-	// record after From could be proved: the rest of the region is lost,
-	// and the next region's header says how many records went with it.
-	From, To int64
-	Err      error  // why: ErrHole, or the *CorruptionError of the first bad record
-	Seq      uint64 // sequence number expected at From
-	// Resume is the sequence number of the record at To, where reading
-	// resumes (0 when To is -1).
-	Resume uint64
-	// Hole is set when the range starts with a zero length word (space
-	// reserved and not published) rather than bytes that fail their
-	// checks.
-	Hole bool
-}
-
-// Lost returns the number of sequence numbers the range took, as the record
-// after it proves (0 when To is -1: the next region's header tells).
-func (d Damage) Lost() uint64 {
-	if d.To < 0 || d.Resume < d.Seq {
-		return 0
-	}
-	return d.Resume - d.Seq
-}
-
 // StepKind tells what Walker.Next found.
 type StepKind uint8
 
@@ -127,7 +101,10 @@ type Step struct {
 	// the padding before the gap (PadUnfinished: no record was lost).
 	Gap      uint64
 	GapCause PadCause
-	Damage   Damage // StepDamage
+	// Damage is, for StepDamage, the damaged range (Kind and Lost as for
+	// a finished segment: see Facts.Classify), and, for a Step with a
+	// Gap, the jump (DamageRepaired, or DamageUnfinished).
+	Damage Damage
 	// DirtyTo is, for StepEmpty looked past and for StepDamage
 	// with To -1, the end of the non-zero bytes after Walker.Pos: bytes
 	// in [Pos, DirtyTo) are garbage after the last valid record (a torn
@@ -146,8 +123,11 @@ type Step struct {
 // window holding at least the record at Pos (or, at damage, the rest of the
 // region).
 type Walker struct {
-	Pos int64  // region offset of the next record
-	Seq uint64 // sequence number expected next
+	// Path names the region (its segment file) in the errors and the
+	// Damage the Walker makes; "" for a region that is not a file.
+	Path string
+	Pos  int64  // region offset of the next record
+	Seq  uint64 // sequence number expected next
 
 	Records uint64 // valid data records walked
 	Padding uint64 // valid padding records walked
@@ -170,12 +150,13 @@ func NewWalker(firstSeq uint64) Walker {
 // Next decodes at Pos. b holds the region's bytes from offset base on. At a
 // zero length word, lookPast says whether to look past it for a provable
 // record (a hole, reported as damage) or to stop there (StepEmpty, nothing
-// looked at). The caller must have made memory faults on b errors (see
-// internal/fault): Next touches b.
+// looked at). At StepEmpty, StepEnd and damage with nothing provable after
+// it (To -1), Pos and Seq do not move. The caller must have made
+// memory faults on b errors (see internal/fault): Next touches b.
 func (w *Walker) Next(b []byte, base int64, lookPast bool) Step {
 	for {
 		off := int(w.Pos - base)
-		rec, kind, err := Decode(b, off)
+		rec, kind, cause := decode(b, off)
 		rec.Offset += base
 		switch kind {
 		case KindEnd:
@@ -183,12 +164,13 @@ func (w *Walker) Next(b []byte, base int64, lookPast bool) Step {
 			return Step{Kind: StepEnd}
 		case KindRecord, KindPadding:
 			if rec.Seq < w.Seq {
-				err = &CorruptionError{Offset: w.Pos, Err: fmt.Errorf("%w: sequence %d after %d", ErrSequence, rec.Seq, w.Seq)}
+				cause = fmt.Errorf("%w: sequence %d after %d", ErrSequence, rec.Seq, w.Seq)
 				break
 			}
 			st := Step{Kind: StepRecord, Record: rec, Gap: rec.Seq - w.Seq}
 			if st.Gap > 0 {
 				st.GapCause = w.LastPad
+				st.Damage = gapDamage(w.Path, rec, st.Gap, w.LastPad)
 			}
 			w.Pos += int64(rec.Size)
 			if kind == KindPadding {
@@ -214,10 +196,8 @@ func (w *Walker) Next(b []byte, base int64, lookPast bool) Step {
 		// A zero length word, or a record that fails its checks: find
 		// out whether a provably valid record follows.
 		hole := kind == KindEmpty
-		if err == nil {
-			err = &CorruptionError{Offset: w.Pos, Err: ErrHole}
-		} else if ce, ok := err.(*CorruptionError); ok {
-			ce.Offset = w.Pos
+		if hole {
+			cause = ErrHole
 		}
 		next, nr, ok, dirty := resync(b, off, off, w.Seq)
 		if ok && next == off {
@@ -227,13 +207,18 @@ func (w *Walker) Next(b []byte, base int64, lookPast bool) Step {
 		if dirty > off {
 			dirtyTo = base + int64(dirty)
 		}
-		if !ok {
-			if hole {
-				return Step{Kind: StepEmpty, DirtyTo: dirtyTo}
-			}
-			return Step{Kind: StepDamage, DirtyTo: dirtyTo, Damage: Damage{From: w.Pos, To: -1, Err: err, Seq: w.Seq}}
+		if !ok && hole {
+			return Step{Kind: StepEmpty, DirtyTo: dirtyTo}
 		}
-		d := Damage{From: w.Pos, To: base + int64(next), Err: err, Seq: w.Seq, Resume: nr.Seq, Hole: hole}
+		d := Damage{Path: w.Path, From: w.Pos, To: -1, Err: &CorruptionError{Path: w.Path, Offset: w.Pos, Err: cause}, Seq: w.Seq, Hole: hole}
+		if !ok {
+			return Step{Kind: StepDamage, DirtyTo: dirtyTo, Damage: d}
+		}
+		d.To, d.Resume = base+int64(next), nr.Seq
+		if hole {
+			d.Kind = DamageHole
+		}
+		d.Lost = d.Span()
 		w.Pos, w.Seq = d.To, nr.Seq
 		return Step{Kind: StepDamage, Damage: d}
 	}
@@ -271,12 +256,17 @@ type ScanResult struct {
 // record in order; returning false stops the scan early (the result then
 // describes only what was scanned).
 func Scan(b []byte, firstSeq uint64, fn func(Record) bool) ScanResult {
-	res := ScanResult{NextSeq: firstSeq}
+	return NewWalker(firstSeq).Scan(b, fn)
+}
+
+// Scan is the package's Scan with w as the Walker: from w's position, its
+// Path in the damage it finds. b holds the whole region.
+func (w Walker) Scan(b []byte, fn func(Record) bool) ScanResult {
+	res := ScanResult{NextSeq: w.Seq}
 	if len(b) < HeaderSize {
 		res.End, res.DataEnd, res.Full = len(b), len(b), true
 		return res
 	}
-	w := NewWalker(firstSeq)
 	finish := func() ScanResult {
 		res.Records, res.Padding, res.NextSeq = w.Records, w.Padding, w.Seq
 		res.End, res.DataEnd, res.Full = int(w.Pos), int(w.DataEnd), w.Full

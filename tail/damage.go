@@ -1,87 +1,54 @@
 package tail
 
-import (
-	"errors"
-	"fmt"
-)
+import "github.com/mmaplog/mmaplog/ring"
+
+// Damage is a range that a Reader skipped or could not read, or a jump in
+// sequence numbers it met: ring's damage model, which the Reader, Verify
+// (its findings) and the writer's crash recovery (mmaplog.Repair) share, so
+// that they say the same of the same bytes. Its fields: Path, From, To (-1
+// for "to the end of the file"), Lost (records lost, as the sequence
+// numbers prove), Err, Kind, Seq (expected at From) and Resume (where
+// reading resumes).
+type Damage = ring.Damage
 
 // DamageKind says what a Damage is: records lost to damage, or sequence
 // numbers that no record ever had.
-type DamageKind uint8
+type DamageKind = ring.DamageKind
 
+// The kinds of Damage; ring.DamageKind documents each.
 const (
-	// DamageCorrupt: bytes that fail their checks (checksum, length,
-	// header, a truncated file, a segment deleted from the middle of the
-	// log, a memory fault). The records there are lost.
-	DamageCorrupt DamageKind = iota
-	// DamageHole: space reserved and never published in a segment whose
-	// writer finished it (or, for a Reader that does not follow, that a
-	// live writer left unpublished for longer than HoleWait). The record
-	// there is lost.
-	DamageHole
-	// DamageUnfinished: writes of a crashed writer that never completed
-	// (their Write never returned): in a segment it did not finish, after
-	// it died. No record is lost; the next writer's Open turns the range
-	// into padding.
-	DamageUnfinished
-	// DamageRemoved: records removed by retention before the Reader got
-	// to them (or before the position it was asked to start at).
-	DamageRemoved
-	// DamageRepaired: a jump in sequence numbers left by an earlier crash
-	// recovery (which reported it then): records lost in that crash.
-	DamageRepaired
+	DamageCorrupt    = ring.DamageCorrupt
+	DamageHole       = ring.DamageHole
+	DamageUnfinished = ring.DamageUnfinished
+	DamageRemoved    = ring.DamageRemoved
+	DamageRepaired   = ring.DamageRepaired
 )
 
-var damageNames = [...]string{
-	DamageCorrupt:    "corrupt",
-	DamageHole:       "hole",
-	DamageUnfinished: "unfinished write",
-	DamageRemoved:    "removed by retention",
-	DamageRepaired:   "repaired earlier",
+// DamageKept is how many damaged ranges a Reader keeps for Damage: the
+// latest ones. A follower may run for months over a log that someone
+// damages again and again; what it keeps stays bounded, while DamageCount
+// and Lost count everything.
+const DamageKept = 1000
+
+// damageLog keeps the last DamageKept damaged ranges and counts them all.
+type damageLog struct {
+	list  []Damage
+	count uint64
 }
 
-func (k DamageKind) String() string {
-	if int(k) < len(damageNames) {
-		return damageNames[k]
+func (l *damageLog) add(d Damage) {
+	if len(l.list) == 2*DamageKept {
+		// Drop the older half into a new array: a slice Damage returned
+		// earlier keeps what it held.
+		l.list = append(make([]Damage, 0, 2*DamageKept), l.list[DamageKept:]...)
 	}
-	return fmt.Sprintf("DamageKind(%d)", uint8(k))
+	l.list = append(l.list, d)
+	l.count++
 }
 
-// Corruption reports whether the kind is damage to the log's bytes
-// (DamageCorrupt, DamageHole): what `mmaptail verify` counts as findings.
-func (k DamageKind) Corruption() bool { return k == DamageCorrupt || k == DamageHole }
-
-// Damage is a range that a Reader skipped or could not read, or a jump in
-// sequence numbers it met.
-type Damage struct {
-	Path     string
-	From, To int64  // byte range in the segment; To is -1 for "to the end of the file"
-	Lost     uint64 // records lost, as the sequence numbers prove (0 if none, or unknown)
-	Err      error
-	Kind     DamageKind
-	// Seq is the sequence number expected at From, Resume the one at which
-	// reading resumes (the record at To, or the first of the next segment
-	// read); 0 where unknown.
-	Seq, Resume uint64
-}
-
-// errUnfinished is the cause of a DamageUnfinished.
-var errUnfinished = errors.New("unfinished write of a crashed writer (its Write never returned): no record lost, repaired at the next Open")
-
-func (d Damage) String() string {
-	to := fmt.Sprint(d.To)
-	if d.To < 0 {
-		to = "end"
+func (l *damageLog) last() []Damage {
+	if n := len(l.list); n > DamageKept {
+		return l.list[n-DamageKept:]
 	}
-	s := fmt.Sprintf("%s: offsets %d to %s skipped", d.Path, d.From, to)
-	if d.From == d.To {
-		s = fmt.Sprintf("%s: at offset %d", d.Path, d.From)
-	}
-	if d.Lost > 0 {
-		s += fmt.Sprintf(", %d record(s) lost", d.Lost)
-	}
-	if d.Err != nil {
-		s += ": " + d.Err.Error()
-	}
-	return s
+	return l.list
 }

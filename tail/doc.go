@@ -89,8 +89,12 @@
 // another process while a Reader has it open (its header zeroed or
 // changed): reported from where the Reader was, reading goes on with the
 // next segment, as a Reader opening the log afterwards does. The reading
-// rules are ring.Walker's, the format's one decoder loop; docs/FORMAT.md has
-// them.
+// rules are ring.Walker's, the format's one decoder loop, and what a damaged
+// range is, ring's damage model says (ring.Damage, ring.Facts), for the
+// Reader, Verify and the writer's crash recovery alike; docs/FORMAT.md has
+// them. A Reader keeps the last DamageKept damaged ranges (Damage), so that
+// a follower that runs for months holds a bounded list; DamageCount and
+// Lost count them all.
 //
 // # Cursors
 //
@@ -99,7 +103,7 @@
 // fsync, rename, fsync of the directory). By default cursors live in
 // DIR/cursors, which readers of the log ignore and Cursors lists.
 //
-// Verify checks a whole log directory by reading it with a Reader, so that it
-// counts the records lost that a Reader counts; End measures what a log
-// holds, for lag.
+// Verify checks a whole log directory by walking it as a Reader does (the
+// same segment walker, the same events), so that it counts the records lost
+// that a Reader counts; End measures what a log holds, for lag.
 package tail

@@ -17,9 +17,12 @@ import (
 // end of what is written, how long it waits for a record a writer reserved,
 // and how it sleeps until the writer wakes it.
 
-// followState is where a following Reader found nothing to read, and since
-// when.
-type followState struct {
+// follower is the mode of a following Reader (Options.Follow): where it
+// found nothing to read, and since when; the stall it reports; how long it
+// sleeps.
+type follower struct {
+	opts       *Options
+	ctl        []byte // writable mapping of the current segment's first page (nil: none)
 	emptySeg   uint64
 	emptyAt    int64
 	emptySince time.Time
@@ -42,103 +45,189 @@ type followState struct {
 	warnEvery time.Duration
 }
 
+func newFollower(o *Options) follower { return follower{opts: o, emptyAt: -1} }
+
 // maxWarnEvery bounds the time between two reports of a stall.
 const maxWarnEvery = 10 * time.Minute
 
-// waitAtEmpty decides, in follow mode, what a zero length word at the
-// current position means: the end of what is written so far, or a record
-// that a live writer goroutine is still writing (emptyStop: wait), or maybe
-// a hole that will never be filled (emptyLook: look past it; what is found
-// there decides, see unpublished), or nothing any more, the segment
-// overwritten under the Reader (emptyDamaged: reported). It looks past the
-// word only now and then: walking the rest of a segment costs a few
-// milliseconds.
-func (r *Reader) waitAtEmpty(v *rotate.View) emptyAction {
-	f := &r.follow
+// atZero decides, in follow mode, what a zero length word at the current
+// position means: the end of what is written so far, or a record that a
+// live writer goroutine is still writing (zeroEnd: wait), or maybe a hole
+// that will never be filled (zeroLook: look past it; what is found there
+// decides, see pending), or nothing any more, the segment overwritten under
+// the Reader (zeroGone: reported). It looks past the word only now and then:
+// walking the rest of a segment costs a few milliseconds.
+func (f *follower) atZero(w *walker, v *rotate.View) zeroAction {
 	now := time.Now()
-	if f.emptyAt != r.walk.Pos || f.emptySeg != v.Num {
+	if f.emptyAt != w.walk.Pos || f.emptySeg != v.Num {
 		if f.stalling {
-			r.stallOver(false)
+			f.stallOver(false)
 		}
-		f.emptyAt, f.emptySeg, f.emptySince = r.walk.Pos, v.Num, now
-		f.warnAt, f.warnEvery = time.Time{}, r.opts.HoleWait
+		f.emptyAt, f.emptySeg, f.emptySince = w.walk.Pos, v.Num, now
+		f.warnAt, f.warnEvery = time.Time{}, f.opts.HoleWait
 		f.checkEvery = 100 * time.Millisecond
 		f.checkAt = now.Add(20 * time.Millisecond)
 		f.scanned, f.evidence = false, false
-		f.scanAt, f.scanEvery = now.Add(r.opts.HoleWait), r.opts.HoleWait
-		return emptyStop
+		f.scanAt, f.scanEvery = now.Add(f.opts.HoleWait), f.opts.HoleWait
+		return zeroEnd
 	}
 	if now.Before(f.checkAt) {
-		return emptyStop
+		return zeroEnd
 	}
 	f.checkAt = now.Add(f.checkEvery)
 	f.checkEvery = min(2*f.checkEvery, 5*time.Second)
-	if r.rewritten(v) {
-		return emptyDamaged
+	if w.rewritten(v) {
+		return zeroGone
 	}
 	var finished bool
 	if fault.Guard(v.Path, func() error { finished = ring.LoadState(v.Data).Finished(); return nil }) != nil {
-		return emptyLook // the next step meets the fault and reports it
+		return zeroLook // the next step meets the fault and reports it
 	}
-	alive := r.writerAlive()
-	if alive {
+	if w.writerAlive() {
 		f.scanned = false
-		if !finished {
-			if now.Sub(f.emptySince) < r.opts.HoleWait {
-				return emptyStop // a writer goroutine may still publish it
-			}
-			// Waiting at the end of what is written is the normal
-			// idle state: look past it only when the writer woke this
-			// reader for records elsewhere, and otherwise rarely.
-			if !f.evidence || r.ctl == nil {
-				if now.Before(f.scanAt) {
-					return emptyStop
-				}
-				f.scanEvery = min(2*f.scanEvery, 10*time.Minute)
-				f.scanAt = now.Add(f.scanEvery)
-			}
+		if !finished && !f.lookNow(now) {
+			return zeroEnd
 		}
 	}
 	if f.scanned {
-		return emptyStop // nothing followed, and no writer ran since
+		return zeroEnd // nothing followed, and no writer ran since
 	}
-	return emptyLook
+	return zeroLook
+}
+
+// lookNow reports whether a follower waiting at zeros in a segment the live
+// writer has not finished looks past them now.
+func (f *follower) lookNow(now time.Time) bool {
+	if now.Sub(f.emptySince) < f.opts.HoleWait {
+		return false // a writer goroutine may still publish it
+	}
+	// Waiting at the end of what is written is the normal idle state: look
+	// past it only when the writer woke this reader for records
+	// elsewhere, and otherwise rarely.
+	if !f.evidence || f.ctl == nil {
+		if now.Before(f.scanAt) {
+			return false
+		}
+		f.scanEvery = min(2*f.scanEvery, 10*time.Minute)
+		f.scanAt = now.Add(f.scanEvery)
+	}
+	return true
+}
+
+// waitsPast: the end of what is written so far, or (later segments
+// started) records the live writer reserved at the end of this segment and
+// has not written yet.
+func (f *follower) waitsPast(w *walker, v *rotate.View, later bool) bool {
+	if later && !f.pending(w, v, w.walk.Pos, w.walk.Seq) {
+		return false
+	}
+	f.scanned = !later && !w.writerAlive()
+	return true
+}
+
+// pending reports whether the zero length word at offset off of v, where
+// sequence number seq is expected, is a record that the writer reserved and
+// may still write (ring.ZerosPending): the writer has not finished v (sealed
+// or closed it), and it holds the log's lock. Such a record is never
+// skipped, however long it takes (a writer process stopped in the middle of
+// a Write), whatever is written after it: the Reader waits, telling OnStall
+// once it has waited HoleWait. Only once the writer is gone (it no longer
+// holds the lock) is the range skipped, as an unfinished write; once it has
+// finished v, as a hole.
+func (f *follower) pending(w *walker, v *rotate.View, off int64, seq uint64) bool {
+	facts := ring.Facts{Finished: w.finished(v)}
+	pid := 0
+	if !facts.Finished {
+		facts.Live, pid = w.writer()
+	}
+	if facts.Zeros() != ring.ZerosPending {
+		return false
+	}
+	f.stalled(Stall{Path: v.Path, Offset: off, Seq: seq, PID: pid})
+	return true
+}
+
+func (*follower) growing() bool { return true }
+
+// opened maps the first page of v, the segment just entered, writable, for
+// the futex wait on its control words. A Reader without write access to
+// the segment files goes without it and polls.
+func (f *follower) opened(r *Reader, v *rotate.View) {
+	if v.Compressed {
+		return
+	}
+	if b, err := v.MapControl(); err == nil {
+		f.ctl = b
+	}
+}
+
+func (f *follower) closed(*Reader) {
+	if f.ctl != nil {
+		fileutil.Unmap(f.ctl)
+		f.ctl = nil
+	}
+}
+
+// reached ends a following Reader that has read everything once the clock
+// is past Until by UntilGrace.
+func (f *follower) reached(r *Reader) {
+	if !r.opts.Until.IsZero() && r.err == nil && time.Now().After(r.opts.Until.Add(UntilGrace)) {
+		r.atEnd = true
+	}
+}
+
+// read is told that the Reader read rec: a stall is over (rec is the
+// record it waited for, or one after it), and Wait starts again from a
+// short sleep. Every Reader tells its follower state (one that does not
+// follow never stalls nor waits); it is on the way to every record, and
+// small enough to be inlined.
+func (f *follower) read(rec *Record) {
+	if f.stalling {
+		f.stallOver(rec.Seq == f.stall.Seq)
+	}
+	f.idle, f.holdNone = 0, false
+}
+
+// skipped is told that the Reader went past damage: a stall is over, the
+// record waited for not read.
+func (f *follower) skipped() {
+	if f.stalling {
+		f.stallOver(false)
+	}
 }
 
 // stalled notes s, a record that the live writer reserved and has not
 // written, at the position where the Reader waits. Once the Reader has
 // waited HoleWait there, it tells OnStall, and again as the wait goes on,
 // twice as long apart each time (maxWarnEvery at most).
-func (r *Reader) stalled(s Stall) {
-	f := &r.follow
+func (f *follower) stalled(s Stall) {
 	now := time.Now()
 	s.Waited = now.Sub(f.emptySince)
-	if s.Waited < r.opts.HoleWait || now.Before(f.warnAt) {
+	if s.Waited < f.opts.HoleWait || now.Before(f.warnAt) {
 		return
 	}
 	f.warnAt = now.Add(f.warnEvery)
 	f.warnEvery = min(2*f.warnEvery, maxWarnEvery)
 	f.stall, f.stalling = s, true
-	if r.opts.OnStall != nil {
-		r.opts.OnStall(f.stall)
+	if f.opts.OnStall != nil {
+		f.opts.OnStall(f.stall)
 	}
 }
 
 // stallOver ends a stall that was reported: the Reader goes on, with the
 // record it waited for (published) or past it.
-func (r *Reader) stallOver(published bool) {
-	f := &r.follow
+func (f *follower) stallOver(published bool) {
 	s := f.stall
 	f.stall, f.stalling = Stall{}, false
 	s.Over, s.Published, s.Waited = true, published, time.Since(f.emptySince)
-	if r.opts.OnStall != nil {
-		r.opts.OnStall(s)
+	if f.opts.OnStall != nil {
+		f.opts.OnStall(s)
 	}
 }
 
-// giveBackPast gives back the pages after the current position, which
-// looking past a zero length word touched.
-func (r *Reader) giveBackPast(v *rotate.View, pos int64) {
+// lookedPast gives back the pages after pos, which looking past a zero
+// length word there touched.
+func (f *follower) lookedPast(v *rotate.View, pos int64) {
 	if v.Compressed {
 		return
 	}
@@ -165,13 +254,18 @@ func (r *Reader) Wait(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if r.err != nil || !r.opts.Follow {
+	if r.err != nil {
 		return nil
 	}
-	if r.view == nil || r.ctl == nil {
+	return r.mode.wait(ctx, r)
+}
+
+// wait is Wait in follow mode.
+func (f *follower) wait(ctx context.Context, r *Reader) error {
+	if r.view == nil || f.ctl == nil {
 		// Between segments, or no writable control page: sleep, growing.
-		d := min(time.Duration(50<<min(r.follow.idle, 10))*time.Microsecond, r.idleTimeout())
-		r.follow.idle++
+		d := min(time.Duration(50<<min(f.idle, 10))*time.Microsecond, r.idleTimeout())
+		f.idle++
 		t := time.NewTimer(d)
 		defer t.Stop()
 		select {
@@ -182,9 +276,9 @@ func (r *Reader) Wait(ctx context.Context) error {
 		return nil
 	}
 	if r.futexWait() {
-		r.follow.idle = 0
+		f.idle = 0
 	} else {
-		r.follow.idle++
+		f.idle++
 	}
 	return ctx.Err()
 }
@@ -235,7 +329,8 @@ func (r *Reader) futexWaitGuarded() bool {
 			}
 		}
 	}
-	wake := ring.WakeWord(r.ctl)
+	ctl := r.follow.ctl
+	wake := ring.WakeWord(ctl)
 	w := atomic.LoadUint32(wake)
 	timeout := r.idleTimeout()
 	now := time.Now().UnixNano()
@@ -243,7 +338,7 @@ func (r *Reader) futexWaitGuarded() bool {
 	// writer stores a record's length word before it reads the deadline,
 	// this reader raises the deadline before it reads the length word,
 	// so one of the two sees the other.
-	ring.ArmWake(r.ctl, now, now+int64(timeout))
+	ring.ArmWake(ctl, now, now+int64(timeout))
 	// Idle for a while, or told to hold no pages (Release): the sleep may
 	// be long, so hold no pages of the segment through it (the kernel maps
 	// page-cache folios of up to a few MiB whole on a fault, whatever was
@@ -282,15 +377,6 @@ const releaseIdle = 1
 // follower costs next to no CPU.
 func (r *Reader) idleTimeout() time.Duration {
 	return min(r.opts.WaitTimeout<<min(r.follow.idle, 8), max(MaxIdleWait, r.opts.WaitTimeout), MaxIdleWait)
-}
-
-// mapControl maps the first page of the current segment writable, for the
-// futex wait on its control words. A Reader without write access to the
-// segment files goes without it and polls.
-func (r *Reader) mapControl() {
-	if b, err := r.view.MapControl(); err == nil {
-		r.ctl = b
-	}
 }
 
 // release gives back the pages of the current mapping below off.

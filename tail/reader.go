@@ -4,11 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path/filepath"
 	"time"
 
-	"github.com/mmaplog/mmaplog/internal/fault"
-	"github.com/mmaplog/mmaplog/internal/fileutil"
 	"github.com/mmaplog/mmaplog/ring"
 	"github.com/mmaplog/mmaplog/rotate"
 )
@@ -159,52 +156,24 @@ type Options struct {
 // Reader reads the records of a log in sequence order. It is not safe for
 // concurrent use.
 //
-// The Reader is split by role: this file iterates (Next, with ring.Walker,
-// the format's one decoder loop), follow.go waits for the writer and is
-// woken by it, segments.go finds and opens the segments.
+// The Reader consumes what the segment walker (walk.go, with ring.Walker,
+// the format's one decoder loop, and segments.go, which finds and opens the
+// segments) meets: records, which it filters (seek.go) and hands out, and
+// damage, which it collects. How it waits for the writer is its mode: it
+// reads to the end and stops, or follows (follow.go).
 type Reader struct {
-	dir      string
-	lockPath string
-	opts     Options
+	walker
+	opts Options
 
-	list     rotate.Listing // the last listing of the directory
-	passed   uint64         // segments numbered up to this one are done
-	relisted bool           // the directory was listed during this Next
-	view     *rotate.View   // the segment being read
-	walk     ring.Walker    // where in it
-	ctl      []byte         // writable mapping of its first page (nil: none)
-	prevEnd  segmentEnd     // how the segment read before it ended
-	// truncReported is 1 + the number of the segment whose truncation was
-	// reported last (0: none).
-	truncReported uint64
-	released      int64 // the view's pages below this offset were given back
+	released int64 // the view's pages below this offset were given back
+	atEnd    bool  // reading reached its end
+	err      error
+	damage   damageLog
+	lost     uint64
 
-	nextSeq uint64
-	started bool // nextSeq is known
-	logID   [16]byte
-	haveID  bool
-	atEnd   bool // static reading reached the end
-	rec     Record
-	err     error
-	damage  []Damage
-	lost    uint64
-
-	follow followState
-	verify *verifier // set when Verify drives the Reader
+	follow follower  // where a following Reader waits (its mode, with Follow)
 	seek   seekState // Since, Until, Last and the filters (seek.go)
 }
-
-// segmentEnd is how the walk of a segment ended.
-type segmentEnd uint8
-
-const (
-	endNone      segmentEnd = iota // no segment read yet
-	endClosed                      // its end (closing padding, or no room left)
-	endDamaged                     // damage with nothing provable after it
-	endEarly                       // data stopped early, later segments hold data
-	endUnfinish                    // stopped early in a segment its crashed writer never finished
-	endPowerLoss                   // stopped early in a segment its writer had open when the machine went down
-)
 
 // DefaultReleaseEvery is Options.ReleaseEvery's default.
 const DefaultReleaseEvery = 4 << 20
@@ -217,13 +186,13 @@ func Open(dir string, o *Options) (*Reader, error) {
 	r := newReader(dir, o)
 	l, err := rotate.List(dir)
 	switch {
-	case errors.Is(err, fs.ErrNotExist) && r.opts.Follow:
+	case errors.Is(err, fs.ErrNotExist) && r.mode.growing():
 		// Started before the writer created the log: wait for it.
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("tail: no log directory %s: %w", dir, fs.ErrNotExist)
 	case err != nil:
 		return nil, fmt.Errorf("tail: %w", err)
-	case len(l.Segments) == 0 && !r.opts.Follow:
+	case len(l.Segments) == 0 && !r.mode.growing():
 		return nil, notLog(dir)
 	}
 	r.list = l
@@ -235,8 +204,7 @@ func Open(dir string, o *Options) (*Reader, error) {
 }
 
 func newReader(dir string, o *Options) *Reader {
-	r := &Reader{dir: dir, lockPath: filepath.Join(dir, rotate.LockName)}
-	r.follow.emptyAt = -1
+	r := &Reader{}
 	if o != nil {
 		r.opts = *o
 	}
@@ -249,6 +217,12 @@ func newReader(dir string, o *Options) *Reader {
 	if r.opts.ReleaseEvery <= 0 {
 		r.opts.ReleaseEvery = DefaultReleaseEvery
 	}
+	r.follow = newFollower(&r.opts)
+	var m mode = reading{holeWait: r.opts.HoleWait}
+	if r.opts.Follow {
+		m = &r.follow
+	}
+	r.walker = newWalker(dir, &r.opts, m)
 	return r
 }
 
@@ -262,416 +236,48 @@ func (r *Reader) Next() bool {
 	}
 	r.relisted = false
 	for {
-		if r.view == nil && !r.openNext() {
-			r.untilPassed()
-			return false
-		}
-		ok, more := r.step()
-		if ok {
+		switch r.next() {
+		case evRecord:
+			// The record the walker found (r.rec), if the start and
+			// the filters keep it.
+			if r.rec.Seq < r.opts.FromSeq || !r.filter() {
+				if r.atEnd {
+					return false
+				}
+				continue
+			}
 			if off := r.rec.Offset; off-r.released >= r.opts.ReleaseEvery {
 				r.release(off) // the pages before the record just read
 			}
-			if r.follow.stalling {
-				r.stallOver(r.rec.Seq == r.follow.stall.Seq)
-			}
-			r.follow.idle, r.follow.holdNone = 0, false
+			r.follow.read(&r.rec)
 			return true
-		}
-		if !more {
-			r.untilPassed()
+		case evDamage:
+			r.report(r.ev.damage)
+		case evStart:
+			r.seekTo(r.view, r.view.Header.FirstSeq)
+			r.released = 0
+			r.mode.opened(r, r.view)
+		case evSegment:
+			r.mode.closed(r)
+		case evEnd:
+			r.mode.reached(r)
+			return false
+		case evProblem:
+			r.err = fmt.Errorf("tail: %w", r.ev.err)
+			return false
+		case evError:
+			r.err = r.failed
 			return false
 		}
-	}
-}
-
-// decode runs the walker one step on the current segment, with memory
-// faults (a segment truncated under the mapping) and decompression errors
-// turned into an error.
-func (r *Reader) decode(lookPast bool) (st ring.Step, err error) {
-	v := r.view
-	err = fault.Guard(v.Path, func() error {
-		if err := v.Prepare(r.walk.Pos); err != nil {
-			return err
-		}
-		saved := r.walk
-		st = r.walk.Next(v.Data, v.Base, lookPast)
-		if st.Kind == ring.StepDamage && st.Damage.To < 0 && v.Partial() {
-			// A stream's window holds only the damaged record: look
-			// past it in the rest of the segment.
-			r.walk = saved
-			if err := v.PrepareRest(r.walk.Pos); err != nil {
-				return err
-			}
-			st = r.walk.Next(v.Data, v.Base, lookPast)
-		}
-		return nil
-	})
-	r.nextSeq = r.walk.Seq
-	return st, err
-}
-
-// step decodes at the current position. ok: a record is ready; more: keep
-// going (false at the end of what is written or on a fatal error).
-func (r *Reader) step() (ok, more bool) {
-	v := r.view
-	st, err := r.decode(false)
-	if err == nil && st.Kind == ring.StepEmpty {
-		switch r.atEmpty(v) {
-		case emptyStop:
-			return false, false
-		case emptyRetry, emptyDamaged:
-			return false, true
-		}
-		pos := r.walk.Pos
-		st, err = r.decode(true)
-		if r.opts.Follow {
-			r.giveBackPast(v, pos)
-		}
-		if err == nil && st.Kind == ring.StepEmpty {
-			return r.nothingAfter(v, st)
-		}
-	}
-	if err != nil {
-		r.report(Damage{Kind: DamageCorrupt, Path: v.Path, From: r.walk.Pos, To: -1, Seq: r.walk.Seq, Err: err})
-		r.endSegment(endDamaged)
-		return false, true
-	}
-	switch st.Kind {
-	case ring.StepRecord, ring.StepPadding:
-		rec := st.Record
-		if st.Gap > 0 {
-			from := rec.Seq - st.Gap
-			d := Damage{Kind: DamageRepaired, Path: v.Path, From: rec.Offset, To: rec.Offset, Lost: st.Gap, Seq: from, Resume: rec.Seq,
-				Err: fmt.Errorf("sequence jumps from %d to %d (records removed by an earlier repair)", from, rec.Seq)}
-			if st.GapCause == ring.PadUnfinished {
-				d.Kind, d.Lost = DamageUnfinished, 0
-				d.Err = fmt.Errorf("sequence jumps from %d to %d: writes a crashed writer never finished (their Write never returned; no record lost), repaired by the next Open", from, rec.Seq)
-			}
-			r.report(d)
-		}
-		if st.Kind == ring.StepPadding || rec.Seq < r.opts.FromSeq {
-			return false, true
-		}
-		r.rec = Record{Seq: rec.Seq, Time: rec.Time, Type: rec.Type, Payload: rec.Payload, Segment: v.Num, Offset: rec.Offset, Size: rec.Size}
-		return r.filter()
-	case ring.StepDamage:
-		d := st.Damage
-		if d.Hole && r.unpublished(v, d.From, d.Seq) {
-			// Records follow a record the live writer reserved and
-			// has not written yet: wait for it, skip nothing.
-			r.walk.Pos, r.walk.Seq, r.nextSeq = d.From, d.Seq, d.Seq
-			return false, false
-		}
-		setPath(d.Err, v.Path)
-		kind := r.kindOf(v, d.Hole)
-		out := Damage{Kind: kind, Path: v.Path, From: d.From, To: d.To, Lost: d.Lost(), Seq: d.Seq, Resume: d.Resume, Err: d.Err}
-		if kind == DamageUnfinished {
-			out.Lost, out.Err = 0, fmt.Errorf("%w (sequence numbers %d to %d)", errUnfinished, d.Seq, d.Resume-1)
-		} else if _, lostPower := r.abandoned(v); lostPower && d.Hole && d.To >= 0 {
-			out.Err = fmt.Errorf("%w: records %d to %d were reserved and never reached the disk: lost", ring.ErrPowerLoss, d.Seq, d.Resume-1)
-		}
-		if d.To < 0 {
-			out.Resume = 0
-			r.report(out)
-			r.endSegment(endDamaged)
-			return false, true
-		}
-		r.report(out)
-		return false, true
-	case ring.StepEnd:
-		r.reportTruncated(v)
-		how := endClosed
-		if r.walk.LastPad == ring.PadUnfinished {
-			how = endUnfinish // closed by recovery after unfinished writes
-		}
-		r.endSegment(how)
-		return false, true
-	}
-	return false, true
-}
-
-// emptyAction is what to do at a zero length word.
-type emptyAction uint8
-
-const (
-	emptyStop    emptyAction = iota // the end of what is written (for now)
-	emptyRetry                      // decode again: it was published meanwhile
-	emptyLook                       // look past it for a provable record
-	emptyDamaged                    // the segment was overwritten: reported, and left
-)
-
-// atEmpty decides what a zero length word at the current position means:
-// the end of what is written so far, a record that a live writer goroutine
-// is still writing, or a hole that will never be filled.
-func (r *Reader) atEmpty(v *rotate.View) emptyAction {
-	if v.Compressed {
-		return emptyLook // a compressed segment is finished: a zero word in it is a hole
-	}
-	if r.opts.Follow {
-		return r.waitAtEmpty(v)
-	}
-	if r.rewritten(v) {
-		return emptyDamaged
-	}
-	later := r.laterStarted(v.Num, false)
-	alive := r.writerAlive()
-	switch {
-	case alive && !later:
-		// The end of the data written so far.
-		r.reportTruncated(v)
-		r.atEnd = true
-		r.verify.endOfData(r, v)
-		return emptyStop
-	case alive && !r.finished(v):
-		// A write in progress in a segment the live writer has not
-		// finished yet: wait for it (HoleWait at most).
-		if r.waitPublished(v) {
-			return emptyRetry
-		}
-	}
-	return emptyLook
-}
-
-// nothingAfter handles a zero length word past which nothing could be proved
-// (st.DirtyTo: garbage up to there).
-func (r *Reader) nothingAfter(v *rotate.View, st ring.Step) (ok, more bool) {
-	later := r.laterStarted(v.Num, r.opts.Follow)
-	if r.opts.Follow && (!later || r.unpublished(v, r.walk.Pos, r.walk.Seq)) {
-		// The end of what is written so far, or (later segments
-		// started) records the live writer reserved at the end of this
-		// segment and has not written yet.
-		r.follow.scanned = !later && !r.writerAlive()
-		return false, false
-	}
-	if later || v.Compressed {
-		// The rest of the segment holds nothing: its writer crashed
-		// before it closed it, the machine went down, or someone zeroed
-		// its end.
-		unfinished, lostPower := r.abandoned(v)
-		if st.DirtyTo > r.walk.Pos {
-			d := Damage{Kind: DamageCorrupt, Path: v.Path, From: r.walk.Pos, To: -1, Seq: r.walk.Seq,
-				Err: &ring.CorruptionError{Path: v.Path, Offset: r.walk.Pos, Err: fmt.Errorf("%d bytes of garbage after the last valid record", st.DirtyTo-r.walk.Pos)}}
-			if unfinished {
-				d.Kind, d.Err = DamageUnfinished, errUnfinished
-			}
-			r.report(d)
-		} else {
-			r.verify.unclosed(r, v, unfinished)
-		}
-		how := endEarly
-		switch {
-		case unfinished:
-			how = endUnfinish
-		case lostPower:
-			how = endPowerLoss
-		}
-		r.endSegment(how)
-		return false, true
-	}
-	// The end of the data in the last segment, its writer dead.
-	r.reportTruncated(v)
-	r.verify.tail(r, v, st.DirtyTo)
-	r.verify.endOfData(r, v)
-	r.atEnd = true
-	return false, false
-}
-
-// kindOf classifies a damaged range of v: a zero length word (hole) in a
-// segment that its crashed writer never finished is an unfinished write.
-func (r *Reader) kindOf(v *rotate.View, hole bool) DamageKind {
-	if !hole {
-		return DamageCorrupt
-	}
-	if crashed, _ := r.abandoned(v); crashed {
-		return DamageUnfinished
-	}
-	return DamageHole
-}
-
-// abandoned reports how the writer left v, a segment it never finished
-// (sealed or closed), once no writer holds the log: crashed, if its process
-// died and the machine did not (the page cache, with every record written
-// into it, survived: zeros it reserved are writes that never completed, no
-// record lost); lostPower, if the machine went down since (a power loss, a
-// kernel crash: zeros are records whose pages never reached the disk,
-// lost whether or not their Write returned). The lock file tells them
-// apart: each writer fills it with its pid and the boot id and never
-// fsyncs it. Both are false for a finished segment or a live writer.
-func (r *Reader) abandoned(v *rotate.View) (crashed, lostPower bool) {
-	if r.finished(v) || r.writerAlive() {
-		return false, false
-	}
-	if r.pageCacheSurvived() {
-		return true, false
-	}
-	return false, true
-}
-
-// pageCacheSurvived reports whether the last writer of the log, dead now,
-// ran in this boot of the machine. A lock file of an earlier version (a
-// pid, no boot id), or a machine whose boots cannot be told apart, counts
-// as this boot, as before boots were told apart; an empty one does not
-// (its contents did not survive).
-func (r *Reader) pageCacheSurvived() bool {
-	boot := fileutil.BootID()
-	h, err := fileutil.LockHolder(r.lockPath)
-	switch {
-	case err != nil || boot == "":
-		return true
-	case h.Boot == "":
-		return h.PID != 0
-	}
-	return h.Boot == boot
-}
-
-// finished reports whether the writer finished the segment v (sealed or
-// closed it): every record reserved in it is published.
-func (r *Reader) finished(v *rotate.View) bool {
-	if v.Compressed {
-		return true // only finished segments are compressed
-	}
-	var st ring.State
-	if fault.Guard(v.Path, func() error { st = ring.LoadState(v.Data); return nil }) != nil {
-		return true
-	}
-	return st.Finished()
-}
-
-// rewritten reports, and handles, a segment whose header in the mapping is
-// no longer the one read when it was opened: another process overwrote (or
-// zeroed) the file under the Reader. Nothing after the current position can
-// be trusted, and no writer will finish the segment: the Reader reports the
-// rest of it as damage, from where it is, and goes on with the next
-// segment, whose first sequence number says how many records were lost
-// (what a Reader opening the file now, finding its header zero or damaged,
-// does too).
-func (r *Reader) rewritten(v *rotate.View) bool {
-	if v.Compressed {
-		return false
-	}
-	var h ring.Header
-	var perr error
-	if fault.Guard(v.Path, func() error { h, perr = ring.ParseHeader(v.Data, false); return nil }) != nil {
-		return false // the next step meets the fault and reports it
-	}
-	if perr == nil && h == v.Header {
-		return false
-	}
-	how := "its fields changed"
-	switch {
-	case errors.Is(perr, ring.ErrNotStarted):
-		how = "zeroed"
-	case perr != nil:
-		how = perr.Error()
-	}
-	r.report(Damage{Kind: DamageCorrupt, Path: v.Path, From: r.walk.Pos, To: -1, Seq: r.walk.Seq,
-		Err: &ring.CorruptionError{Path: v.Path, Offset: 0, Err: fmt.Errorf("segment header overwritten while the segment was read (%s): another process wrote the file; its records from offset %d on are lost, reading goes on with the next segment", how, r.walk.Pos)}})
-	r.endSegment(endDamaged)
-	return true
-}
-
-// writerAlive reports whether a writer holds the log's lock.
-func (r *Reader) writerAlive() bool {
-	alive, _ := r.writer()
-	return alive
-}
-
-// writer reports whether a writer holds the log's lock, and its pid (0 if
-// unknown).
-func (r *Reader) writer() (alive bool, pid int) {
-	alive, pid, _ = fileutil.IsLocked(r.lockPath)
-	return alive, pid
-}
-
-// unpublished reports, for a following Reader, whether the zero length word
-// at offset off of v, where sequence number seq is expected, is a record
-// that the writer reserved and may still write: the writer has not
-// finished v (sealed or closed it), and it holds the log's lock. Such a
-// record is never skipped, however long it takes (a writer process stopped
-// in the middle of a Write), whatever is written after it: the Reader
-// waits, telling OnStall once it has waited HoleWait. Only once the writer
-// is gone (it no longer holds the lock) is the range skipped, as an
-// unfinished write; once it has finished v, as a hole.
-func (r *Reader) unpublished(v *rotate.View, off int64, seq uint64) bool {
-	if !r.opts.Follow || r.finished(v) {
-		return false
-	}
-	alive, pid := r.writer()
-	if alive {
-		r.stalled(Stall{Path: v.Path, Offset: off, Seq: seq, PID: pid})
-	}
-	return alive
-}
-
-// waitPublished waits, for a static Reader, until the zero length word at
-// the current position is published by the live writer, for HoleWait at
-// most. It reports whether it was.
-func (r *Reader) waitPublished(v *rotate.View) bool {
-	deadline := time.Now().Add(r.opts.HoleWait)
-	for d := 50 * time.Microsecond; time.Now().Before(deadline); d = min(2*d, 20*time.Millisecond) {
-		time.Sleep(d)
-		saved, seq := r.walk, r.nextSeq
-		st, err := r.decode(false)
-		r.walk, r.nextSeq = saved, seq // the next step takes it
-		if err != nil || st.Kind != ring.StepEmpty {
-			return true
-		}
-		if !r.writerAlive() {
-			return false
-		}
-	}
-	return false
-}
-
-// reportTruncated reports, once, that the current segment's file is shorter
-// than its header says: someone truncated it, and what was after the cut is
-// lost.
-func (r *Reader) reportTruncated(v *rotate.View) {
-	if !v.Truncated || r.truncReported == v.Num+1 {
-		return
-	}
-	r.truncReported = v.Num + 1
-	r.report(Damage{Kind: DamageCorrupt, Path: v.Path, From: int64(len(v.Data)), To: -1, Seq: r.walk.Seq,
-		Err: &ring.CorruptionError{Path: v.Path, Offset: int64(len(v.Data)), Err: fmt.Errorf("%w: file truncated to %d bytes, its header says %d", ring.ErrShort, len(v.Data), v.Header.Size)}})
-}
-
-// endSegment finishes the walk of the current segment.
-func (r *Reader) endSegment(how segmentEnd) {
-	r.verify.segmentDone(r, r.view)
-	r.prevEnd = how
-	r.closeView()
-}
-
-func (r *Reader) closeView() {
-	if r.view != nil {
-		r.passed = r.view.Num
-		r.view.Close()
-		r.view = nil
-	}
-	if r.ctl != nil {
-		fileutil.Unmap(r.ctl)
-		r.ctl = nil
 	}
 }
 
 func (r *Reader) report(d Damage) {
-	if r.verify != nil {
-		r.verify.damage(d)
-	}
-	r.damage = append(r.damage, d)
+	r.damage.add(d)
 	r.lost += d.Lost
-	if r.follow.stalling {
-		r.stallOver(false) // the Reader goes on past the record it waited for
-	}
+	r.follow.skipped() // past a record it may have waited for
 	if r.opts.OnDamage != nil {
 		r.opts.OnDamage(d)
-	}
-}
-
-func setPath(err error, path string) {
-	var ce *ring.CorruptionError
-	if errors.As(err, &ce) && ce.Path == "" {
-		ce.Path = path
 	}
 }
 
@@ -683,8 +289,14 @@ func (r *Reader) Record() Record { return r.rec }
 // Reader skipped is not an error: see Damage.
 func (r *Reader) Err() error { return r.err }
 
-// Damage returns the damaged ranges met so far.
-func (r *Reader) Damage() []Damage { return r.damage }
+// Damage returns the damaged ranges met so far: the last DamageKept of
+// them, oldest first, however long the Reader runs (DamageCount counts
+// them all, and Lost the records they cost, exactly).
+func (r *Reader) Damage() []Damage { return r.damage.last() }
+
+// DamageCount returns the number of damaged ranges met so far, those that
+// Damage no longer holds included.
+func (r *Reader) DamageCount() uint64 { return r.damage.count }
 
 // Lost returns the number of records the damage met so far cost.
 func (r *Reader) Lost() uint64 { return r.lost }
@@ -699,6 +311,7 @@ func (r *Reader) LogID() ([16]byte, bool) { return r.logID, r.haveID }
 // Close releases the current mapping.
 func (r *Reader) Close() error {
 	r.closeView()
+	r.mode.closed(r)
 	r.atEnd = true
 	return nil
 }

@@ -144,7 +144,7 @@ func TestReleaseHoldsThroughBusyWait(t *testing.T) {
 		t.Fatal("a record nobody wrote")
 	}
 	r.Release()
-	armed := ring.WakeUntil(r.ctl).Load()
+	armed := ring.WakeUntil(r.follow.ctl).Load()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -152,7 +152,7 @@ func TestReleaseHoldsThroughBusyWait(t *testing.T) {
 	}()
 	// From the moment it asks to be woken it looks at the length word
 	// once more, gives the pages back and sleeps.
-	for i := 0; ring.WakeUntil(r.ctl).Load() == armed; i++ {
+	for i := 0; ring.WakeUntil(r.follow.ctl).Load() == armed; i++ {
 		if i == 1e7 {
 			t.Fatal("Wait never asked to be woken")
 		}

@@ -221,7 +221,7 @@ func (r *Reader) seekTo(v *rotate.View, first uint64) {
 		r.seek.quietHop = false
 	}
 	r.seek.quietNext, r.seek.quietUntil = false, 0
-	if v.Stream() || r.verify != nil {
+	if v.Stream() {
 		return
 	}
 	lo := mark{off: ring.HeaderSize, seq: first}
@@ -244,7 +244,7 @@ func (r *Reader) seekTo(v *rotate.View, first uint64) {
 		})
 	}
 	if found {
-		r.walk = ring.Walker{Pos: lo.off, Seq: lo.seq, DataEnd: lo.off}
+		r.walk = ring.Walker{Path: v.Path, Pos: lo.off, Seq: lo.seq, DataEnd: lo.off}
 		r.nextSeq = lo.seq
 	}
 	if found || quiet {
@@ -720,8 +720,9 @@ func (r *Reader) resolveStart() error {
 }
 
 // filter applies Since, Until, MinLevel, Match and the end of a static Last
-// to the record just decoded: ok, deliver it; more, go on reading.
-func (r *Reader) filter() (ok, more bool) {
+// to the record just decoded: whether to deliver it. At the end of what
+// Since, Until or Last ask for, it sets atEnd.
+func (r *Reader) filter() bool {
 	rec := &r.rec
 	o := &r.opts
 	if r.seek.quietUntil != 0 && rec.Offset >= r.seek.quietUntil && rec.Segment == r.seek.quietSeg {
@@ -730,17 +731,17 @@ func (r *Reader) filter() (ok, more bool) {
 	}
 	if r.seek.stopSet && rec.Seq >= r.seek.stopSeq {
 		r.atEnd = true
-		return false, false
+		return false
 	}
 	if !o.Since.IsZero() && !r.seek.sinceMet {
 		if rec.Time < o.Since.UnixNano() {
-			return false, true
+			return false
 		}
 		r.seek.sinceMet = true
 	}
 	if !o.Until.IsZero() && rec.Time > o.Until.UnixNano() {
 		r.atEnd = true
-		return false, false
+		return false
 	}
 	if r.seek.stopSet && rec.Seq+1 >= r.seek.stopSeq {
 		// The last record asked for: do not look past it (past the end
@@ -748,15 +749,7 @@ func (r *Reader) filter() (ok, more bool) {
 		// the segment).
 		r.atEnd = true
 	}
-	return r.wanted(*rec), !r.atEnd
-}
-
-// untilPassed ends a following Reader that has read everything once the
-// clock is past Until by UntilGrace.
-func (r *Reader) untilPassed() {
-	if r.opts.Follow && !r.opts.Until.IsZero() && r.err == nil && time.Now().After(r.opts.Until.Add(UntilGrace)) {
-		r.atEnd = true
-	}
+	return r.wanted(*rec)
 }
 
 // Done reports whether the Reader will return no more records: a Reader

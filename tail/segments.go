@@ -11,239 +11,223 @@ import (
 	"github.com/mmaplog/mmaplog/rotate"
 )
 
-// This file finds and opens the segments a Reader goes through, through the
+// This file finds and opens the segments a walker goes through, through the
 // one view of a log's segment set (rotate.List, rotate.Lookup,
 // rotate.OpenSegment), and decides what a jump between them means.
 
-// openNext opens the next segment; false at the end of the log (for now, in
-// follow mode) or on error.
-func (r *Reader) openNext() bool {
+// openNext opens the next segment (evStart), or finds that there is none
+// for now (evEnd) or that the walk cannot go on (evError). A segment that
+// cannot be read is reported (evDamage and evSegment, or evProblem) and
+// passed.
+func (w *walker) openNext() {
 	for tries := 0; ; tries++ {
-		n, ok := r.nextNumber()
+		n, ok := w.nextNumber()
 		if !ok {
-			return false
+			w.stop()
+			return
 		}
-		v, err := rotate.OpenSegment(r.dir, n, false)
-		if errors.Is(err, fs.ErrNotExist) {
-			if tries < 8 {
-				// Removed by retention since the listing: list again.
-				if !r.relistNow() {
-					return false
-				}
-				continue
-			}
-			r.passed = n
-			continue
-		}
-		later := false
-		if errors.Is(err, ring.ErrShort) || errors.Is(err, ring.ErrNotStarted) {
-			// A follower's listing may be older than the segments
-			// after this one: list again (once per Next).
-			later = r.laterStarted(n, r.opts.Follow && !r.relisted)
-			if r.err != nil {
-				return false
-			}
-		}
-		if errors.Is(err, ring.ErrShort) && !later {
-			// The newest file, still being created and preallocated by
-			// the writer's preparer: as good as not started.
-			err = ring.ErrNotStarted
-		}
-		if errors.Is(err, ring.ErrNotStarted) && later {
-			// Later segments hold data. The writer activates segments
-			// in order, so if this one is still zero now, it will never
-			// start; if it started meanwhile, read it.
-			if fi, lerr := rotate.Lookup(r.dir, n); lerr == nil {
-				if _, perr := rotate.PeekHeader(fi); !errors.Is(perr, ring.ErrNotStarted) {
-					continue
-				}
-			}
-			path := r.pathOf(n)
-			r.report(Damage{Kind: DamageCorrupt, Path: path, From: 0, To: -1, Seq: r.nextSeq, Err: &ring.CorruptionError{Path: path, Offset: 0,
-				Err: errors.New("segment header is zero but later segments hold data (zeroed, or never activated)")}})
-			r.verify.unreadable(r, n, path)
-			r.passed = n
-			r.prevEnd = endDamaged
-			continue
-		}
-		if errors.Is(err, ring.ErrNotStarted) {
-			// Prepared by the writer but not used yet: the end, for now.
-			if !r.opts.Follow {
-				r.atEnd = true
-			}
-			return false
-		}
-		if err != nil {
-			var ce *ring.CorruptionError
-			path := r.pathOf(n)
-			if errors.As(err, &ce) {
-				r.report(Damage{Kind: DamageCorrupt, Path: path, From: 0, To: -1, Seq: r.nextSeq, Err: err})
-				r.verify.unreadable(r, n, path)
-				r.passed = n
-				r.prevEnd = endDamaged
-				continue
-			}
-			if r.verify != nil {
-				r.verify.openError(n, path, err)
-				r.passed = n
-				continue
-			}
-			r.err = fmt.Errorf("tail: %w", err)
-			return false
-		}
-		if !r.checkLog(v) {
-			v.Close()
-			if r.verify != nil {
-				r.passed = n
-				continue
-			}
-			return false
-		}
-		first := v.Header.FirstSeq
+		v, err := rotate.OpenSegment(w.dir, n, false)
 		switch {
-		case !r.started:
-			r.started = true
-			if r.opts.FromSeq > 0 && first > r.opts.FromSeq {
-				r.report(Damage{Kind: DamageRemoved, Path: v.Path, From: 0, To: 0, Lost: first - r.opts.FromSeq, Seq: r.opts.FromSeq, Resume: first,
-					Err: fmt.Errorf("records from %d on were asked for, the oldest segment starts at %d (removed by retention)", r.opts.FromSeq, first)})
+		case errors.Is(err, fs.ErrNotExist) && tries < 8:
+			// Removed by retention since the listing: list again.
+			if !w.relistNow() {
+				w.stop()
+				return
 			}
-		case first > r.nextSeq:
-			r.report(r.jump(v, n, first))
-		case first < r.nextSeq:
-			r.report(Damage{Kind: DamageCorrupt, Path: v.Path, From: 0, To: -1, Seq: r.nextSeq,
-				Err: &ring.CorruptionError{Path: v.Path, Offset: ring.OffFirstSeq, Err: fmt.Errorf("%w: segment starts at %d, the previous one ended at %d", ring.ErrSequence, first, r.nextSeq)}})
-			r.verify.unreadable(r, n, v.Path)
-			v.Close()
-			r.passed = n
-			continue
+		case errors.Is(err, fs.ErrNotExist):
+			w.passed = n
+		case err != nil:
+			if !w.notOpened(n, err) {
+				return
+			}
+		default:
+			w.enter(n, v)
+			return
 		}
-		r.nextSeq = first
-		r.view = v
-		r.walk = ring.NewWalker(first)
-		r.seekTo(v, first)
-		r.released = 0
-		if r.opts.Follow && !v.Compressed {
-			r.mapControl()
-		}
-		return true
 	}
 }
 
-// jump is the Damage for segment n (v) starting at first, after the
-// sequence number expected next: why records are missing before it.
-func (r *Reader) jump(v *rotate.View, n, first uint64) Damage {
-	d := Damage{Path: v.Path, From: 0, To: 0, Lost: first - r.nextSeq, Seq: r.nextSeq, Resume: first}
-	switch {
-	case n == r.passed+1 && r.prevEnd == endUnfinish:
-		// The previous segment ends with writes its crashed writer
-		// reserved and never finished.
-		d.Kind, d.Lost = DamageUnfinished, 0
-		d.Err = fmt.Errorf("%w (sequence numbers %d to %d, at the end of the previous segment)", errUnfinished, r.nextSeq, first-1)
-	case n == r.passed+1 && r.prevEnd == endPowerLoss:
-		d.Kind = DamageCorrupt
-		d.Err = fmt.Errorf("%w: records %d to %d, at the end of the previous segment, never reached the disk: lost", ring.ErrPowerLoss, r.nextSeq, first-1)
-	case n == r.passed+1:
-		d.Kind = DamageCorrupt
-		d.Err = fmt.Errorf("segment starts at sequence %d, %d expected (records missing before it: the previous segment is damaged)", first, r.nextSeq)
-	case r.olderPresent(r.passed + 1):
-		d.Kind = DamageCorrupt
-		d.Err = fmt.Errorf("segment starts at sequence %d, %d expected: segments %d to %d are missing in the middle of the log (deleted by someone else?)", first, r.nextSeq, r.passed+1, n-1)
-	default:
-		d.Kind = DamageRemoved
-		d.Err = fmt.Errorf("segment starts at sequence %d, %d expected (records removed by retention before they were read)", first, r.nextSeq)
+// notOpened handles segment n, which could not be opened (err). It reports
+// whether to look for the next segment now; false: events say what comes.
+func (w *walker) notOpened(n uint64, err error) bool {
+	notStarted := errors.Is(err, ring.ErrNotStarted)
+	later := false
+	if notStarted || errors.Is(err, ring.ErrShort) {
+		// A follower's listing may be older than the segments after
+		// this one: list again (once per pass).
+		later = w.laterStarted(n, w.mode.growing() && !w.relisted)
+		if w.failed != nil {
+			w.stop()
+			return false
+		}
+		// The newest file, still being created and preallocated by the
+		// writer's preparer, is as good as not started.
+		notStarted = notStarted || !later
 	}
-	return d
+	var ce *ring.CorruptionError
+	switch {
+	case notStarted && later:
+		// Later segments hold data. The writer activates segments in
+		// order, so if this one is still zero now, it will never
+		// start; if it started meanwhile, read it.
+		if fi, lerr := rotate.Lookup(w.dir, n); lerr == nil {
+			if _, perr := rotate.PeekHeader(fi); !errors.Is(perr, ring.ErrNotStarted) {
+				return true
+			}
+		}
+		path := w.pathOf(n)
+		w.unreadable(n, Damage{Kind: DamageCorrupt, Path: path, From: 0, To: -1, Seq: w.nextSeq, Err: &ring.CorruptionError{Path: path, Offset: 0,
+			Err: errors.New("segment header is zero but later segments hold data (zeroed, or never activated)")}})
+	case notStarted:
+		// Prepared by the writer but not used yet: the end, for now.
+		w.stop()
+	case errors.As(err, &ce):
+		w.unreadable(n, Damage{Kind: DamageCorrupt, Path: w.pathOf(n), From: 0, To: -1, Seq: w.nextSeq, Err: err})
+	default:
+		path := w.pathOf(n)
+		w.push(event{kind: evProblem, err: err, seg: SegmentReport{Path: path, Num: n, Damaged: true}})
+		w.passed = n
+	}
+	return false
+}
+
+// unreadable reports segment n, which cannot be read at all, and passes
+// it: d says why.
+func (w *walker) unreadable(n uint64, d Damage) {
+	w.pushDamage(d)
+	w.push(event{kind: evSegment, seg: SegmentReport{Path: d.Path, Num: n, Damaged: true}})
+	w.passed = n
+	w.prevEnd = ring.EndDamaged
+}
+
+// enter makes v, segment n just opened, the one the walk goes through
+// (evStart), after what its first sequence number says of the records
+// before it; or it passes it.
+func (w *walker) enter(n uint64, v *rotate.View) {
+	if !w.checkLog(n, v) {
+		v.Close()
+		return
+	}
+	first := v.Header.FirstSeq
+	switch {
+	case !w.started:
+		w.started = true
+		if from := w.opts.FromSeq; from > 0 && first > from {
+			w.pushDamage(ring.Jump{Path: v.Path, Num: n, Expect: from, First: first, Start: true}.Damage())
+		}
+	case first > w.nextSeq:
+		w.pushDamage(w.jump(v, n, first))
+	case first < w.nextSeq:
+		w.pushDamage(Damage{Kind: DamageCorrupt, Path: v.Path, From: 0, To: -1, Seq: w.nextSeq,
+			Err: &ring.CorruptionError{Path: v.Path, Offset: ring.OffFirstSeq, Err: fmt.Errorf("%w: segment starts at %d, the previous one ended at %d", ring.ErrSequence, first, w.nextSeq)}})
+		w.push(event{kind: evSegment, seg: SegmentReport{Path: v.Path, Num: n, Damaged: true}})
+		v.Close()
+		w.passed = n
+		return
+	}
+	w.nextSeq = first
+	w.view = v
+	w.walk = ring.NewWalker(first)
+	w.walk.Path = v.Path
+	w.push(event{kind: evStart})
+}
+
+// jump is the Damage for segment n (v) starting at first, after the
+// sequence number expected next: why records are missing before it, as
+// ring.Jump says from how the segments before it ended or went.
+func (w *walker) jump(v *rotate.View, n, first uint64) Damage {
+	j := ring.Jump{Path: v.Path, Num: n, Expect: w.nextSeq, First: first, Passed: w.passed}
+	if n == w.passed+1 {
+		j.Adjacent, j.Prev = true, w.prevEnd
+	} else {
+		j.OlderPresent = w.olderPresent(w.passed + 1)
+	}
+	return j.Damage()
 }
 
 // olderPresent reports whether a segment numbered below n is still listed:
 // retention removes the oldest segments first, so a missing segment with an
 // older one still present was not removed by retention.
-func (r *Reader) olderPresent(n uint64) bool {
-	oldest, ok := r.list.Oldest()
+func (w *walker) olderPresent(n uint64) bool {
+	oldest, ok := w.list.Oldest()
 	return ok && oldest < n
 }
 
 // nextNumber returns the number of the segment to read next: the next
 // number after the ones passed if it exists (looked up by name, both names),
 // else the next one listed. false: there is none (for now).
-func (r *Reader) nextNumber() (uint64, bool) {
-	if r.started {
-		if _, err := rotate.Lookup(r.dir, r.passed+1); err == nil {
-			return r.passed + 1, true
+func (w *walker) nextNumber() (uint64, bool) {
+	if w.started {
+		if _, err := rotate.Lookup(w.dir, w.passed+1); err == nil {
+			return w.passed + 1, true
 		}
 	}
-	if fi, ok := r.list.After(r.passed); ok {
-		if !r.started || r.relisted {
+	if fi, ok := w.list.After(w.passed); ok {
+		if !w.started || w.relisted {
 			return fi.Num, true
 		}
 		// Listed before, but not there now: list again to see what
 		// became of the segments in between.
 	}
-	if r.relisted || !r.relistNow() {
-		if !r.opts.Follow {
-			r.atEnd = r.err == nil
-		}
+	if w.relisted || !w.relistNow() {
 		return 0, false
 	}
-	if fi, ok := r.list.After(r.passed); ok {
+	if fi, ok := w.list.After(w.passed); ok {
 		return fi.Num, true
-	}
-	if !r.opts.Follow {
-		r.atEnd = r.err == nil
 	}
 	return 0, false
 }
 
 // pathOf is the path of segment n as last listed (or its plain name).
-func (r *Reader) pathOf(n uint64) string {
-	if fi, ok := r.list.Find(n); ok {
+func (w *walker) pathOf(n uint64) string {
+	if fi, ok := w.list.Find(n); ok {
 		return fi.Path
 	}
-	if fi, err := rotate.Lookup(r.dir, n); err == nil {
+	if fi, err := rotate.Lookup(w.dir, n); err == nil {
 		return fi.Path
 	}
-	return filepath.Join(r.dir, rotate.SegmentName(n))
+	return filepath.Join(w.dir, rotate.SegmentName(n))
 }
 
-// checkLog checks that v belongs to the log being read.
-func (r *Reader) checkLog(v *rotate.View) bool {
+// checkLog checks that v, segment n, belongs to the log being read: one of
+// another log than asked for stops the walk; one of another log than the
+// segments before it is passed (evProblem).
+func (w *walker) checkLog(n uint64, v *rotate.View) bool {
 	id := v.Header.LogID
-	if r.opts.LogID != ([16]byte{}) && id != r.opts.LogID {
-		r.err = fmt.Errorf("tail: %s: %w (log id %x, expected %x): the directory holds a new log, or the cursor belongs to another one", v.Path, ErrOtherLog, id, r.opts.LogID)
+	if want := w.opts.LogID; want != ([16]byte{}) && id != want {
+		w.fail(fmt.Errorf("tail: %s: %w (log id %x, expected %x): the directory holds a new log, or the cursor belongs to another one", v.Path, ErrOtherLog, id, want))
 		return false
 	}
-	if r.haveID && id != r.logID {
-		err := fmt.Errorf("tail: %s: %w (log id %x, the earlier segments have %x)", v.Path, ErrOtherLog, id, r.logID)
-		if r.verify != nil {
-			r.verify.otherLog(v, err)
-			return false
-		}
-		r.err = err
+	if w.haveID && id != w.logID {
+		w.push(event{kind: evProblem, err: fmt.Errorf("%s: %w (log id %x, the earlier segments have %x)", v.Path, ErrOtherLog, id, w.logID),
+			seg: SegmentReport{Path: v.Path, Num: v.Num, Compressed: v.Compressed, Started: true, Damaged: true, DiskBytes: v.Size, FirstSeq: v.Header.FirstSeq, LogID: v.Header.LogID}})
+		w.passed = n
 		return false
 	}
-	r.logID, r.haveID = id, true
+	w.logID, w.haveID = id, true
 	return true
 }
 
-// relistNow reads the directory again; false if that failed (Err says why).
-func (r *Reader) relistNow() bool {
-	r.relisted = true
-	l, err := rotate.List(r.dir)
-	if err != nil && !(r.opts.Follow && errors.Is(err, fs.ErrNotExist)) {
-		r.err = fmt.Errorf("tail: %w", err)
+// relistNow reads the directory again; false if that failed (failed says
+// why).
+func (w *walker) relistNow() bool {
+	w.relisted = true
+	l, err := rotate.List(w.dir)
+	if err != nil && !(w.mode.growing() && errors.Is(err, fs.ErrNotExist)) {
+		w.failed = fmt.Errorf("tail: %w", err)
 		return false
 	}
-	r.list = l
+	w.list = l
 	return true
 }
 
 // laterStarted reports whether a segment numbered after cur holds data,
 // listing the directory again first if relist is set.
-func (r *Reader) laterStarted(cur uint64, relist bool) bool {
-	if relist && !r.relistNow() {
+func (w *walker) laterStarted(cur uint64, relist bool) bool {
+	if relist && !w.relistNow() {
 		return false
 	}
-	for _, fi := range r.list.Segments {
+	for _, fi := range w.list.Segments {
 		if fi.Num <= cur {
 			continue
 		}

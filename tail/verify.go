@@ -9,7 +9,9 @@ import (
 	"github.com/mmaplog/mmaplog/rotate"
 )
 
-// Finding is one problem, or one note, Verify found.
+// Finding is one problem, or one note, Verify found. A finding about damage
+// is a view of the Damage a Reader meets (Path, From as Offset, Lost, Err):
+// Verify walks the log as a Reader does.
 type Finding struct {
 	Path   string
 	Offset int64  // -1 when the finding is about the whole file
@@ -111,18 +113,16 @@ func Verify(dir string) (*Report, error) {
 		rep.Notes = append(rep.Notes, Finding{Path: d.Path, Offset: -1, Err: errors.New("second copy of a segment (a compression between its rename and the removal of the original, or interrupted there)")})
 	}
 	vf := &verifier{rep: rep, seen: map[uint64]bool{}}
-	r := newReader(dir, nil)
-	r.list, r.verify = l, vf
-	for r.Next() {
-	}
-	err = r.Err()
-	r.Close()
+	w := newWalker(dir, &Options{}, reading{holeWait: DefaultHoleWait})
+	w.list = l
+	err = vf.walk(&w)
+	w.closeView()
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
 	// Segments the Reader did not get to: prepared by the writer and not
 	// written yet (or written since it stopped).
-	for _, fi := range r.list.Segments {
+	for _, fi := range w.list.Segments {
 		if vf.seen[fi.Num] || fi.Num < vf.last {
 			continue
 		}
@@ -137,12 +137,37 @@ func Verify(dir string) (*Report, error) {
 	return rep, nil
 }
 
-// verifier collects what a Reader driven by Verify meets. Its methods do
-// nothing on a nil *verifier, so that the Reader calls them unconditionally.
+// verifier files what the walker meets in a Report.
 type verifier struct {
 	rep  *Report
 	seen map[uint64]bool // segments reported
 	last uint64          // highest segment number reported
+}
+
+// walk walks the log to the end of what is written, as a Reader that does
+// not follow does, and files what it meets.
+func (vf *verifier) walk(w *walker) error {
+	for {
+		switch w.next() {
+		case evRecord:
+			w.relisted = false // a Reader's Next would return here
+		case evDamage:
+			vf.damage(w.ev.damage)
+		case evSegment:
+			vf.add(w.ev.seg)
+			vf.damage(w.ev.notice)
+		case evEnd:
+			if w.view != nil {
+				vf.add(w.summary())
+			}
+			vf.damage(w.ev.notice)
+			return nil
+		case evProblem:
+			vf.problem(w.ev.err, w.ev.seg)
+		case evError:
+			return w.failed
+		}
+	}
 }
 
 func (vf *verifier) add(s SegmentReport) {
@@ -154,13 +179,10 @@ func (vf *verifier) add(s SegmentReport) {
 	vf.rep.Segments = append(vf.rep.Segments, s)
 }
 
-func (vf *verifier) finding(f Finding) { vf.rep.Findings = append(vf.rep.Findings, f) }
-func (vf *verifier) note(f Finding)    { vf.rep.Notes = append(vf.rep.Notes, f) }
-
-// damage files a Damage the Reader reports: corruption as a finding,
-// everything else as a note.
+// damage files d (Err nil: none): corruption as a finding, everything else
+// as a note.
 func (vf *verifier) damage(d Damage) {
-	if vf == nil {
+	if d.Err == nil {
 		return
 	}
 	f := Finding{Path: d.Path, Offset: d.From, Lost: d.Lost, Err: d.Err}
@@ -168,68 +190,20 @@ func (vf *verifier) damage(d Damage) {
 		f.Err = fmt.Errorf("%w (removed while verifying, or before)", d.Err)
 	}
 	if d.Kind.Corruption() {
-		vf.finding(f)
+		vf.rep.Findings = append(vf.rep.Findings, f)
 	} else {
-		vf.note(f)
+		vf.rep.Notes = append(vf.rep.Notes, f)
 	}
 }
 
-// segmentDone summarises the segment the Reader is done with.
-func (vf *verifier) segmentDone(r *Reader, v *rotate.View) {
-	if vf == nil || v == nil {
-		return
+// problem files a segment that cannot be read for another reason than
+// damage: it belongs to another log than the segments before it, or it
+// cannot be opened.
+func (vf *verifier) problem(err error, s SegmentReport) {
+	f := Finding{Path: s.Path, Offset: -1, Err: err}
+	if errors.Is(err, ErrOtherLog) {
+		f.Offset, f.Err = ring.OffLogID, errors.New("segment belongs to another log (log id differs from the earlier segments')")
 	}
-	w := r.walk
-	vf.add(SegmentReport{Path: v.Path, Num: v.Num, Compressed: v.Compressed, Started: true, DiskBytes: v.Size,
-		DataBytes: w.DataEnd, FirstSeq: v.Header.FirstSeq, NextSeq: w.Seq, Records: w.Records, Full: w.Full || v.Compressed, LogID: v.Header.LogID})
-}
-
-// endOfData: the Reader reached the end of what is written, in v.
-func (vf *verifier) endOfData(r *Reader, v *rotate.View) { vf.segmentDone(r, v) }
-
-// unreadable: segment n could not be read at all (the Reader reported the
-// damage).
-func (vf *verifier) unreadable(r *Reader, n uint64, path string) {
-	if vf == nil {
-		return
-	}
-	vf.add(SegmentReport{Path: path, Num: n, Damaged: true})
-}
-
-// openError: segment n could not be opened, for another reason than damage.
-func (vf *verifier) openError(n uint64, path string, err error) {
-	vf.finding(Finding{Path: path, Offset: -1, Err: err})
-	vf.add(SegmentReport{Path: path, Num: n, Damaged: true})
-}
-
-// otherLog: v belongs to another log than the segments before it.
-func (vf *verifier) otherLog(v *rotate.View, err error) {
-	vf.finding(Finding{Path: v.Path, Offset: ring.OffLogID, Err: errors.New("segment belongs to another log (log id differs from the earlier segments')")})
-	vf.add(SegmentReport{Path: v.Path, Num: v.Num, Compressed: v.Compressed, Started: true, Damaged: true, DiskBytes: v.Size, FirstSeq: v.Header.FirstSeq, LogID: v.Header.LogID})
-}
-
-// unclosed: the data of v, not the last segment, stops early without
-// garbage after it.
-func (vf *verifier) unclosed(r *Reader, v *rotate.View, unfinished bool) {
-	if vf == nil || v.Compressed {
-		return
-	}
-	if unfinished {
-		vf.note(Finding{Path: v.Path, Offset: r.walk.Pos, Err: errors.New("rolled segment not closed: its crashed writer never finished it, no record lost (the next Open closes it)")})
-		return
-	}
-	vf.finding(Finding{Path: v.Path, Offset: r.walk.Pos, Err: errors.New("rolled segment is not closed: its data stops early")})
-}
-
-// tail: bytes up to dirtyTo after the last valid record of the last segment.
-func (vf *verifier) tail(r *Reader, v *rotate.View, dirtyTo int64) {
-	if vf == nil || dirtyTo <= r.walk.Pos {
-		return
-	}
-	n := dirtyTo - r.walk.Pos
-	if crashed, _ := r.abandoned(v); crashed {
-		vf.note(Finding{Path: v.Path, Offset: r.walk.Pos, Err: fmt.Errorf("%d bytes after the last valid record: %w", n, errUnfinished)})
-		return
-	}
-	vf.finding(Finding{Path: v.Path, Offset: r.walk.Pos, Err: fmt.Errorf("%d bytes of garbage after the last valid record of a segment its writer finished (torn or corrupt tail); the writer clears it when it next opens the log", n)})
+	vf.rep.Findings = append(vf.rep.Findings, f)
+	vf.add(s)
 }
