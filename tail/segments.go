@@ -85,6 +85,7 @@ func (w *walker) notOpened(n uint64, err error) bool {
 		w.unreadable(n, Damage{Kind: DamageCorrupt, Path: w.pathOf(n), From: 0, To: -1, Seq: w.nextSeq, Err: err})
 	default:
 		path := w.pathOf(n)
+		w.passFirst(n)
 		w.push(event{kind: evProblem, err: err, seg: SegmentReport{Path: path, Num: n, Damaged: true}})
 		w.passed = n
 	}
@@ -94,10 +95,25 @@ func (w *walker) notOpened(n uint64, err error) bool {
 // unreadable reports segment n, which cannot be read at all, and passes
 // it: d says why.
 func (w *walker) unreadable(n uint64, d Damage) {
+	w.passFirst(n)
+	if d.Seq == 0 {
+		d.Seq = w.nextSeq
+	}
 	w.pushDamage(d)
 	w.push(event{kind: evSegment, seg: SegmentReport{Path: d.Path, Num: n, Damaged: true}})
 	w.passed = n
 	w.prevEnd = ring.EndDamaged
+}
+
+// passFirst notes, where the walk starts by passing segment n unread, what
+// the records it held were: the writer starts every log with segment 1 and
+// record 1, so a walk that cannot read segment 1 knows that the next
+// segment's records follow record 0, and counts those before it as lost.
+// (A walk from a later record leaves it to that record's jump.)
+func (w *walker) passFirst(n uint64) {
+	if !w.started && n == 1 && w.opts.FromSeq <= 1 {
+		w.started, w.nextSeq = true, 1
+	}
 }
 
 // enter makes v, segment n just opened, the one the walk goes through

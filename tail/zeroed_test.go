@@ -100,7 +100,7 @@ func TestFollowZeroedRolledSegment(t *testing.T) {
 				zeroed = l.Segments[len(l.Segments)-1].Num + 1
 			}
 			if zeroed < 2 {
-				t.Fatalf("segment %d: the test wants one after the first (whose records a new reader cannot count)", zeroed)
+				t.Fatalf("segment %d: the test wants one after the first (TestFirstSegmentDamaged zeroes that)", zeroed)
 			}
 			write(t, w, c, first, n)
 			if !tc.alive {
@@ -142,6 +142,66 @@ func TestFollowZeroedRolledSegment(t *testing.T) {
 			}
 			if fresh.Err() != nil || got != read-before || fresh.Lost() != r.Lost()+before {
 				t.Fatalf("a fresh reader read %d and lost %d (damage %v, %v); the follower %d and %d, %d of them before the zeroing", got, fresh.Lost(), fresh.Damage(), fresh.Err(), read, r.Lost(), before)
+			}
+		})
+	}
+}
+
+// TestFirstSegmentDamaged: the log's first segment (number 1, whose first
+// record is 1 by construction) is zeroed or emptied, as a power cut leaves
+// a segment whose data never reached the disk. A Reader counts its records
+// as lost (the next segment's first sequence number less one) and reads
+// the rest.
+func TestFirstSegmentDamaged(t *testing.T) {
+	for _, how := range []string{"zeroed", "emptied"} {
+		t.Run(how, func(t *testing.T) {
+			dir := t.TempDir()
+			w, err := mmaplog.Open(dir, &mmaplog.Options{SegmentSize: 16 << 10, MaxBackups: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := readCase{size: func(int) int { return 100 }}
+			const n = 600
+			write(t, w, c, 0, n)
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, rotate.SegmentName(1))
+			l, err := rotate.List(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(l.Segments) < 3 {
+				t.Fatalf("%d segments: the test wants three or more", len(l.Segments))
+			}
+			v, err := rotate.OpenSegment(dir, 2, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lost := v.Header.FirstSeq - 1
+			v.Close()
+			if how == "zeroed" {
+				zeroFile(t, path)
+			} else if err := os.Truncate(path, 0); err != nil {
+				t.Fatal(err)
+			}
+			r, err := tail.Open(dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			var got uint64
+			next := lost + 1
+			for r.Next() {
+				if r.Record().Seq != next {
+					t.Fatalf("record %d, want %d", r.Record().Seq, next)
+				}
+				next++
+				got++
+			}
+			ds := r.Damage()
+			if r.Err() != nil || got+r.Lost() != n || r.Lost() != lost || len(ds) == 0 || ds[0].Path != path || ds[0].Seq != 1 {
+				t.Fatalf("read %d, lost %d of %d (want %d lost from %s), damage %v, err %v", got, r.Lost(), n, lost, path, ds, r.Err())
 			}
 		})
 	}
