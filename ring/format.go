@@ -129,18 +129,21 @@ const MaxWakeArm = 100 * time.Millisecond
 const wakeHorizon = int64(10 * MaxWakeArm)
 
 // ArmWake raises the deadline word of the region header in b to until
-// (Unix ns, at most now+MaxWakeArm), unless it is later already; a deadline
-// implausibly far past now is replaced. A reader calls it before it sleeps
-// on WakeWord, then checks once more for a record before sleeping.
+// (Unix ns, at most now+MaxWakeArm), or where it is later already, by a
+// nanosecond: every arming changes the word, since the writer wakes the
+// readers once for each value it holds; a deadline implausibly far past now
+// is replaced. A reader calls it before it sleeps on WakeWord, then checks
+// once more for a record before sleeping.
 func ArmWake(b []byte, now, until int64) {
 	until = min(until, now+int64(MaxWakeArm))
 	w := WakeUntil(b)
 	for {
 		cur := w.Load()
+		next := until
 		if cur >= until && cur-now <= wakeHorizon {
-			return
+			next = cur + 1
 		}
-		if w.CompareAndSwap(cur, until) {
+		if w.CompareAndSwap(cur, next) {
 			return
 		}
 	}

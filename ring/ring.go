@@ -48,6 +48,11 @@ type Ring struct {
 	// readers' wake deadline instead of the record's time stamp: for a
 	// writer whose record times are not the real time (a test clock).
 	wakeClock func() int64
+	// wokeFor is the deadline (OffWakeUntil) the last wake-up answered:
+	// every reader that slept under it was woken, and a reader that
+	// sleeps again raises the deadline first (ArmWake), so no record
+	// wakes anyone until the word holds another value.
+	wokeFor atomic.Int64
 
 	sealed  atomic.Bool
 	end     int    // where data ends; valid once sealed
@@ -197,16 +202,22 @@ func (r *Ring) publish(pos Pos, ts int64, typ uint8, p []byte) (err error) {
 
 // wakeIfDue wakes the readers through the wake hook if a record stamped ts
 // is due to wake them: the one extra load on the append path while nobody
-// sleeps.
+// sleeps. One wake-up answers each value of the deadline: the readers it
+// woke are awake until they arm it again, which changes it, so the records
+// written meanwhile cost no system call.
 func (r *Ring) wakeIfDue(ctl []byte, ts int64) {
 	until := WakeUntil(ctl).Load()
 	if until == 0 || r.wake == nil {
 		return
 	}
+	woke := r.wokeFor.Load()
+	if until == woke {
+		return
+	}
 	if r.wakeClock != nil {
 		ts = r.wakeClock()
 	}
-	if WakeDue(until, ts) {
+	if WakeDue(until, ts) && r.wokeFor.CompareAndSwap(woke, until) {
 		w := WakeWord(ctl)
 		atomic.AddUint32(w, 1)
 		r.wake(w)

@@ -89,21 +89,28 @@ func BenchmarkFollowLatency(b *testing.B) {
 			}
 			lat := make([]time.Duration, 0, b.N)
 			ctx := context.Background()
+			var slow slowRecords
+			cause := waitNone // how the last Wait before the record ended
 			for len(lat) < b.N {
 				if !r.Next() {
 					if err := r.Err(); err != nil {
 						b.Fatal(err)
 					}
+					before := r.WaitStats()
 					r.Wait(ctx)
+					cause = waitCause(before, r.WaitStats())
 					continue
 				}
-				lat = append(lat, time.Since(time.Unix(0, r.Record().Time)))
+				d := time.Since(time.Unix(0, r.Record().Time))
+				lat = append(lat, d)
+				slow.add(d, cause)
 			}
 			b.StopTimer()
 			if err := cmd.Wait(); err != nil {
 				b.Fatal(err)
 			}
 			reportLatency(b, lat)
+			slow.report(b)
 		})
 	}
 }
@@ -116,4 +123,60 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(q(0.99), "p99-µs")
 	b.ReportMetric(q(0.999), "p99.9-µs")
 	b.ReportMetric(q(1), "max-µs")
+	over := len(lat) - sort.Search(len(lat), func(i int) bool { return lat[i] > time.Millisecond })
+	b.ReportMetric(float64(over), "over-1ms")
+}
+
+// How the Wait before a record ended (tail.WaitStats), for the records that
+// took over a millisecond: waitNone, the record was read without a Wait
+// since the one before it was.
+const (
+	waitNone = iota
+	waitSpun
+	waitWoken
+	waitTimedOut
+	waitPolled
+	waitCauses
+)
+
+var waitCauseNames = [waitCauses]string{"nowait", "spun", "woken", "timedout", "polled"}
+
+// waitCause is how a Wait ended, from the Reader's WaitStats before and
+// after it; whether it released the pages first is counted apart.
+func waitCause(before, after tail.WaitStats) int {
+	switch {
+	case after.TimedOut != before.TimedOut:
+		return waitTimedOut
+	case after.Woken != before.Woken:
+		return waitWoken
+	case after.Polled != before.Polled:
+		return waitPolled
+	case after.Spun != before.Spun:
+		return waitSpun
+	}
+	return waitNone
+}
+
+// slowRecords counts the records that took over a millisecond from the
+// writer's time stamp to the Reader, by how the Wait before them ended.
+type slowRecords struct {
+	n       int
+	byCause [waitCauses]int
+}
+
+func (s *slowRecords) add(d time.Duration, cause int) {
+	if d > time.Millisecond {
+		s.n++
+		s.byCause[cause]++
+	}
+}
+
+// report reports, of the records over a millisecond (reportLatency counts
+// them), those behind each way a Wait ended.
+func (s *slowRecords) report(b *testing.B) {
+	for c, k := range s.byCause {
+		if k > 0 {
+			b.ReportMetric(float64(k), "over-1ms-"+waitCauseNames[c])
+		}
+	}
 }

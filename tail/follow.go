@@ -43,7 +43,26 @@ type follower struct {
 	stalling  bool
 	warnAt    time.Time
 	warnEvery time.Duration
+	waits     WaitStats
 }
+
+// WaitStats counts how a following Reader's calls to Wait ended: what a
+// record that arrives late waited through. A record that came while Wait
+// looked (Spun) costs microseconds; one behind a sleep costs the writer's
+// futex wake-up and the scheduler's (Woken); a sleep that ran to its
+// timeout (TimedOut) while records came means that the writer did not wake
+// the Reader.
+type WaitStats struct {
+	Spun     uint64 // a record came while Wait looked, before it slept
+	Woken    uint64 // the writer's wake-up ended the sleep
+	TimedOut uint64 // the sleep ran to its timeout
+	Released uint64 // sleeps before which the segment's pages were given back
+	Polled   uint64 // sleeps on a timer: between segments, or with no writable control page
+}
+
+// WaitStats returns how the Reader's Waits ended so far (all zero for a
+// Reader that does not follow).
+func (r *Reader) WaitStats() WaitStats { return r.follow.waits }
 
 func newFollower(o *Options) follower { return follower{opts: o, emptyAt: -1} }
 
@@ -266,6 +285,7 @@ func (f *follower) wait(ctx context.Context, r *Reader) error {
 		// Between segments, or no writable control page: sleep, growing.
 		d := min(time.Duration(50<<min(f.idle, 10))*time.Microsecond, r.idleTimeout())
 		f.idle++
+		f.waits.Polled++
 		t := time.NewTimer(d)
 		defer t.Stop()
 		select {
@@ -307,6 +327,7 @@ func (r *Reader) futexWaitGuarded() bool {
 		// (unless told to hold no pages: looking maps them).
 		for i := 0; i < 200; i++ {
 			if atomic.LoadUint32(word) != 0 {
+				r.follow.waits.Spun++
 				return true
 			}
 		}
@@ -314,6 +335,7 @@ func (r *Reader) futexWaitGuarded() bool {
 			for end := time.Now().Add(r.opts.Spin); ; {
 				for i := 0; i < 64; i++ {
 					if atomic.LoadUint32(word) != 0 {
+						r.follow.waits.Spun++
 						return true
 					}
 				}
@@ -325,6 +347,7 @@ func (r *Reader) futexWaitGuarded() bool {
 		for i := 0; i < 20; i++ {
 			runtime.Gosched()
 			if atomic.LoadUint32(word) != 0 {
+				r.follow.waits.Spun++
 				return true
 			}
 		}
@@ -345,11 +368,21 @@ func (r *Reader) futexWaitGuarded() bool {
 	// touched, and the looks at the length word above touched one). The
 	// wake word is in the control page, a mapping of its own.
 	release := r.follow.idle >= releaseIdle || r.follow.holdNone
-	if atomic.LoadUint32(word) == 0 {
-		if release {
-			r.Release()
-		}
-		fileutil.FutexWait(wake, w, timeout)
+	ws := &r.follow.waits
+	if atomic.LoadUint32(word) != 0 {
+		ws.Spun++
+		return true
+	}
+	if release {
+		r.Release()
+		ws.Released++
+	}
+	fileutil.FutexWait(wake, w, timeout)
+	woken := atomic.LoadUint32(wake) != w
+	if woken {
+		ws.Woken++
+	} else {
+		ws.TimedOut++
 	}
 	if atomic.LoadUint32(word) != 0 {
 		return true
@@ -357,7 +390,7 @@ func (r *Reader) futexWaitGuarded() bool {
 	if release {
 		r.Release() // the look just now mapped the folio again
 	}
-	if atomic.LoadUint32(wake) != w {
+	if woken {
 		// Woken, yet nothing here: the writer published elsewhere
 		// (a later record past one still being written, or a roll).
 		r.follow.evidence = true
