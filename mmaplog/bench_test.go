@@ -188,7 +188,9 @@ func BenchmarkZerolog(b *testing.B) {
 // 200-byte records with default options, flat out, and reports records/s
 // and the largest size the log directory reached (it must stay within the
 // default retention bound). Side by side in the same run: the same records
-// with os.File.Write, and copied into pre-faulted pages of an anonymous
+// with os.File.Write and with a 64 KiB bufio.Writer (each into a new file,
+// as mmaplog into a new directory: the first MMAPLOG_SUSTAINED_BYTES of a
+// service that starts), and copied into pre-faulted pages of an anonymous
 // mapping ("limit": what memory allows, no log at all). mmaplog-timed
 // writes the same again timing every Write, and reports the slowest Write
 // and how many took over 100 µs after the first two segments (a rotation
@@ -338,6 +340,27 @@ func BenchmarkSustained(b *testing.B) {
 				if _, err := f.Write(record200); err != nil {
 					b.Fatal(err)
 				}
+			}
+			el := time.Since(start)
+			f.Close()
+			b.ReportMetric(float64(n)/el.Seconds(), "records/s")
+		}
+	})
+	b.Run("bufio", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			f, err := os.OpenFile(filepath.Join(b.TempDir(), "log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+			if err != nil {
+				b.Fatal(err)
+			}
+			bw := bufio.NewWriterSize(f, 64<<10)
+			start := time.Now()
+			for j := int64(0); j < n; j++ {
+				if _, err := bw.Write(record200); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := bw.Flush(); err != nil {
+				b.Fatal(err)
 			}
 			el := time.Since(start)
 			f.Close()
