@@ -76,6 +76,7 @@ func (w *Writer) lifecycle() rotate.LifecycleOptions {
 		Size:     o.SegmentSize,
 		Perm:     o.FileMode,
 		Prefault: !o.NoPrefault,
+		FillNew:  o.Flush.Mode != flush.ModeWrite, // msync per record: small folios
 		Ahead:    preparedAhead,
 		NoReuse:  o.NoReuse,
 		Retention: rotate.Retention{MaxBackups: o.MaxBackups, MaxAge: o.MaxAge, MaxTotalSize: o.MaxTotalSize,

@@ -47,3 +47,27 @@ func TestReusedHeaderReachesDiskBeforeRename(t *testing.T) {
 		t.Fatalf("the last page of the reused file was written back too (%d faults): reuse should not write the whole segment", n)
 	}
 }
+
+// TestFillNewSegment: a new segment whose pages were filled through the
+// write path before pre-faulting reads as zeros, is pre-faulted (a store
+// into it does not fault), and takes a record as any other.
+func TestFillNewSegment(t *testing.T) {
+	dir := t.TempDir()
+	seg, reused, err := createFrom(nil, dir, 1, segSize, 0o600, true, true)
+	if err != nil || reused {
+		t.Fatalf("createFrom: reused %v, %v", reused, err)
+	}
+	defer seg.Close()
+	if int64(len(seg.Data)) != segSize {
+		t.Fatalf("mapping of %d bytes, want %d", len(seg.Data), segSize)
+	}
+	for i, b := range seg.Data {
+		if b != 0 {
+			t.Fatalf("byte %d of the new segment is %#x", i, b)
+		}
+	}
+	if n := fileutil.StoreFaults((*uint32)(unsafe.Pointer(&seg.Data[len(seg.Data)-8]))); n != 0 {
+		t.Fatalf("a store into the last page faulted %d times: the segment was not pre-faulted", n)
+	}
+	activate(t, seg, 200, 50, true)
+}

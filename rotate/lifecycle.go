@@ -70,6 +70,7 @@ type LifecycleOptions struct {
 	Size     int64       // segment size in bytes
 	Perm     os.FileMode // permission of segment files
 	Prefault bool        // pre-fault segments for writing as they are prepared
+	FillNew  bool        // with Prefault: fill new files through the write path first (PreparerOptions.FillNew)
 	// Ahead is how many segments are kept prepared (see PreparerOptions).
 	Ahead int
 	// NoReuse makes every segment from a new file: no Pool.
@@ -209,6 +210,7 @@ func (l *Lifecycle) Start(active *Live) {
 		Size:         l.o.Size,
 		Perm:         l.o.Perm,
 		Prefault:     l.o.Prefault,
+		FillNew:      l.o.FillNew,
 		SyncDir:      true, // in the background, segments ahead: it costs no Write anything
 		Ahead:        l.o.Ahead,
 		BeforeCreate: l.makeRoom,
@@ -303,7 +305,7 @@ func (l *Lifecycle) next() (*Segment, error) {
 // create makes segment num from a new file, as the preparer would, and
 // fsyncs the directory.
 func (l *Lifecycle) create(num uint64) (*Segment, error) {
-	s, err := Create(l.dir, num, l.o.Size, l.o.Perm, l.o.Prefault)
+	s, _, err := createFrom(nil, l.dir, num, l.o.Size, l.o.Perm, l.o.Prefault, l.o.FillNew)
 	if err != nil {
 		return nil, err
 	}
