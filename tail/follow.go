@@ -322,35 +322,11 @@ func (r *Reader) futexWaitGuarded() bool {
 		return true
 	}
 	word := ring.LengthWord(v.Data, int(pos))
-	if r.follow.idle == 0 && !r.follow.holdNone {
+	if r.follow.idle == 0 && !r.follow.holdNone && r.spinFor(word) {
 		// Busy a moment ago: the next record is likely microseconds away
 		// (unless told to hold no pages: looking maps them).
-		for i := 0; i < 200; i++ {
-			if atomic.LoadUint32(word) != 0 {
-				r.follow.waits.Spun++
-				return true
-			}
-		}
-		if r.opts.Spin > 0 {
-			for end := time.Now().Add(r.opts.Spin); ; {
-				for i := 0; i < 64; i++ {
-					if atomic.LoadUint32(word) != 0 {
-						r.follow.waits.Spun++
-						return true
-					}
-				}
-				if time.Now().After(end) {
-					break
-				}
-			}
-		}
-		for i := 0; i < 20; i++ {
-			runtime.Gosched()
-			if atomic.LoadUint32(word) != 0 {
-				r.follow.waits.Spun++
-				return true
-			}
-		}
+		r.follow.waits.Spun++
+		return true
 	}
 	ctl := r.follow.ctl
 	wake := ring.WakeWord(ctl)
@@ -395,6 +371,36 @@ func (r *Reader) futexWaitGuarded() bool {
 		// (a later record past one still being written, or a roll).
 		r.follow.evidence = true
 		return true
+	}
+	return false
+}
+
+// spinFor looks at the length word a while before Wait sleeps: 200 loads,
+// then for Options.Spin, then 20 yields of the processor. It reports
+// whether the word became non-zero.
+func (r *Reader) spinFor(word *uint32) bool {
+	for i := 0; i < 200; i++ {
+		if atomic.LoadUint32(word) != 0 {
+			return true
+		}
+	}
+	if r.opts.Spin > 0 {
+		for end := time.Now().Add(r.opts.Spin); ; {
+			for i := 0; i < 64; i++ {
+				if atomic.LoadUint32(word) != 0 {
+					return true
+				}
+			}
+			if time.Now().After(end) {
+				break
+			}
+		}
+	}
+	for i := 0; i < 20; i++ {
+		runtime.Gosched()
+		if atomic.LoadUint32(word) != 0 {
+			return true
+		}
 	}
 	return false
 }
