@@ -194,6 +194,18 @@ func (h history) bytesAfter(seq uint64, pos int) int {
 	return n
 }
 
+// bytesFrom returns the bytes of the acknowledged records with a sequence
+// number of seq or above.
+func (h history) bytesFrom(seq uint64) int {
+	n := 0
+	for _, a := range h.acks {
+		if a.seq >= seq {
+			n += a.size
+		}
+	}
+	return n
+}
+
 // promise says why the policy promised to keep the acknowledged record a
 // ("" if losing it is allowed).
 func (h history) promise(p flush.Policy, a ackLine) string {
@@ -265,153 +277,203 @@ type Kept struct {
 // segment, and then every segment numbered below the oldest one the cut
 // left is gone too.
 func Check(cfg WriterConfig, events []Event, cutAt time.Time, survivors map[ID]Kept) CutResult {
-	res := CutResult{}
+	policy, _ := flush.Parse(cfg.Policy)
 	h := parseHistory(events, cfg.Life)
-	res.Notes = append(res.Notes, h.notes...)
-	res.Acked = len(h.acks)
-	opts, err := cfg.Options()
+	c := &checker{
+		cfg:       cfg,
+		h:         h,
+		policy:    policy,
+		covered:   h.syncCovered(),
+		cutAt:     cutAt,
+		survivors: survivors,
+		seen:      map[ID]uint64{},
+	}
+	c.res.Notes = append(c.res.Notes, h.notes...)
+	c.res.Acked = len(h.acks)
+	if !c.openLog() {
+		return c.res
+	}
+	c.readLog()
+	c.findLosses()
+	c.keepSurvivors()
+	return c.res
+}
+
+// checker holds what Check knows of one cut as it goes.
+type checker struct {
+	cfg       WriterConfig
+	h         history
+	policy    flush.Policy // the writer's flush policy
+	covered   int          // records a returned Sync covers
+	cutAt     time.Time
+	survivors map[ID]Kept
+	res       CutResult
+
+	oldest  uint64           // the oldest segment the cut left
+	repairs []mmaplog.Repair // what Open repaired
+
+	delivered []delivery    // everything in the log, in order
+	seen      map[ID]uint64 // sequence number of each record delivered
+	maxSeq    uint64        // the highest sequence number delivered
+	damage    []tail.Damage // what the reader reported
+}
+
+// delivery is a record of the test that the reader delivered.
+type delivery struct {
+	id  ID
+	seq uint64
+	seg uint64
+}
+
+// openLog opens the log as crash recovery does, keeping every segment,
+// notes the oldest segment the cut left and what Open repaired, and
+// closes it again. It reports false if the log could not be opened.
+func (c *checker) openLog() bool {
+	opts, err := c.cfg.Options()
 	if err != nil {
-		res.OpenErr = err
-		return res
+		c.res.OpenErr = err
+		return false
 	}
 	opts.MaxBackups, opts.NoReuse = -1, true
 	// Retention removes the oldest segments: the records of segments
 	// numbered below the oldest one the cut left are gone by design.
 	// (Recovery may then remove segments never started at the end of the
 	// log, all of them even, and begin a new log.)
-	oldest := uint64(0)
-	if l, err := rotate.List(cfg.Dir); err == nil {
-		oldest, _ = l.Oldest()
+	if l, err := rotate.List(c.cfg.Dir); err == nil {
+		c.oldest, _ = l.Oldest()
 	}
-	w, err := mmaplog.Open(cfg.Dir, opts)
+	w, err := mmaplog.Open(c.cfg.Dir, opts)
 	if err != nil {
-		res.OpenErr = err
-		return res
+		c.res.OpenErr = err
+		return false
 	}
 	for _, r := range w.Recovery() {
-		res.Recovery = append(res.Recovery, r.String())
+		c.res.Recovery = append(c.res.Recovery, r.String())
 	}
-	repairs := w.Recovery()
-	res.CloseErr = w.Close()
+	c.repairs = w.Recovery()
+	c.res.CloseErr = w.Close()
+	return true
+}
 
-	// Everything in the log, in order.
-	type got struct {
-		id  ID
-		seq uint64
-		seg uint64
-	}
-	var delivered []got
-	seen := map[ID]uint64{}
-	var damage []tail.Damage
-	r, err := tail.Open(cfg.Dir, nil)
+// readLog reads everything in the log with a tail.Reader, checking each
+// record, and notes the damage the reader reported.
+func (c *checker) readLog() {
+	r, err := tail.Open(c.cfg.Dir, nil)
 	if err != nil {
-		res.ReadErr = err
+		c.res.ReadErr = err
 	} else {
 		for r.Next() {
-			rec := r.Record()
-			life, g, idx, ok := ParsePayload(rec.Payload)
-			id := ID{life, g, idx}
-			switch {
-			case !ok:
-				res.Corrupt = append(res.Corrupt, fmt.Sprintf("seq %d (segment %d offset %d): not a record of this test: %q", rec.Seq, rec.Segment, rec.Offset, trunc(rec.Payload)))
-				continue
-			case life > cfg.Life || life < 1:
-				res.Corrupt = append(res.Corrupt, fmt.Sprintf("seq %d: %v, from a writer that never ran", rec.Seq, id))
-				continue
-			case !bytes.Equal(rec.Payload, Payload(cfg.Seed, life, g, idx)):
-				res.Corrupt = append(res.Corrupt, fmt.Sprintf("seq %d (segment %d offset %d): %v, its bytes differ from what was written", rec.Seq, rec.Segment, rec.Offset, id))
-				continue
-			}
-			if prev, dup := seen[id]; dup {
-				res.Corrupt = append(res.Corrupt, fmt.Sprintf("seq %d: %v delivered again (first as seq %d)", rec.Seq, id, prev))
-				continue
-			}
-			if i, ok := h.byID[id]; ok && h.acks[i].seq != rec.Seq {
-				res.Corrupt = append(res.Corrupt, fmt.Sprintf("seq %d: %v was acknowledged as seq %d", rec.Seq, id, h.acks[i].seq))
-			}
-			if s, ok := survivors[id]; ok && s.Seq != rec.Seq {
-				res.Corrupt = append(res.Corrupt, fmt.Sprintf("seq %d: %v was seq %d after the last cut", rec.Seq, id, s.Seq))
-			}
-			seen[id] = rec.Seq
-			delivered = append(delivered, got{id, rec.Seq, rec.Segment})
+			c.deliver(r.Record())
 		}
-		res.ReadErr = r.Err()
-		damage = r.Damage()
+		c.res.ReadErr = r.Err()
+		c.damage = r.Damage()
 		r.Close()
 	}
-	for _, d := range damage {
-		res.Damage = append(res.Damage, fmt.Sprintf("%s [%v, seq %d, resume %d]", d.String(), d.Kind, d.Seq, d.Resume))
+	for _, d := range c.damage {
+		c.res.Damage = append(c.res.Damage, fmt.Sprintf("%s [%v, seq %d, resume %d]", d.String(), d.Kind, d.Seq, d.Resume))
 	}
-	res.Delivered = len(delivered)
-	var maxSeq uint64
-	for _, g := range delivered {
-		maxSeq = max(maxSeq, g.seq)
+	c.res.Delivered = len(c.delivered)
+	for _, g := range c.delivered {
+		c.maxSeq = max(c.maxSeq, g.seq)
 	}
+}
 
-	policy, _ := flush.Parse(cfg.Policy)
-	covered := h.syncCovered()
-	spanFrom := func(seq uint64) int {
-		n := 0
-		for _, a := range h.acks {
-			if a.seq >= seq {
-				n += a.size
-			}
-		}
-		return n
+// deliver checks a record the reader delivered against what was written,
+// what was acknowledged and what survived the last cut, and notes it as
+// delivered unless it is not a record the writers wrote or was delivered
+// before.
+func (c *checker) deliver(rec tail.Record) {
+	life, g, idx, ok := ParsePayload(rec.Payload)
+	id := ID{life, g, idx}
+	switch {
+	case !ok:
+		c.res.Corrupt = append(c.res.Corrupt, fmt.Sprintf("seq %d (segment %d offset %d): not a record of this test: %q", rec.Seq, rec.Segment, rec.Offset, trunc(rec.Payload)))
+		return
+	case life > c.cfg.Life || life < 1:
+		c.res.Corrupt = append(c.res.Corrupt, fmt.Sprintf("seq %d: %v, from a writer that never ran", rec.Seq, id))
+		return
+	case !bytes.Equal(rec.Payload, Payload(c.cfg.Seed, life, g, idx)):
+		c.res.Corrupt = append(c.res.Corrupt, fmt.Sprintf("seq %d (segment %d offset %d): %v, its bytes differ from what was written", rec.Seq, rec.Segment, rec.Offset, id))
+		return
 	}
-	lose := func(id ID, seq uint64, a *ackLine) {
-		l := Loss{ID: id, Seq: seq, Middle: seq < maxSeq}
-		if a == nil {
-			l.Promise = "it survived an earlier power cut"
-		} else {
-			l.Age = cutAt.Sub(a.at)
-			l.SpanBytes = spanFrom(seq)
-			if a.n <= covered {
-				l.SyncCovered = true
-				l.Promise = "a Sync() that began after its Write returned had returned"
-			} else {
-				l.Promise = h.promise(policy, *a)
-			}
-		}
-		l.Report, l.Misreport = lossReport(damage, repairs, seq, l.Middle)
-		res.Lost = append(res.Lost, l)
+	if prev, dup := c.seen[id]; dup {
+		c.res.Corrupt = append(c.res.Corrupt, fmt.Sprintf("seq %d: %v delivered again (first as seq %d)", rec.Seq, id, prev))
+		return
 	}
-	ids := make([]ID, 0, len(survivors))
-	for id := range survivors {
+	if i, ok := c.h.byID[id]; ok && c.h.acks[i].seq != rec.Seq {
+		c.res.Corrupt = append(c.res.Corrupt, fmt.Sprintf("seq %d: %v was acknowledged as seq %d", rec.Seq, id, c.h.acks[i].seq))
+	}
+	if s, ok := c.survivors[id]; ok && s.Seq != rec.Seq {
+		c.res.Corrupt = append(c.res.Corrupt, fmt.Sprintf("seq %d: %v was seq %d after the last cut", rec.Seq, id, s.Seq))
+	}
+	c.seen[id] = rec.Seq
+	c.delivered = append(c.delivered, delivery{id, rec.Seq, rec.Segment})
+}
+
+// findLosses counts the records that should be in the log (those that
+// survived the last cut and those acknowledged in this writer life, less
+// those in segments retention removed) and lists those that are not,
+// in sequence order.
+func (c *checker) findLosses() {
+	ids := make([]ID, 0, len(c.survivors))
+	for id := range c.survivors {
 		ids = append(ids, id)
 	}
-	sort.Slice(ids, func(i, j int) bool { return survivors[ids[i]].Seq < survivors[ids[j]].Seq })
+	sort.Slice(ids, func(i, j int) bool { return c.survivors[ids[i]].Seq < c.survivors[ids[j]].Seq })
 	for _, id := range ids {
-		k := survivors[id]
-		if k.Segment < oldest {
+		k := c.survivors[id]
+		if k.Segment < c.oldest {
 			continue
 		}
-		res.Expected++
-		if _, ok := seen[id]; !ok {
-			lose(id, k.Seq, nil)
+		c.res.Expected++
+		if _, ok := c.seen[id]; !ok {
+			c.lose(id, k.Seq, nil)
 		}
 	}
-	for i := range h.acks {
-		a := &h.acks[i]
-		if a.s1 < oldest {
+	for i := range c.h.acks {
+		a := &c.h.acks[i]
+		if a.s1 < c.oldest {
 			continue // its segment was removed by retention
 		}
-		if a.s0 < oldest {
+		if a.s0 < c.oldest {
 			continue // written while the writer rolled over: in a removed segment, or the one after
 		}
-		res.Expected++
-		if _, ok := seen[a.id]; !ok {
-			lose(a.id, a.seq, a)
+		c.res.Expected++
+		if _, ok := c.seen[a.id]; !ok {
+			c.lose(a.id, a.seq, a)
 		}
 	}
-	sort.Slice(res.Lost, func(i, j int) bool { return res.Lost[i].Seq < res.Lost[j].Seq })
+	sort.Slice(c.res.Lost, func(i, j int) bool { return c.res.Lost[i].Seq < c.res.Lost[j].Seq })
+}
 
-	// What is in the log now survives the next cut too.
-	clear(survivors)
-	for _, g := range delivered {
-		survivors[g.id] = Kept{Seq: g.seq, Segment: g.seg}
+// lose adds the loss of record id, sequence number seq, to the result:
+// a record acknowledged in this writer life (a), or one that survived an
+// earlier cut (a nil).
+func (c *checker) lose(id ID, seq uint64, a *ackLine) {
+	l := Loss{ID: id, Seq: seq, Middle: seq < c.maxSeq}
+	if a == nil {
+		l.Promise = "it survived an earlier power cut"
+	} else {
+		l.Age = c.cutAt.Sub(a.at)
+		l.SpanBytes = c.h.bytesFrom(seq)
+		if a.n <= c.covered {
+			l.SyncCovered = true
+			l.Promise = "a Sync() that began after its Write returned had returned"
+		} else {
+			l.Promise = c.h.promise(c.policy, *a)
+		}
 	}
-	return res
+	l.Report, l.Misreport = lossReport(c.damage, c.repairs, seq, l.Middle)
+	c.res.Lost = append(c.res.Lost, l)
+}
+
+// keepSurvivors makes survivors what is in the log now: it survives the
+// next cut too.
+func (c *checker) keepSurvivors() {
+	clear(c.survivors)
+	for _, g := range c.delivered {
+		c.survivors[g.id] = Kept{Seq: g.seq, Segment: g.seg}
+	}
 }
 
 // lossReport says how the loss of record seq was reported: by the reader

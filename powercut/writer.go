@@ -115,6 +115,10 @@ func (r *reporter) syncStart() int {
 	return r.count
 }
 
+// runWriter is the writer process: it opens the log as config (a
+// WriterConfig in JSON) says, appends records and reports them on the
+// events FIFO until it is killed (idling once it has written Limit
+// records).
 func runWriter(config string) error {
 	var c WriterConfig
 	if err := json.Unmarshal([]byte(config), &c); err != nil {
@@ -135,69 +139,104 @@ func runWriter(config string) error {
 		return err
 	}
 	rep.printf("O %d\n", os.Getpid())
-	syncs := make(chan struct{}, 1)
+	wr := &writer{c: c, w: w, rep: rep, syncs: make(chan struct{}, 1)}
 	if c.SyncEvery > 0 {
-		go func() {
-			for range syncs {
-				n := rep.syncStart()
-				if err := w.Sync(); err != nil {
-					rep.printf("E sync: %s\n", oneLine(err))
-					continue
-				}
-				rep.printf("Y %d\n", n)
-			}
-		}()
+		go wr.syncLoop()
 	}
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	written := 0
 	for g := range c.Goroutines {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rng := rand.New(rand.NewPCG(c.Seed, uint64(g)))
-			var batch []pending
-			s0 := w.Stats().Segment
-			for idx := 0; ; idx++ {
-				mu.Lock()
-				if written >= c.Limit {
-					mu.Unlock()
-					return
-				}
-				written++
-				mu.Unlock()
-				p := Payload(c.Seed, c.Life, g, idx)
-				seq, err := w.Append(mmaplog.LevelNone, p)
-				if err != nil {
-					rep.printf("E append: %s\n", oneLine(err))
-					return
-				}
-				batch = append(batch, pending{idx, seq, ring.RecordSize(len(p))})
-				if len(batch) < 1+rng.IntN(maxBatch) {
-					continue
-				}
-				s1 := w.Stats().Segment
-				n := rep.acks(g, batch, s0, s1)
-				crossed := c.SyncEvery > 0 && n/c.SyncEvery != (n-len(batch))/c.SyncEvery
-				batch, s0 = batch[:0], s1
-				if rng.IntN(pauseOneIn) == 0 {
-					// A program that writes in bursts, as most do: the
-					// flushes keep up between them.
-					time.Sleep(pause)
-				}
-				if crossed {
-					select {
-					case syncs <- struct{}{}:
-					default:
-					}
-				}
-			}
+			wr.appendLoop(g)
 		}()
 	}
 	wg.Wait()
 	rep.printf("L\n")
 	for {
 		time.Sleep(time.Hour) // until the power cut
+	}
+}
+
+// writer is what the goroutines of a writer process share.
+type writer struct {
+	c     WriterConfig
+	w     *mmaplog.Writer
+	rep   *reporter
+	syncs chan struct{} // asks syncLoop for a Sync
+
+	mu      sync.Mutex
+	written int // records claimed, of c.Limit
+}
+
+// syncLoop calls Sync whenever asked on syncs, reporting its start and
+// its outcome.
+func (wr *writer) syncLoop() {
+	for range wr.syncs {
+		n := wr.rep.syncStart()
+		if err := wr.w.Sync(); err != nil {
+			wr.rep.printf("E sync: %s\n", oneLine(err))
+			continue
+		}
+		wr.rep.printf("Y %d\n", n)
+	}
+}
+
+// claim takes one of the c.Limit records to write; it reports false once
+// all are taken.
+func (wr *writer) claim() bool {
+	wr.mu.Lock()
+	defer wr.mu.Unlock()
+	if wr.written >= wr.c.Limit {
+		return false
+	}
+	wr.written++
+	return true
+}
+
+// appendLoop is writing goroutine g: it appends records until the limit
+// is reached or an Append fails, reporting them in batches of random
+// size, pausing now and then, and asking for a Sync after every
+// c.SyncEvery records acknowledged.
+func (wr *writer) appendLoop(g int) {
+	c := wr.c
+	rng := rand.New(rand.NewPCG(c.Seed, uint64(g)))
+	var batch []pending
+	s0 := wr.w.Stats().Segment
+	for idx := 0; ; idx++ {
+		if !wr.claim() {
+			return
+		}
+		p := Payload(c.Seed, c.Life, g, idx)
+		seq, err := wr.w.Append(mmaplog.LevelNone, p)
+		if err != nil {
+			wr.rep.printf("E append: %s\n", oneLine(err))
+			return
+		}
+		batch = append(batch, pending{idx, seq, ring.RecordSize(len(p))})
+		if len(batch) < 1+rng.IntN(maxBatch) {
+			continue
+		}
+		s1 := wr.w.Stats().Segment
+		n := wr.rep.acks(g, batch, s0, s1)
+		crossed := c.SyncEvery > 0 && n/c.SyncEvery != (n-len(batch))/c.SyncEvery
+		batch, s0 = batch[:0], s1
+		if rng.IntN(pauseOneIn) == 0 {
+			// A program that writes in bursts, as most do: the
+			// flushes keep up between them.
+			time.Sleep(pause)
+		}
+		if crossed {
+			wr.askSync()
+		}
+	}
+}
+
+// askSync asks syncLoop for a Sync, unless one is asked for already.
+func (wr *writer) askSync() {
+	select {
+	case wr.syncs <- struct{}{}:
+	default:
 	}
 }
 

@@ -60,16 +60,7 @@ func Child(dir string) int {
 		fmt.Fprintln(os.Stderr, "frozen writer:", err)
 		return 1
 	}
-	w, err := mmaplog.Open(dir, &mmaplog.Options{SegmentSize: 64 << 10})
-	if err != nil {
-		return fail(err)
-	}
-	for seq := uint64(1); seq <= Before; seq++ {
-		if _, err := w.Append(mmaplog.LevelInfo, Payload(seq)); err != nil {
-			return fail(err)
-		}
-	}
-	if err := w.Close(); err != nil {
+	if err := writeBefore(dir); err != nil {
 		return fail(err)
 	}
 	lock, err := fileutil.TryLock(filepath.Join(dir, rotate.LockName))
@@ -82,59 +73,102 @@ func Child(dir string) int {
 		return fail(err)
 	}
 	defer seg.Close()
-	h, err := ring.ParseHeader(seg.Data, true)
+	held, rest, err := openRings(seg.Data)
 	if err != nil {
 		return fail(err)
 	}
-	res := ring.Scan(seg.Data, h.FirstSeq, nil)
-	if res.NextSeq != Seq {
-		return fail(fmt.Errorf("the log ends before %d, want %d", res.NextSeq, Seq))
-	}
-	ring.StoreState(seg.Data, ring.StateOpen) // appending again, as after a restart
-	size := ring.RecordSize(len(Payload(Seq)))
-	used := res.NextSeq - h.FirstSeq
-	held, err := ring.New(seg.Data, res.End, h.FirstSeq, used)
-	if err != nil {
+	if err := appendRange(rest, Seq+1, After); err != nil {
 		return fail(err)
-	}
-	rest, err := ring.New(seg.Data, res.End+size, h.FirstSeq, used+1)
-	if err != nil {
-		return fail(err)
-	}
-	wake := func(word *uint32) { fileutil.FutexWake(word, math.MaxInt32) }
-	held.SetHooks(wake, nil)
-	rest.SetHooks(wake, nil)
-	appendTo := func(r *ring.Ring, seq uint64) error {
-		pos, err := r.Append(uint8(mmaplog.LevelInfo), time.Now().UnixNano(), Payload(seq))
-		if err == nil && pos.Seq != seq {
-			err = fmt.Errorf("appended record %d, want %d", pos.Seq, seq)
-		}
-		return err
-	}
-	for seq := uint64(Seq + 1); seq <= After; seq++ {
-		if err := appendTo(rest, seq); err != nil {
-			return fail(err)
-		}
 	}
 	// Record Seq is reserved, the ones after it are written: stop here.
-	// The signal goes to this thread (tgkill), which then stops on its
-	// way out of the system call; sent to the process (kill), it may be
-	// taken by another thread while this one runs on and writes Seq.
-	runtime.LockOSThread()
-	if err := unix.Tgkill(os.Getpid(), unix.Gettid(), unix.SIGSTOP); err != nil {
+	if err := stopSelf(); err != nil {
 		return fail(err)
 	}
-	if err := appendTo(held, Seq); err != nil {
+	if err := appendRecord(held, Seq); err != nil {
 		return fail(err)
 	}
-	for seq := uint64(After + 1); seq <= Last; seq++ {
-		if err := appendTo(rest, seq); err != nil {
-			return fail(err)
-		}
+	if err := appendRange(rest, After+1, Last); err != nil {
+		return fail(err)
 	}
 	fmt.Println("written")
 	io.Copy(io.Discard, os.Stdin)
 	return 0
+}
+
+// writeBefore writes records 1 to Before to the log in dir through mmaplog
+// and closes it.
+func writeBefore(dir string) error {
+	w, err := mmaplog.Open(dir, &mmaplog.Options{SegmentSize: 64 << 10})
+	if err != nil {
+		return err
+	}
+	for seq := uint64(1); seq <= Before; seq++ {
+		if _, err := w.Append(mmaplog.LevelInfo, Payload(seq)); err != nil {
+			return err
+		}
+	}
+	return w.Close()
+}
+
+// openRings marks the segment mapped in data open again, as after a
+// restart, and returns two rings on it: held, whose first record is Seq,
+// written where the log ends, and rest, which starts after the space of
+// Seq with record Seq+1.
+func openRings(data []byte) (held, rest *ring.Ring, err error) {
+	h, err := ring.ParseHeader(data, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	res := ring.Scan(data, h.FirstSeq, nil)
+	if res.NextSeq != Seq {
+		return nil, nil, fmt.Errorf("the log ends before %d, want %d", res.NextSeq, Seq)
+	}
+	ring.StoreState(data, ring.StateOpen) // appending again, as after a restart
+	size := ring.RecordSize(len(Payload(Seq)))
+	used := res.NextSeq - h.FirstSeq
+	held, err = ring.New(data, res.End, h.FirstSeq, used)
+	if err != nil {
+		return nil, nil, err
+	}
+	rest, err = ring.New(data, res.End+size, h.FirstSeq, used+1)
+	if err != nil {
+		return nil, nil, err
+	}
+	wake := func(word *uint32) { fileutil.FutexWake(word, math.MaxInt32) }
+	held.SetHooks(wake, nil)
+	rest.SetHooks(wake, nil)
+	return held, rest, nil
+}
+
+// appendRecord appends record seq to r and checks that r gave it that
+// sequence number.
+func appendRecord(r *ring.Ring, seq uint64) error {
+	pos, err := r.Append(uint8(mmaplog.LevelInfo), time.Now().UnixNano(), Payload(seq))
+	if err == nil && pos.Seq != seq {
+		err = fmt.Errorf("appended record %d, want %d", pos.Seq, seq)
+	}
+	return err
+}
+
+// appendRange appends records first to last to r, in order.
+func appendRange(r *ring.Ring, first, last uint64) error {
+	for seq := first; seq <= last; seq++ {
+		if err := appendRecord(r, seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stopSelf stops the process with SIGSTOP and returns once it is
+// continued. It locks the calling goroutine to its thread, which the
+// signal goes to.
+func stopSelf() error {
+	// The signal goes to this thread (tgkill), which then stops on its
+	// way out of the system call; sent to the process (kill), it may be
+	// taken by another thread while this one runs on and writes Seq.
+	runtime.LockOSThread()
+	return unix.Tgkill(os.Getpid(), unix.Gettid(), unix.SIGSTOP)
 }
 
 // Start runs this test binary as the frozen writer of dir and returns once
