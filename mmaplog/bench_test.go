@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -233,9 +234,17 @@ func BenchmarkSustained(b *testing.B) {
 				}
 			}()
 			var slowest, slowestWarm time.Duration
-			var over100us int
+			var over100us, overAtRotation int
+			rotations := w.Stats().Rotations
 			start := time.Now()
+			var faults int64
 			if timed {
+				// The Writes' page faults: the segments are pre-faulted,
+				// so each is a page the kernel's writeback cleaned (and
+				// write-protected) before the writer got to it.
+				runtime.LockOSThread()
+				faults = -threadFaults()
+				defer runtime.UnlockOSThread()
 				for j := int64(0); j < n; j++ {
 					t0 := time.Now()
 					if _, err := w.Write(record200); err != nil {
@@ -249,6 +258,12 @@ func BenchmarkSustained(b *testing.B) {
 					slowest = max(slowest, d)
 					if d > 100*time.Microsecond {
 						over100us++
+						// A slow Write that rolled the log over (the
+						// count moved since the last slow one).
+						if r := w.Stats().Rotations; r != rotations {
+							overAtRotation++
+							rotations = r
+						}
 					}
 				}
 			} else {
@@ -259,6 +274,7 @@ func BenchmarkSustained(b *testing.B) {
 				}
 			}
 			el := time.Since(start)
+			faults += threadFaults()
 			close(stop)
 			<-done
 			st := w.Stats()
@@ -278,6 +294,8 @@ func BenchmarkSustained(b *testing.B) {
 				b.ReportMetric(float64(slowestWarm.Microseconds()), "max-first2-us")
 				b.ReportMetric(float64(slowest.Microseconds()), "max-after2-us")
 				b.ReportMetric(float64(over100us), "over100us-after2")
+				b.ReportMetric(float64(overAtRotation), "over100us-at-rotation")
+				b.ReportMetric(float64(faults), "write-faults")
 			}
 		}
 	}

@@ -116,7 +116,7 @@ func TestCompressedLogRollsOnAFullDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	slack := int64(16 << 10)
-	if err := os.WriteFile(filepath.Join(dir, "filler"), make([]byte, int64(fs.Bavail)*fs.Bsize-slack), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "filler"), make([]byte, int64(fs.Bavail)*int64(fs.Bsize)-slack), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	writeCompressing(t, w, dir, 8*perSegment+1, 20*perSegment)

@@ -71,3 +71,42 @@ func TestFillNewSegment(t *testing.T) {
 	}
 	activate(t, seg, 200, 50, true)
 }
+
+// TestReusedFilledFileHeaderFlushAlone: a file whose pages were filled
+// through the write path (FillNew), reused for a later segment, has only
+// its first page written back by the flush of the cleared header: the
+// pages after it stay dirty and writable, so that the writer does not
+// fault on each of them (a large folio holding the header would be
+// written back, and write-protected, whole).
+func TestReusedFilledFileHeaderFlushAlone(t *testing.T) {
+	dir := t.TempDir()
+	pool := NewPool(dir, segSize, 2)
+	defer pool.Close()
+	s, _, err := createFrom(nil, dir, 2, segSize, 0o600, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	activate(t, s, 200, 50, true)
+	s.Close()
+	fi, err := Lookup(dir, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pooled, err := pool.Put(fi); err != nil || !pooled {
+		t.Fatalf("Put: pooled %v, %v", pooled, err)
+	}
+	seg, reused, err := CreateFrom(pool, dir, 7, segSize, 0o600, true)
+	if err != nil || !reused {
+		t.Fatalf("CreateFrom: reused %v, %v", reused, err)
+	}
+	defer seg.Close()
+	if n := fileutil.StoreFaults((*uint32)(unsafe.Pointer(&seg.Data[ring.OffState]))); n == 0 {
+		t.Fatal("the cleared first page of the reused file is still dirty in the page cache")
+	}
+	page := fileutil.PageSize()
+	for _, off := range []int{page, 2 * page, len(seg.Data) - page} {
+		if n := fileutil.StoreFaults((*uint32)(unsafe.Pointer(&seg.Data[off]))); n != 0 {
+			t.Fatalf("a store at offset %d faulted %d times: the header's flush wrote that page back too", off, n)
+		}
+	}
+}

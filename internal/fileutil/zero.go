@@ -46,6 +46,24 @@ func touchPages(b []byte) {
 }
 
 // WriteZeros writes zeros over the first size bytes of f through the write
-// path (pwrite of 1 MiB at a time), which fills the page cache with the
-// file's pages; full pages are written, so nothing is read from the disk.
-func WriteZeros(f *os.File, size int64) error { return fillZeros(f, 0, size) }
+// path, which fills the page cache with the file's pages (full pages are
+// written, so nothing is read from the disk). The first page is written on
+// its own, and the rest in blocks aligned to 1 MiB: the page cache makes
+// folios of the size and alignment of a write, and a folio is written back
+// whole, so that a flush of the first page (a segment's header) writes
+// that page alone, and the writer does not then fault on every page of a
+// large folio made read-only by the writeback.
+func WriteZeros(f *os.File, size int64) error {
+	from := int64(0)
+	for _, to := range []int64{int64(PageSize()), int64(len(zeroBlock)), size} {
+		to = min(to, size)
+		if to <= from {
+			continue
+		}
+		if err := fillZeros(f, from, to); err != nil {
+			return err
+		}
+		from = to
+	}
+	return nil
+}
