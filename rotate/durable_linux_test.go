@@ -4,6 +4,7 @@ package rotate
 
 import (
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/mmaplog/mmaplog/internal/fileutil"
@@ -108,5 +109,43 @@ func TestReusedFilledFileHeaderFlushAlone(t *testing.T) {
 		if n := fileutil.StoreFaults((*uint32)(unsafe.Pointer(&seg.Data[off]))); n != 0 {
 			t.Fatalf("a store at offset %d faulted %d times: the header's flush wrote that page back too", off, n)
 		}
+	}
+}
+
+// TestPreparedReusedHeaderWritable: a segment the preparer made from a
+// reused file has its header page writable again after the flush of the
+// cleared header, so that the writer's header store at the roll takes no
+// page fault (a fault into the filesystem, on the Write that rolls over).
+func TestPreparedReusedHeaderWritable(t *testing.T) {
+	dir := t.TempDir()
+	pool := NewPool(dir, segSize, 2)
+	defer pool.Close()
+	s, err := Create(dir, 2, segSize, 0o600, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	activate(t, s, 200, 50, true)
+	s.Close()
+	fi, err := Lookup(dir, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pooled, err := pool.Put(fi); err != nil || !pooled {
+		t.Fatalf("Put: pooled %v, %v", pooled, err)
+	}
+	reused := make(chan bool, 4)
+	p := StartPreparer(dir, 7, PreparerOptions{Size: segSize, Perm: 0o600, Prefault: true, Pool: pool,
+		OnCreate: func(_ time.Duration, r bool) { reused <- r }})
+	defer p.Close()
+	seg, err := p.Take()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	if !waitEvent(t, reused, "preparation of segment 7") {
+		t.Fatal("segment 7 was not made from the pooled file")
+	}
+	if n := fileutil.StoreFaults((*uint32)(unsafe.Pointer(&seg.Data[ring.OffState]))); n != 0 {
+		t.Fatalf("a store into the header of the prepared segment faulted %d times", n)
 	}
 }

@@ -211,6 +211,7 @@ func (l *Lifecycle) Start(active *Live) {
 		Perm:         l.o.Perm,
 		Prefault:     l.o.Prefault,
 		FillNew:      l.o.FillNew,
+		MapControl:   l.o.Flush.Mode != flush.ModeWrite,
 		SyncDir:      true, // in the background, segments ahead: it costs no Write anything
 		Ahead:        l.o.Ahead,
 		BeforeCreate: l.makeRoom,
@@ -380,7 +381,12 @@ func (l *Lifecycle) newLive(s *Segment, r *ring.Ring, clean int) *Live {
 		// so that the finisher proves the segment released from its
 		// length words, without a second atomic per record; where that
 		// mapping cannot be made, Appends count themselves instead.
-		if ctl, err := fileutil.MapControl(s.File); err == nil {
+		ctl := s.ctl // mapped by the preparer
+		s.ctl = nil
+		if ctl == nil {
+			ctl, _ = fileutil.MapControl(s.File)
+		}
+		if ctl != nil {
 			seg.ctl = ctl
 			r.SetControl(ctl)
 		}

@@ -18,7 +18,10 @@ type Preparer struct {
 	prefault bool
 	fillNew  bool
 	syncDir  bool
-	pool     *Pool
+	// mapControl maps each segment's first page once more, for the
+	// Appends' wake words (Lifecycle.newLive takes it over).
+	mapControl bool
+	pool       *Pool
 
 	ready chan prepared
 	stop  chan struct{}
@@ -45,6 +48,9 @@ type PreparerOptions struct {
 	// FillNew fills a new file's pages through the write path before
 	// pre-faulting (faster; see createFrom): not with per-record msyncs.
 	FillNew bool
+	// MapControl maps each segment's first page once more for the
+	// Appends' wake words (fileutil.MapControl), ahead of the roll.
+	MapControl bool
 	// SyncDir fsyncs the directory after each segment is created, so that
 	// the new file's name survives a power loss. Flush policies that promise
 	// durability need it; without them it only costs time.
@@ -66,7 +72,7 @@ type PreparerOptions struct {
 // Take to get each, and Close when done.
 func StartPreparer(dir string, first uint64, o PreparerOptions) *Preparer {
 	p := &Preparer{
-		dir: dir, size: o.Size, perm: o.Perm, prefault: o.Prefault, fillNew: o.FillNew, syncDir: o.SyncDir, pool: o.Pool,
+		dir: dir, size: o.Size, perm: o.Perm, prefault: o.Prefault, fillNew: o.FillNew, mapControl: o.MapControl, syncDir: o.SyncDir, pool: o.Pool,
 		ready: make(chan prepared, max(o.Ahead, 1)-1),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
@@ -84,9 +90,8 @@ func (p *Preparer) run(num uint64, beforeCreate func(uint64), onCreate func(time
 			beforeCreate(num)
 		}
 		seg, reused, err := createFrom(p.pool, p.dir, num, p.size, p.perm, p.prefault, p.fillNew)
-		if err == nil && p.syncDir {
-			err = fileutil.SyncDir(p.dir)
-			if err != nil {
+		if err == nil {
+			if err = p.makeReady(seg, reused); err != nil {
 				seg.Remove()
 				seg = nil
 			}
@@ -129,6 +134,30 @@ func (p *Preparer) run(num uint64, beforeCreate func(uint64), onCreate func(time
 			return
 		}
 	}
+}
+
+// makeReady does what is left to make seg, just created (reused: from a pooled
+// file), ready for the writer, so that the Write that rolls over to it
+// makes no system call and takes no page fault: its header page writable
+// again after a reused file's cleared header was flushed (which leaves the
+// page read-only), its control page mapped (MapControl), and the directory
+// synced.
+func (p *Preparer) makeReady(seg *Segment, reused bool) error {
+	if reused && p.prefault {
+		if err := fileutil.PrefaultWrite(seg.Data[:fileutil.PageSize()]); err != nil {
+			return err
+		}
+	}
+	if p.mapControl {
+		if ctl, err := fileutil.MapControl(seg.File); err == nil {
+			_ = fileutil.PrefaultWrite(ctl) // a fault left is taken by the first Append
+			seg.ctl = ctl
+		}
+	}
+	if p.syncDir {
+		return fileutil.SyncDir(p.dir)
+	}
+	return nil
 }
 
 // Take returns the prepared segment, waiting for it if it is not ready yet.

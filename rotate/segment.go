@@ -17,6 +17,10 @@ type Segment struct {
 	Path string
 	File *os.File
 	Data []byte // the mapping of the whole file
+	// ctl is its first page mapped once more by the preparer for the
+	// Appends' wake words (fileutil.MapControl); nil: none. A Live
+	// segment takes it over.
+	ctl []byte
 }
 
 // Create creates segment num in dir: a file of exactly size bytes,
@@ -175,6 +179,10 @@ func OpenRepair(fi FileInfo) (seg *Segment, h ring.Header, truncated bool, err e
 
 // Close unmaps the segment and closes its file.
 func (s *Segment) Close() error {
+	if s.ctl != nil {
+		fileutil.ReleaseControl(s.ctl)
+		s.ctl = nil
+	}
 	err := fileutil.Unmap(s.Data)
 	s.Data = nil
 	if cerr := s.File.Close(); err == nil {
