@@ -11,17 +11,13 @@ import (
 	"github.com/mmaplog/mmaplog/ring"
 )
 
-// TestReusedHeaderReachesDiskBeforeRename: a segment made from a pooled
-// file has its first page, cleared, written to disk before the file gets
-// the segment's name. Otherwise, after a power loss, the name refers to
-// the file's old header ("header names segment 2, the file name says 7")
-// and the log does not open. The page was written back if a store into it
-// faults (writeback write-protects it).
-func TestReusedHeaderReachesDiskBeforeRename(t *testing.T) {
-	dir := t.TempDir()
+// pooledSegment returns a Pool of dir holding the file of segment 2, which
+// held records: made pre-faulted, with its pages filled through the write
+// path first if fill (FillNew).
+func pooledSegment(t *testing.T, dir string, fill bool) *Pool {
+	t.Helper()
 	pool := NewPool(dir, segSize, 2)
-	defer pool.Close()
-	s, err := Create(dir, 2, segSize, 0o600, true)
+	s, _, err := createFrom(nil, dir, 2, segSize, 0o600, true, fill)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,6 +30,19 @@ func TestReusedHeaderReachesDiskBeforeRename(t *testing.T) {
 	if pooled, err := pool.Put(fi); err != nil || !pooled {
 		t.Fatalf("Put: pooled %v, %v", pooled, err)
 	}
+	return pool
+}
+
+// TestReusedHeaderReachesDiskBeforeRename: a segment made from a pooled
+// file has its first page, cleared, written to disk before the file gets
+// the segment's name. Otherwise, after a power loss, the name refers to
+// the file's old header ("header names segment 2, the file name says 7")
+// and the log does not open. The page was written back if a store into it
+// faults (writeback write-protects it).
+func TestReusedHeaderReachesDiskBeforeRename(t *testing.T) {
+	dir := t.TempDir()
+	pool := pooledSegment(t, dir, false)
+	defer pool.Close()
 	seg, reused, err := CreateFrom(pool, dir, 7, segSize, 0o600, true)
 	if err != nil || !reused {
 		t.Fatalf("CreateFrom: reused %v, %v", reused, err)
@@ -81,21 +90,8 @@ func TestFillNewSegment(t *testing.T) {
 // written back, and write-protected, whole).
 func TestReusedFilledFileHeaderFlushAlone(t *testing.T) {
 	dir := t.TempDir()
-	pool := NewPool(dir, segSize, 2)
+	pool := pooledSegment(t, dir, true)
 	defer pool.Close()
-	s, _, err := createFrom(nil, dir, 2, segSize, 0o600, true, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	activate(t, s, 200, 50, true)
-	s.Close()
-	fi, err := Lookup(dir, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if pooled, err := pool.Put(fi); err != nil || !pooled {
-		t.Fatalf("Put: pooled %v, %v", pooled, err)
-	}
 	seg, reused, err := CreateFrom(pool, dir, 7, segSize, 0o600, true)
 	if err != nil || !reused {
 		t.Fatalf("CreateFrom: reused %v, %v", reused, err)
@@ -118,21 +114,8 @@ func TestReusedFilledFileHeaderFlushAlone(t *testing.T) {
 // page fault (a fault into the filesystem, on the Write that rolls over).
 func TestPreparedReusedHeaderWritable(t *testing.T) {
 	dir := t.TempDir()
-	pool := NewPool(dir, segSize, 2)
+	pool := pooledSegment(t, dir, false)
 	defer pool.Close()
-	s, err := Create(dir, 2, segSize, 0o600, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	activate(t, s, 200, 50, true)
-	s.Close()
-	fi, err := Lookup(dir, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if pooled, err := pool.Put(fi); err != nil || !pooled {
-		t.Fatalf("Put: pooled %v, %v", pooled, err)
-	}
 	reused := make(chan bool, 4)
 	p := StartPreparer(dir, 7, PreparerOptions{Size: segSize, Perm: 0o600, Prefault: true, Pool: pool,
 		OnCreate: func(_ time.Duration, r bool) { reused <- r }})
