@@ -17,8 +17,13 @@
 // A Preparer goroutine creates segment n+1 while the writer fills segment n:
 // the file is created with O_EXCL|O_NOFOLLOW (0600 by default), preallocated
 // with fallocate so that a full disk is an error here and never a SIGBUS
-// later, mapped MAP_SHARED and pre-faulted with MADV_POPULATE_WRITE, and the
-// directory is fsynced. Rolling over is then a pointer swap in the writer.
+// later, filled with zeros through pwrite (the page cache then holds it in
+// large folios, the first page in a folio of its own; not under the write
+// flush policy, whose msync per record would write back whole folios),
+// mapped MAP_SHARED and pre-faulted with MADV_POPULATE_WRITE, its first page
+// mapped once more for the Appends' wake words, and the directory is
+// fsynced. Rolling over is then a pointer swap in the writer: no system
+// call, no page fault.
 //
 // A Lifecycle runs that pipeline for a writer, and the rest of a segment's
 // life around the one the writer appends to: Take activates the next
