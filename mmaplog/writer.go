@@ -69,6 +69,17 @@ func (w *Writer) newSegmentState(s *rotate.Segment, r *ring.Ring, clean int) *se
 	return w.life.Resume(s, r, clean, w.logID)
 }
 
+// fillNew reports whether new segment files are filled through the write
+// path (rotate.LifecycleOptions.FillNew) under flush mode m: the page cache
+// then holds them in large folios, which msync writes back whole. The
+// policies that msync while the writer writes (per record, or the dirty
+// range every interval or N bytes) would write back and write-protect the
+// pages of the folio the writer is in, zeros ahead of it included; measured
+// (bench/, 200 B records): interval 1.33 M records/s with, 1.51 M without;
+// bytes 1.29 M against 1.49 M. Under none and rotate the preparer's time
+// decides, and filling makes a new segment several times faster.
+func fillNew(m flush.Mode) bool { return m == flush.ModeNone || m == flush.ModeRotate }
+
 // lifecycle returns the options of the Writer's rotate.Lifecycle.
 func (w *Writer) lifecycle() rotate.LifecycleOptions {
 	o := w.opts
@@ -76,7 +87,7 @@ func (w *Writer) lifecycle() rotate.LifecycleOptions {
 		Size:     o.SegmentSize,
 		Perm:     o.FileMode,
 		Prefault: !o.NoPrefault,
-		FillNew:  o.Flush.Mode != flush.ModeWrite, // msync per record: small folios
+		FillNew:  fillNew(o.Flush.Mode),
 		Ahead:    preparedAhead,
 		NoReuse:  o.NoReuse,
 		Retention: rotate.Retention{MaxBackups: o.MaxBackups, MaxAge: o.MaxAge, MaxTotalSize: o.MaxTotalSize,

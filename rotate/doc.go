@@ -18,8 +18,9 @@
 // the file is created with O_EXCL|O_NOFOLLOW (0600 by default), preallocated
 // with fallocate so that a full disk is an error here and never a SIGBUS
 // later, filled with zeros through pwrite (the page cache then holds it in
-// large folios, the first page in a folio of its own; not under the write
-// flush policy, whose msync per record would write back whole folios),
+// large folios, the first page in a folio of its own; only under the none
+// and rotate flush policies: an msync while the writer writes would write
+// back, and write-protect, the whole folio it is in),
 // mapped MAP_SHARED and pre-faulted with MADV_POPULATE_WRITE, its first page
 // mapped once more for the Appends' wake words, and the directory is
 // fsynced. Rolling over is then a pointer swap in the writer: no system

@@ -46,7 +46,8 @@ type PreparerOptions struct {
 	Perm     os.FileMode // file permissions
 	Prefault bool        // pre-fault the mapping for writing
 	// FillNew fills a new file's pages through the write path before
-	// pre-faulting (faster; see createFrom): not with per-record msyncs.
+	// pre-faulting (faster; see createFrom): not where msync runs while
+	// the writer writes.
 	FillNew bool
 	// MapControl maps each segment's first page once more for the
 	// Appends' wake words (fileutil.MapControl), ahead of the roll.

@@ -52,7 +52,8 @@ func CreateFrom(pool *Pool, dir string, num uint64, size int64, perm os.FileMode
 // of pre-faulting, against 30-128 ms of pre-faulting alone), which decides
 // whether a new log's first segments are ready in time. But msync writes a
 // dirty folio back whole, so a per-record msync costs more on such a file
-// (about 2.2x here): the write flush policy goes without.
+// (about 2.2x here): flush policies that msync while the writer writes go
+// without.
 func createFrom(pool *Pool, dir string, num uint64, size int64, perm os.FileMode, prefault, fillNew bool) (seg *Segment, reused bool, err error) {
 	if size < ring.HeaderSize+ring.RecordHeaderSize || size > ring.MaxRegionSize || size%int64(fileutil.PageSize()) != 0 {
 		return nil, false, fmt.Errorf("segment size %d: must be a multiple of the page size (%d) between %d and %d bytes", size, fileutil.PageSize(), fileutil.PageSize(), ring.MaxRegionSize)
