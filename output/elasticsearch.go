@@ -397,63 +397,31 @@ func esRetryable(status int) bool { return status == 429 || status >= 500 }
 // Elasticsearch refused for good.
 var errESRefused = errors.New("refused by Elasticsearch")
 
-// await waits for the window's response, then sends again what must be:
-// the items refused with 429 or 5xx (alone, after a backoff or the
-// Retry-After Elasticsearch gave), the halves of a request too large for
-// the receiver (413), or, where this is the only host, a whole request
-// answered 429, 502, 503 or 504. Items refused for good go to the
-// dead-letter file. A connection failure, another status, or a retryable
-// one with other hosts to go to, fails the window: the engine sends it
-// again, elsewhere where it can.
+// await waits for the window's response, then sees its events through
+// (httpSession.settle): items refused with 429 or 5xx are sent again alone,
+// after a backoff or the Retry-After Elasticsearch gave; items refused for
+// good, and an event too large for the receiver alone, go to the
+// dead-letter file.
 func (s *esSession) await(w *window) error {
 	c := w.state.(*esCall)
 	w.state = nil
 	<-c.call.done
-	res := c.call.res
-	todo := [][][]byte{c.events}
-	var backoff time.Duration
-	for first := true; len(todo) > 0; first = false {
-		chunk := todo[0]
-		todo = todo[1:]
-		if !first {
-			res = s.post(chunk)
-		}
-		if res.err != nil {
-			return res.err
-		}
-		switch st := res.status; {
-		case st/100 == 2:
-			retry, err := s.items(chunk, res, &backoff)
-			if err != nil {
-				return err
-			}
-			if len(retry) > 0 {
-				todo = append(todo, retry)
-			}
-		case st == 413 && len(chunk) > 1:
-			h := len(chunk) / 2
-			todo = append([][][]byte{chunk[:h], chunk[h:]}, todo...)
-		case st == 413:
-			if err := s.deadLetter([]deadItem{{ev: chunk[0], status: st, err: esErrorText("request entity too large: " + snippet(res.body))}}); err != nil {
-				return err
-			}
-		case st == 429 || st == 502 || st == 503 || st == 504:
-			if s.hasOthers() {
-				return fmt.Errorf("_bulk: HTTP %d: %s", st, snippet(res.body))
-			}
-			var wait time.Duration
-			wait, backoff = s.retryWait(backoff, res.retryAfter)
-			s.hc.fail(fmt.Errorf("output %s: %s: _bulk: HTTP %d: %s: sending the %d events again in %v",
-				s.name, s.addr, st, snippet(res.body), len(chunk), wait.Round(time.Millisecond)), s.onError)
-			if !s.sleep(wait) {
-				return s.ctx.Err()
-			}
-			todo = append([][][]byte{chunk}, todo...)
-		default:
-			return fmt.Errorf("_bulk: HTTP %d: %s", st, snippet(res.body))
-		}
+	return s.settle(c.call.res, c.events, exchange{name: s.name, what: "_bulk: ", unit: "events",
+		post: s.post, answered: s.answered, text: func(r httpResult) string { return snippet(r.body) }, onError: s.onError})
+}
+
+// answered handles an answer to the _bulk request of chunk that settle
+// leaves to the output: a success (its items), a 413 to one event (dead
+// letter), another status (the window fails).
+func (s *esSession) answered(chunk [][]byte, res httpResult, backoff *time.Duration) ([][]byte, error) {
+	switch st := res.status; {
+	case st/100 == 2:
+		return s.items(chunk, res, backoff)
+	case st == 413:
+		return nil, s.deadLetter([]deadItem{{ev: chunk[0], status: st, err: esErrorText("request entity too large: " + snippet(res.body))}})
+	default:
+		return nil, fmt.Errorf("_bulk: HTTP %d: %s", st, snippet(res.body))
 	}
-	return nil
 }
 
 // items reads the response (2xx) to the _bulk request of chunk: the

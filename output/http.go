@@ -278,6 +278,71 @@ func (s *httpSession) retryWait(backoff, retryAfter time.Duration) (wait, next t
 	return wait, next
 }
 
+// exchange is what settle needs from an HTTP output to see a window's
+// events through to their answers.
+type exchange struct {
+	name string // the output's name, for messages
+	what string // what was sent, before "HTTP" in errors ("_bulk: ", or "")
+	unit string // what the events are called in messages ("events", "records")
+	// post sends chunk again and returns the answer.
+	post func(chunk [][]byte) httpResult
+	// answered handles an answer settle does not (a success, a 413 to
+	// one event, a status that is neither retried nor split) and returns
+	// the events to send again; backoff is the session's, for Retry-After.
+	answered func(chunk [][]byte, res httpResult, backoff *time.Duration) (retry [][]byte, err error)
+	// text is what the answer says, for messages.
+	text    func(res httpResult) string
+	onError func(error)
+}
+
+// settle sees the events of a window through, from res, the answer to
+// their first request: it sends again the halves of a request too large
+// for the receiver (413), and, where this is the only host, a whole request
+// answered 429, 502, 503 or 504 after the receiver's Retry-After or a
+// backoff; x.answered decides the rest. A connection failure, or a
+// retryable status with other hosts to go to, fails the window: the engine
+// sends it again, elsewhere where it can.
+func (s *httpSession) settle(res httpResult, events [][]byte, x exchange) error {
+	todo := [][][]byte{events}
+	var backoff time.Duration
+	for first := true; len(todo) > 0; first = false {
+		chunk := todo[0]
+		todo = todo[1:]
+		if !first {
+			res = x.post(chunk)
+		}
+		if res.err != nil {
+			return res.err
+		}
+		switch st := res.status; {
+		case st == 413 && len(chunk) > 1:
+			h := len(chunk) / 2
+			todo = append([][][]byte{chunk[:h], chunk[h:]}, todo...)
+		case st == 429 || st == 502 || st == 503 || st == 504:
+			if s.hasOthers() {
+				return fmt.Errorf("%sHTTP %d: %s", x.what, st, x.text(res))
+			}
+			var wait time.Duration
+			wait, backoff = s.retryWait(backoff, res.retryAfter)
+			s.hc.fail(fmt.Errorf("output %s: %s: %sHTTP %d: %s: sending the %d %s again in %v",
+				x.name, s.addr, x.what, st, x.text(res), len(chunk), x.unit, wait.Round(time.Millisecond)), x.onError)
+			if !s.sleep(wait) {
+				return s.ctx.Err()
+			}
+			todo = append([][][]byte{chunk}, todo...)
+		default:
+			retry, err := x.answered(chunk, res, &backoff)
+			if err != nil {
+				return err
+			}
+			if len(retry) > 0 {
+				todo = append(todo, retry)
+			}
+		}
+	}
+	return nil
+}
+
 // sleep waits d, or until the session closes (false).
 func (s *httpSession) sleep(d time.Duration) bool {
 	t := time.NewTimer(d)

@@ -184,64 +184,48 @@ func (s *otlpSession) post(events [][]byte) httpResult {
 	return s.do(*buf, s.ctype, s.gz)
 }
 
+// await waits for the window's response, then sees its records through
+// (httpSession.settle): records the receiver rejected in a partial success
+// are counted and reported; a request it refused as bad (400), or a record
+// too large for it alone (413), is dropped, counted and reported.
 func (s *otlpSession) await(w *window) error {
 	c := w.state.(*otlpCall)
 	w.state = nil
 	<-c.call.done
-	res := c.call.res
-	todo := [][][]byte{c.events}
-	var backoff time.Duration
-	for first := true; len(todo) > 0; first = false {
-		chunk := todo[0]
-		todo = todo[1:]
-		if !first {
-			res = s.post(chunk)
+	return s.settle(c.call.res, c.events, exchange{name: s.name, unit: "records",
+		post: s.post, answered: s.answered, text: otlpStatusMessage, onError: s.onError})
+}
+
+// answered handles an answer to the request of chunk that settle leaves
+// to the output: a success (rejections counted), a 400 or a 413 to one
+// record (dropped), another status (the window fails).
+func (s *otlpSession) answered(chunk [][]byte, res httpResult, backoff *time.Duration) ([][]byte, error) {
+	switch st := res.status; {
+	case st/100 == 2:
+		rejected, msg, err := otlpPartialSuccess(res)
+		if err != nil {
+			return nil, err
 		}
-		if res.err != nil {
-			return res.err
+		*backoff = 0
+		if rejected > 0 {
+			s.dropped.Add(uint64(rejected))
+			if s.onError != nil {
+				s.onError(fmt.Errorf("output %s: %s: %w: %d of %d: %s", s.name, s.addr, ErrRejected, rejected, len(chunk), msg))
+			}
 		}
-		switch st := res.status; {
-		case st/100 == 2:
-			rejected, msg, err := otlpPartialSuccess(res)
-			if err != nil {
-				return err
+	case st == 400 || st == 413:
+		why := fmt.Errorf("%w: HTTP %d: %s", ErrRejected, st, otlpStatusMessage(res))
+		s.hc.fail(fmt.Errorf("output %s: %s: %d events dropped: %w", s.name, s.addr, len(chunk), why), nil)
+		for _, ev := range chunk {
+			s.dropped.Add(1)
+			if s.onDrop != nil {
+				s.onDrop(ev, why)
 			}
-			backoff = 0
-			if rejected > 0 {
-				s.dropped.Add(uint64(rejected))
-				if s.onError != nil {
-					s.onError(fmt.Errorf("output %s: %s: %w: %d of %d: %s", s.name, s.addr, ErrRejected, rejected, len(chunk), msg))
-				}
-			}
-		case st == 413 && len(chunk) > 1:
-			h := len(chunk) / 2
-			todo = append([][][]byte{chunk[:h], chunk[h:]}, todo...)
-		case st == 400 || st == 413:
-			why := fmt.Errorf("%w: HTTP %d: %s", ErrRejected, st, otlpStatusMessage(res))
-			s.hc.fail(fmt.Errorf("output %s: %s: %d events dropped: %w", s.name, s.addr, len(chunk), why), nil)
-			for _, ev := range chunk {
-				s.dropped.Add(1)
-				if s.onDrop != nil {
-					s.onDrop(ev, why)
-				}
-			}
-		case st == 429 || st == 502 || st == 503 || st == 504:
-			if s.hasOthers() {
-				return fmt.Errorf("HTTP %d: %s", st, otlpStatusMessage(res))
-			}
-			var wait time.Duration
-			wait, backoff = s.retryWait(backoff, res.retryAfter)
-			s.hc.fail(fmt.Errorf("output %s: %s: HTTP %d: %s: sending the %d records again in %v",
-				s.name, s.addr, st, otlpStatusMessage(res), len(chunk), wait.Round(time.Millisecond)), s.onError)
-			if !s.sleep(wait) {
-				return s.ctx.Err()
-			}
-			todo = append([][][]byte{chunk}, todo...)
-		default:
-			return fmt.Errorf("HTTP %d: %s", st, otlpStatusMessage(res))
 		}
+	default:
+		return nil, fmt.Errorf("HTTP %d: %s", st, otlpStatusMessage(res))
 	}
-	return nil
+	return nil, nil
 }
 
 // isJSON reports whether a response is OTLP/JSON (else protobuf).
